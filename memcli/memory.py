@@ -1,0 +1,336 @@
+"""The Python API: open a store, then remember, recall, forget, export, import.
+
+    from memcli import Memory
+    mem = Memory()                      # the default database, the login user
+    mem.remember([NewMemory("The spare key is under the blue pot")])
+    for hit in mem.recall("where is the key?"):
+        print(hit.record.id, hit.record.text)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+
+from . import paths, search
+from .chunking import chunk_text
+from .errors import InputError, UsageError
+from .records import KINDS, Filters, Hit, HistoryEntry, MemoryRecord, NewMemory, RememberResult, Stats
+from .store.sqlite import ID_LENGTH, SQLiteStore, new_id
+from .timeparse import now_str, parse_time
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .models.embed import Embedder
+
+MAX_TEXT_BYTES = 2 * 1024 * 1024
+BATCH_SIZE = 64
+Progress = Callable[[int], None]  # called with the number of items just finished
+
+
+@dataclass
+class ImportReport:
+    added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"added": len(self.added), "skipped": len(self.skipped), "ids": self.added}
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def clean_text(text: str) -> str:
+    """Validate one memory's text: not empty, not binary, not huge. NFC-normalised."""
+    if "\x00" in text:
+        raise InputError("input contains NUL bytes: binary data cannot be stored as a memory")
+    text = unicodedata.normalize("NFC", text).strip()
+    if not text:
+        raise InputError("nothing to remember: the text is empty")
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise InputError(
+            f"input is {size / 1048576:.1f} MB; one memory holds at most "
+            f"{MAX_TEXT_BYTES // 1048576} MB (split it, or load JSON lines with --jsonl)"
+        )
+    return text
+
+
+class Memory:
+    """One memory store (a SQLite file) seen as one user."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        create: bool = True,
+        embedder: "Embedder | None" = None,
+        user: str | None = None,
+    ) -> None:
+        self.path = paths.db_path(path)
+        self.store = SQLiteStore(self.path, create=create)
+        self._embedder = embedder
+        self.user = user or paths.default_user()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Memory":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the embedding model -------------------------------------------------------
+
+    @property
+    def embed_model_name(self) -> str:
+        if self._embedder is not None:
+            return self._embedder.name
+        from .models.registry import configured_embed_model, model_name
+
+        return model_name(configured_embed_model())
+
+    @property
+    def embedder(self) -> "Embedder":
+        if self._embedder is None:
+            # Fail on a model mismatch before paying for loading a model.
+            self.store.check_embedding_space(self.embed_model_name)
+            from .models.registry import load_embedder
+
+            self._embedder = load_embedder()
+        return self._embedder
+
+    def _embed(self, texts: Sequence[str]) -> "np.ndarray":
+        return self.embedder.embed(list(texts))
+
+    # -- writing -------------------------------------------------------------------
+
+    def _prepare(self, item: NewMemory) -> list[dict[str, Any]]:
+        """One input -> the rows to store (several when a long text is chunked)."""
+        text = clean_text(item.text)
+        if item.kind not in KINDS:
+            raise InputError(f"unknown kind {item.kind!r}: use one of {', '.join(KINDS)}")
+        if not 1 <= int(item.importance) <= 5:
+            raise InputError(f"importance must be 1-5, not {item.importance}")
+        if item.id is not None and (len(item.id) != ID_LENGTH or not item.id.isalnum()):
+            raise InputError(f"bad memory id {item.id!r}")
+        now = now_str()
+        base = {
+            "user": item.user or self.user,
+            "kind": item.kind,
+            "importance": int(item.importance),
+            "created_at": parse_time(item.created_at) if item.created_at else now,
+            "occurred_at": parse_time(item.occurred_at) if item.occurred_at else now,
+            "updated_at": parse_time(item.updated_at) if item.updated_at else None,
+            "expires_at": parse_time(item.expires_at) if item.expires_at else None,
+            "source": item.source,
+            "meta": dict(item.meta or {}),
+            "tags": sorted({t.strip() for t in item.tags if t and t.strip()}),
+        }
+        chunks = chunk_text(text) if item.chunk is None else [text]
+        if len(chunks) == 1:
+            return [
+                {**base, "id": item.id, "text": text, "content_hash": content_hash(text),
+                 "doc_id": item.doc_id, "chunk": item.chunk}
+            ]
+        doc_id = item.doc_id or new_id()
+        return [
+            {**base, "text": chunk, "content_hash": content_hash(chunk), "doc_id": doc_id, "chunk": i}
+            for i, chunk in enumerate(chunks, 1)
+        ]
+
+    def remember(
+        self, items: Iterable[NewMemory], *, progress: Progress | None = None, batch_size: int = BATCH_SIZE
+    ) -> list[RememberResult]:
+        """Store memories; the same text for the same user is a no-op ("exists").
+
+        Every input is validated before anything is stored. Work is done in
+        batches, each one transaction holding rows, full-text and vector entries.
+        """
+        rows = [row for item in items for row in self._prepare(item)]
+        results: list[RememberResult] = []
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            results.extend(self._store_batch(batch))
+            if progress:
+                progress(len(batch))
+        return results
+
+    def _store_batch(self, batch: list[dict[str, Any]]) -> list[RememberResult]:
+        # Skip the model for texts already stored: re-remembering is cheap.
+        known: dict[tuple[str, str], str] = {}
+        for user in {row["user"] for row in batch}:
+            hashes = [row["content_hash"] for row in batch if row["user"] == user]
+            for h, memory_id in self.store.existing_hashes(user, hashes).items():
+                known[(user, h)] = memory_id
+        fresh = [row for row in batch if (row["user"], row["content_hash"]) not in known]
+        stored: dict[int, tuple[str, str]] = {}
+        if fresh:
+            vectors = self._embed([row["text"] for row in fresh])
+            for row, outcome in zip(fresh, self.store.insert(fresh, vectors, self.embedder.name)):
+                stored[id(row)] = outcome
+        results = []
+        for row in batch:
+            memory_id, status = stored.get(id(row)) or (known[(row["user"], row["content_hash"])], "exists")
+            results.append(RememberResult(memory_id, status, row["text"], row["doc_id"], row["chunk"]))
+        return results
+
+    def edit(self, memory_id: str, text: str) -> MemoryRecord:
+        text = clean_text(text)
+        record = self.store.get(memory_id)
+        if record.text == text:
+            return record
+        vector = self._embed([text])[0]
+        self.store.update_text(record.id, text, content_hash(text), vector, self.embedder.name)
+        return self.store.get(record.id)
+
+    def forget(self, memory_ids: Sequence[str]) -> int:
+        ids = [self.store.resolve_id(i) for i in memory_ids]
+        return self.store.delete(ids)
+
+    def matching(self, filters: Filters, *, query: str | None = None) -> list[MemoryRecord]:
+        """Memories a filtered `forget` would delete (every query word must occur)."""
+        fts = None
+        if query is not None:
+            fts = search.all_words_query(query)
+            if fts is None:
+                raise InputError("the query has no words to match")
+        ids = self.store.matching_ids(filters, fts_query=fts)
+        return [self.store.get(i) for i in ids]
+
+    # -- reading -------------------------------------------------------------------
+
+    def recall(self, query: str, filters: Filters | None = None, *, k: int = 10, mode: str = "hybrid") -> list[Hit]:
+        if mode not in search.MODES:
+            raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(search.MODES)}")
+        if not query or not query.strip():
+            raise InputError("empty query")
+        if k < 1:
+            raise UsageError("-k must be at least 1")
+        filters = filters or Filters(user=self.user)
+        return search.recall(self.store, lambda q: self._embed([q])[0], query, filters, k=min(k, 1000), mode=mode)
+
+    def get(self, memory_id: str) -> MemoryRecord:
+        return self.store.get(memory_id)
+
+    def list(self, filters: Filters | None = None, *, limit: int | None = 20) -> list[MemoryRecord]:
+        return self.store.list(filters or Filters(user=self.user), limit=limit)
+
+    def history(self, memory_id: str) -> tuple[MemoryRecord, list[HistoryEntry]]:
+        return self.store.history(memory_id)
+
+    def export(self, filters: Filters | None = None) -> Iterator[dict[str, Any]]:
+        filters = filters or Filters(user=None, include_expired=True)
+        for record in self.store.iter_records(filters):
+            yield record.to_dict()
+
+    def import_records(self, records: Iterable[dict[str, Any]], *, progress: Progress | None = None) -> ImportReport:
+        items = [record_to_new(r, n) for n, r in enumerate(records, 1)]
+        report = ImportReport()
+        for result in self.remember(items, progress=progress):
+            (report.added if result.status == "added" else report.skipped).append(result.id)
+        return report
+
+    def stats(self) -> Stats:
+        counts = self.store.counts()
+        space = self.store.embedding_space()
+        return Stats(
+            path=str(self.path),
+            file_size=self.path.stat().st_size + _size(self.path.with_name(self.path.name + "-wal")),
+            memories=counts["memories"],
+            by_kind=self.store.group_counts("kind"),
+            by_user=self.store.group_counts("user"),
+            expired=counts["expired"],
+            embed_model=space[0] if space else None,
+            embed_dim=space[1] if space else None,
+            configured_model=self.embed_model_name,
+            fts_rows=counts["fts_rows"],
+            vector_rows=counts["vector_rows"],
+            vec_index_rows=counts["vec_index_rows"],
+            history_rows=counts["history_rows"],
+        )
+
+    def reindex(self, *, progress: Progress | None = None, batch_size: int = BATCH_SIZE) -> int:
+        """Re-embed every memory with the configured model, swapping the index at the end."""
+        import numpy as np
+
+        from .models.registry import load_embedder
+
+        self._embedder = self._embedder or load_embedder()
+        items = self.store.texts_for_reindex()
+        parts = []
+        for start in range(0, len(items), batch_size):
+            batch = items[start : start + batch_size]
+            parts.append(self._embedder.embed([text for _, _, text in batch]))
+            if progress:
+                progress(len(batch))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
+        self.store.replace_all_vectors([(seq, user) for seq, user, _ in items], vectors, self._embedder.name)
+        return len(items)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+_RECORD_FIELDS = {
+    "text", "kind", "tags", "importance", "occurred_at", "expires_at", "source", "meta", "user",
+    "id", "created_at", "updated_at", "doc_id", "chunk",
+}
+
+
+def record_to_new(data: Any, line: int = 0) -> NewMemory:
+    """A JSON object (an export line, or a --jsonl input line) -> NewMemory, validated."""
+    where = f"line {line}: " if line else ""
+    if isinstance(data, str):
+        data = {"text": data}
+    if not isinstance(data, dict):
+        raise InputError(f"{where}expected a JSON object with a 'text' field")
+    if not isinstance(data.get("text"), str):
+        raise InputError(f"{where}missing 'text' (a string)")
+    fields = {k: v for k, v in data.items() if k in _RECORD_FIELDS and v is not None}
+    tags = fields.get("tags", [])
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InputError(f"{where}'tags' must be a list of strings")
+    fields["tags"] = tags
+    meta = fields.get("meta", {})
+    if not isinstance(meta, dict):
+        raise InputError(f"{where}'meta' must be an object")
+    for key in ("importance", "chunk"):
+        if key in fields and (isinstance(fields[key], bool) or not isinstance(fields[key], int)):
+            raise InputError(f"{where}'{key}' must be an integer")
+    for key in ("kind", "occurred_at", "expires_at", "source", "user", "id", "created_at", "updated_at", "doc_id"):
+        if key in fields and not isinstance(fields[key], str):
+            raise InputError(f"{where}'{key}' must be a string")
+    try:
+        item = NewMemory(**fields)
+        # Validate times and text now, so a bad line stops the load before anything is stored.
+        for key in ("occurred_at", "expires_at", "created_at", "updated_at"):
+            if getattr(item, key):
+                parse_time(getattr(item, key))
+        clean_text(item.text)
+    except InputError as exc:
+        raise InputError(f"{where}{exc}") from None
+    return item
+
+
+def parse_jsonl(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"line {n}: not valid JSON ({exc.msg})") from None

@@ -1,0 +1,51 @@
+"""Which embedding model is configured, and loading it once per process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import config
+from ..errors import ModelError
+from ..paths import models_dir
+
+if TYPE_CHECKING:
+    from .embed import Embedder
+
+DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+_loaded: dict[str, "Embedder"] = {}
+
+
+def configured_embed_model() -> str:
+    """MEMCLI_EMBED_MODEL, else `embed_model` in the config file, else the default."""
+    return os.environ.get("MEMCLI_EMBED_MODEL") or config.get("embed_model") or DEFAULT_EMBED_MODEL
+
+
+def model_name(spec: str) -> str:
+    """The name stored beside each vector: the model name, or a GGUF file's stem."""
+    if spec.endswith(".gguf") or os.sep in spec:
+        return Path(spec).expanduser().name.removesuffix(".gguf")
+    return spec
+
+
+def load_embedder(spec: str | None = None) -> "Embedder":
+    spec = spec or configured_embed_model()
+    if spec not in _loaded:
+        _loaded[spec] = _load(spec)
+    return _loaded[spec]
+
+
+def _load(spec: str) -> "Embedder":
+    from .embed import LlamaEmbedder, install_default
+
+    if spec == DEFAULT_EMBED_MODEL:
+        path = install_default(models_dir())
+    else:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelError(
+                f"embedding model {spec!r} not found: give a GGUF file path "
+                f"or {DEFAULT_EMBED_MODEL!r} (MEMCLI_EMBED_MODEL or embed_model in the config)"
+            )
+    return LlamaEmbedder(path, name=model_name(spec))

@@ -1,0 +1,127 @@
+"""Opening the SQLite file: a driver that can load extensions, sqlite-vec, pragmas."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import StoreError
+from ..paths import ensure_private_dir
+
+# The Python build of many systems cannot load extensions; sqlean.py ships an
+# SQLite (with FTS5) that can, on Linux, macOS and Windows.
+import sqlean as sqlite3  # noqa: E402
+
+BUSY_TIMEOUT_MS = 10_000
+Connection = Any  # sqlean.Connection; kept loose so no type stubs are needed
+DatabaseError = sqlite3.DatabaseError
+OperationalError = sqlite3.OperationalError
+IntegrityError = sqlite3.IntegrityError
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty database file with mode 0600 before SQLite opens it."""
+    ensure_private_dir(path.parent)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+def connect(path: Path, *, create: bool) -> Connection:
+    """Open (or, with create=True, make) the database at *path*.
+
+    Raises StoreError with a one-line explanation for a missing file, a directory,
+    a file that is not SQLite, or one that cannot be opened.
+    """
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file")
+    if not path.exists():
+        if not create:
+            raise StoreError(
+                f"no database at {path}: store a memory first (mem remember ...) "
+                "or point --db / MEMCLI_DB at an existing file"
+            )
+        try:
+            _create_private_file(path)
+        except FileExistsError:
+            pass  # another process created it first
+        except OSError as exc:
+            raise StoreError(f"cannot create database {path}: {exc.strerror}") from None
+    elif not os.access(path, os.R_OK):
+        raise StoreError(f"cannot read database {path}: permission denied")
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    try:
+        _load_vec(conn)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Touching the schema is what reveals a file that is not SQLite.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if os.access(path, os.W_OK):
+            mode = retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            if mode.lower() != "wal":
+                raise StoreError(f"cannot switch {path} to WAL mode (journal mode {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted content is overwritten with zeros, so forgotten text does not linger.
+        conn.execute("PRAGMA secure_delete = ON")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path} is not a usable database: {exc}") from None
+    return conn
+
+
+def _load_vec(conn: Connection) -> None:
+    import sqlite_vec
+
+    conn.enable_load_extension(True)
+    try:
+        sqlite_vec.load(conn)
+    finally:
+        conn.enable_load_extension(False)
+
+
+def is_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def retry_busy(fn, *, attempts: int = 8):  # type: ignore[no-untyped-def]
+    """Call fn, retrying with jittered backoff while SQLite reports the file busy.
+
+    busy_timeout already waits inside SQLite; this covers the cases it does not
+    (a WAL-mode switch, a read transaction that must be upgraded).
+    """
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def write_transaction(conn: Connection) -> Iterator[Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
+
+    IMMEDIATE takes the write lock up front, so a concurrent writer waits in
+    busy_timeout instead of failing when a read transaction tries to upgrade.
+    """
+    retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        retry_busy(lambda: conn.execute("COMMIT"))

@@ -1,0 +1,149 @@
+"""The schema, as migrations: one function per change, never edited after release.
+
+Applied with sqlite-utils' Migrations when a store opens. Importing sqlite_utils
+costs a quarter of a second, so `is_current` answers the common case (nothing to
+do) with one plain query and the import happens only when there is work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+MIGRATION_SET = "memcli"
+KINDS = ("episodic", "semantic", "procedural")
+
+MigrationFn = Callable[[Any], None]  # receives a sqlite_utils.Database
+MIGRATIONS: list[tuple[str, MigrationFn]] = []
+
+
+def migration(fn: MigrationFn) -> MigrationFn:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def _run(db: Any, statements: list[str]) -> None:
+    # Not executescript: it would COMMIT the migration's transaction first.
+    for statement in statements:
+        db.execute(statement)
+
+
+@migration
+def m001_memories(db: Any) -> None:
+    kinds = ", ".join(f"'{k}'" for k in KINDS)
+    _run(
+        db,
+        [
+            f"""CREATE TABLE memories (
+                seq INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                user TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ({kinds})),
+                text TEXT NOT NULL,
+                importance INTEGER NOT NULL DEFAULT 3 CHECK (importance BETWEEN 1 AND 5),
+                created_at TEXT NOT NULL,
+                occurred_at TEXT NOT NULL,
+                updated_at TEXT,
+                expires_at TEXT,
+                source TEXT,
+                doc_id TEXT,
+                chunk INTEGER,
+                meta TEXT NOT NULL DEFAULT '{{}}',
+                content_hash TEXT NOT NULL,
+                embed_model TEXT,
+                embed_dim INTEGER
+            )""",
+            "CREATE UNIQUE INDEX memories_user_hash ON memories (user, content_hash)",
+            "CREATE INDEX memories_user_kind ON memories (user, kind)",
+            "CREATE INDEX memories_occurred ON memories (occurred_at)",
+            "CREATE INDEX memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL",
+            "CREATE INDEX memories_doc ON memories (doc_id) WHERE doc_id IS NOT NULL",
+            """CREATE TABLE memory_tags (
+                seq INTEGER NOT NULL REFERENCES memories (seq) ON DELETE CASCADE,
+                tag TEXT NOT NULL,
+                PRIMARY KEY (tag, seq)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX memory_tags_seq ON memory_tags (seq)",
+            """CREATE TABLE memory_history (
+                id INTEGER PRIMARY KEY,
+                seq INTEGER NOT NULL REFERENCES memories (seq) ON DELETE CASCADE,
+                text TEXT NOT NULL,
+                changed_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX memory_history_seq ON memory_history (seq)",
+            "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ],
+    )
+
+
+@migration
+def m002_fts(db: Any) -> None:
+    """BM25 full-text index of memories.text, kept in step by triggers."""
+    _run(
+        db,
+        [
+            """CREATE VIRTUAL TABLE memories_fts USING fts5(
+                text, content='memories', content_rowid='seq',
+                tokenize='porter unicode61 remove_diacritics 2'
+            )""",
+            # Deleting from the index really removes the tokens (SQLite >= 3.44).
+            "INSERT INTO memories_fts (memories_fts, rank) VALUES ('secure-delete', 1)",
+            """CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+                INSERT INTO memories_fts (rowid, text) VALUES (new.seq, new.text);
+            END""",
+            """CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+                INSERT INTO memories_fts (memories_fts, rowid, text)
+                VALUES ('delete', old.seq, old.text);
+            END""",
+            """CREATE TRIGGER memories_fts_update AFTER UPDATE OF text ON memories BEGIN
+                INSERT INTO memories_fts (memories_fts, rowid, text)
+                VALUES ('delete', old.seq, old.text);
+                INSERT INTO memories_fts (rowid, text) VALUES (new.seq, new.text);
+            END""",
+            # Rows stored before this migration get indexed too.
+            "INSERT INTO memories_fts (memories_fts) VALUES ('rebuild')",
+        ],
+    )
+
+
+@migration
+def m003_vectors(db: Any) -> None:
+    """Full-precision vectors; the sqlite-vec index over them is made per model dimension."""
+    _run(
+        db,
+        [
+            """CREATE TABLE memory_vectors (
+                seq INTEGER PRIMARY KEY REFERENCES memories (seq) ON DELETE CASCADE,
+                embedding BLOB NOT NULL
+            )"""
+        ],
+    )
+
+
+def migration_names() -> list[str]:
+    return [name for name, _ in MIGRATIONS]
+
+
+def is_current(conn: Any) -> bool:
+    try:
+        rows = conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [MIGRATION_SET]
+        ).fetchall()
+    except Exception:
+        return False
+    return {row[0] for row in rows} >= set(migration_names())
+
+
+def apply(conn: Any, *, stop_before: str | None = None) -> None:
+    """Apply pending migrations (each in its own transaction)."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+    for name, fn in MIGRATIONS:
+        migrations(name=name)(fn)
+    # One IMMEDIATE transaction around all of them: two processes opening a new
+    # file at once must not both try to create the tables.
+    from .connection import write_transaction
+
+    with write_transaction(conn):
+        migrations.apply(Database(conn), stop_before=stop_before)

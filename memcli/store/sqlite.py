@@ -1,0 +1,498 @@
+"""The embedded backend: one SQLite file with the rows, an FTS5 index and sqlite-vec vectors.
+
+The rest of memcli talks to storage only through `SQLiteStore`'s methods, so a
+second backend (PostgreSQL + pgvector) can sit beside it later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from ..errors import InputError, ModelError, NotFound, StoreError
+from ..records import Filters, HistoryEntry, MemoryRecord
+from ..timeparse import now_str
+from . import schema
+from .connection import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    connect,
+    retry_busy,
+    write_transaction,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+ID_LENGTH = 8
+MIN_PREFIX = 4
+_COLUMNS = (
+    "seq, id, user, kind, text, importance, created_at, occurred_at, updated_at, "
+    "expires_at, source, doc_id, chunk, meta, content_hash, embed_model, embed_dim"
+)
+
+
+def new_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+class SQLiteStore:
+    """Rows, full-text index and vector index of one database file, kept in step."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        self.conn = connect(path, create=create)
+        try:
+            if not schema.is_current(self.conn):
+                if not os.access(path, os.W_OK):
+                    raise StoreError(f"{path} needs a schema upgrade but is read-only")
+                schema.apply(self.conn)
+        except DatabaseError as exc:
+            self.conn.close()
+            raise StoreError(f"{path} is not a memcli database: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- settings and the embedding space -----------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def embedding_space(self) -> tuple[str, int] | None:
+        """(model name, dimension) the stored vectors were made with, if any."""
+        model, dim = self.setting("embed_model"), self.setting("embed_dim")
+        return (model, int(dim)) if model and dim else None
+
+    def check_embedding_space(self, model: str, dim: int | None = None) -> None:
+        space = self.embedding_space()
+        if space is None:
+            return
+        if space[0] != model or (dim is not None and space[1] != dim):
+            raise ModelError(
+                f"this store's vectors were made with {space[0]} ({space[1]} dims) but the "
+                f"configured embedding model is {model}: run `mem reindex` to re-embed, "
+                "or configure the old model again"
+            )
+
+    def _ensure_vector_index(self, model: str, dim: int) -> None:
+        """Inside a write transaction: create the sqlite-vec index on first use."""
+        space = self.embedding_space()
+        if space is not None:
+            self.check_embedding_space(model, dim)
+            return
+        self._create_vector_index(dim)
+        self._set_space(model, dim)
+
+    def _create_vector_index(self, dim: int) -> None:
+        # Binary-quantised vectors: a Hamming scan over 48 bytes per memory finds
+        # candidates that the float vectors then re-score exactly.
+        self.conn.execute("DROP TABLE IF EXISTS vec_memories")
+        self.conn.execute(
+            f"CREATE VIRTUAL TABLE vec_memories USING vec0("
+            f"user text partition key, embedding bit[{int(dim)}])"
+        )
+
+    def _set_space(self, model: str, dim: int) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+            [("embed_model", model), ("embed_dim", str(dim))],
+        )
+
+    def _has_vec_index(self) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'vec_memories'"
+        ).fetchone()
+        return row is not None
+
+    # -- writing -----------------------------------------------------------------
+
+    def existing_hashes(self, user: str, hashes: Sequence[str]) -> dict[str, str]:
+        """content_hash -> id of memories this user already has."""
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for h, memory_id in self.conn.execute(
+                f"SELECT content_hash, id FROM memories WHERE user = ? AND content_hash IN ({marks})",
+                [user, *chunk],
+            ):
+                found[h] = memory_id
+        return found
+
+    def id_exists(self, memory_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM memories WHERE id = ?", [memory_id]).fetchone() is not None
+
+    def insert(
+        self, rows: Sequence[dict[str, Any]], vectors: "np.ndarray", model: str
+    ) -> list[tuple[str, str]]:
+        """Store rows with their vectors in one transaction.
+
+        Each row dict holds the memories columns (tags as a list, meta as a dict).
+        Returns (id, status) per row: "added", or "exists" when the same text is
+        already stored for that user (or the id is taken, for imports).
+        """
+        import numpy as np
+
+        dim = int(vectors.shape[1]) if len(rows) else 0
+        results: list[tuple[str, str]] = []
+        with write_transaction(self.conn):
+            if rows:
+                self._ensure_vector_index(model, dim)
+            for row, vector in zip(rows, vectors):
+                results.append(self._insert_one(row, np.ascontiguousarray(vector, dtype=np.float32), model, dim))
+        return results
+
+    def _insert_one(self, row: dict[str, Any], vector: "np.ndarray", model: str, dim: int) -> tuple[str, str]:
+        existing = self.conn.execute(
+            "SELECT id FROM memories WHERE user = ? AND content_hash = ?",
+            [row["user"], row["content_hash"]],
+        ).fetchone()
+        if existing:
+            return existing[0], "exists"
+        preset_id = row.get("id")
+        if preset_id and self.id_exists(preset_id):
+            return preset_id, "exists"
+        values = {**row, "meta": json.dumps(row.get("meta") or {}, ensure_ascii=False)}
+        tags = values.pop("tags", []) or []
+        values["embed_model"], values["embed_dim"] = model, dim
+        for _attempt in range(10):
+            values["id"] = preset_id or new_id()
+            columns = ", ".join(values)
+            marks = ", ".join("?" * len(values))
+            try:
+                cursor = self.conn.execute(
+                    f"INSERT INTO memories ({columns}) VALUES ({marks})", list(values.values())
+                )
+                break
+            except IntegrityError as exc:
+                if preset_id or "memories.id" not in str(exc):
+                    raise
+        else:
+            raise StoreError("could not allocate a unique memory id")
+        seq = cursor.lastrowid
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO memory_tags (seq, tag) VALUES (?, ?)", [(seq, t) for t in tags]
+        )
+        self._put_vector(seq, row["user"], vector)
+        return values["id"], "added"
+
+    def _put_vector(self, seq: int, user: str, vector: "np.ndarray") -> None:
+        blob = vector.tobytes()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO memory_vectors (seq, embedding) VALUES (?, ?)", [seq, blob]
+        )
+        self.conn.execute("DELETE FROM vec_memories WHERE rowid = ?", [seq])
+        self.conn.execute(
+            "INSERT INTO vec_memories (rowid, user, embedding) VALUES (?, ?, vec_quantize_binary(?))",
+            [seq, user, blob],
+        )
+
+    def update_text(
+        self, memory_id: str, text: str, content_hash: str, vector: "np.ndarray", model: str
+    ) -> None:
+        """Replace a memory's text and vector; the previous text goes to history."""
+        import numpy as np
+
+        with write_transaction(self.conn):
+            record = self.get(memory_id)
+            self.check_embedding_space(model, int(vector.shape[0]))
+            seq = self._seq(record.id)
+            clash = self.conn.execute(
+                "SELECT id FROM memories WHERE user = ? AND content_hash = ? AND seq != ?",
+                [record.user, content_hash, seq],
+            ).fetchone()
+            if clash:
+                raise InputError(f"memory {clash[0]} already holds this text")
+            now = now_str()
+            self.conn.execute(
+                "INSERT INTO memory_history (seq, text, changed_at) VALUES (?, ?, ?)",
+                [seq, record.text, now],
+            )
+            self.conn.execute(
+                "UPDATE memories SET text = ?, content_hash = ?, updated_at = ? WHERE seq = ?",
+                [text, content_hash, now, seq],
+            )
+            self._put_vector(seq, record.user, np.ascontiguousarray(vector, dtype=np.float32))
+
+    def delete(self, memory_ids: Iterable[str]) -> int:
+        """Delete memories with their index entries, tags and history, then scrub traces."""
+        ids = list(dict.fromkeys(memory_ids))
+        deleted = 0
+        with write_transaction(self.conn):
+            has_vec = self._has_vec_index()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                seqs = [r[0] for r in self.conn.execute(f"SELECT seq FROM memories WHERE id IN ({marks})", chunk)]
+                if not seqs:
+                    continue
+                seq_marks = ",".join("?" * len(seqs))
+                if has_vec:
+                    self.conn.execute(f"DELETE FROM vec_memories WHERE rowid IN ({seq_marks})", seqs)
+                # Tags, history and the float vectors go by ON DELETE CASCADE; FTS by trigger.
+                deleted += self.conn.execute(f"DELETE FROM memories WHERE seq IN ({seq_marks})", seqs).rowcount
+        if deleted:
+            self.scrub()
+        return deleted
+
+    def scrub(self) -> None:
+        """Make deleted text unreadable in the file: merge FTS segments, empty the WAL.
+
+        secure_delete already zeroes freed pages, and the FTS table deletes tokens
+        for real; old copies of pages can still sit in the WAL until a checkpoint.
+        """
+        retry_busy(lambda: self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+
+    # -- reading -----------------------------------------------------------------
+
+    def _seq(self, memory_id: str) -> int:
+        row = self.conn.execute("SELECT seq FROM memories WHERE id = ?", [memory_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no memory with id {memory_id!r}")
+        return int(row[0])
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        """A full id, or a unique prefix of at least 4 characters, -> the full id."""
+        key = (id_or_prefix or "").strip().lower()
+        if not key:
+            raise NotFound("empty memory id")
+        row = self.conn.execute("SELECT id FROM memories WHERE id = ?", [key]).fetchone()
+        if row:
+            return str(row[0])
+        if len(key) >= MIN_PREFIX and len(key) < ID_LENGTH:
+            rows = self.conn.execute(
+                "SELECT id FROM memories WHERE id >= ? AND id < ? LIMIT 3", [key, key + "\uffff"]
+            ).fetchall()
+            if len(rows) == 1:
+                return str(rows[0][0])
+            if len(rows) > 1:
+                raise NotFound(f"id prefix {id_or_prefix!r} is ambiguous: give more characters")
+        raise NotFound(f"no memory with id {id_or_prefix!r}")
+
+    def get(self, id_or_prefix: str) -> MemoryRecord:
+        memory_id = self.resolve_id(id_or_prefix)
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?", [memory_id]).fetchone()
+        return self._records([row])[0]
+
+    def by_seq(self, seqs: Sequence[int]) -> dict[int, MemoryRecord]:
+        out: dict[int, MemoryRecord] = {}
+        for start in range(0, len(seqs), 500):
+            chunk = list(seqs[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE seq IN ({marks})", chunk).fetchall()
+            for row, record in zip(rows, self._records(rows)):
+                out[row[0]] = record
+        return out
+
+    def _records(self, rows: Sequence[Sequence[Any]]) -> list[MemoryRecord]:
+        if not rows:
+            return []
+        tags: dict[int, list[str]] = {row[0]: [] for row in rows}
+        seqs = list(tags)
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for seq, tag in self.conn.execute(
+                f"SELECT seq, tag FROM memory_tags WHERE seq IN ({marks}) ORDER BY tag", chunk
+            ):
+                tags[seq].append(tag)
+        return [
+            MemoryRecord(
+                id=r[1], user=r[2], kind=r[3], text=r[4], importance=r[5], created_at=r[6],
+                occurred_at=r[7], updated_at=r[8], expires_at=r[9], source=r[10], doc_id=r[11],
+                chunk=r[12], meta=json.loads(r[13] or "{}"), content_hash=r[14],
+                embed_model=r[15], embed_dim=r[16], tags=tags[r[0]],
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def where(filters: Filters, alias: str = "m") -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if filters.user is not None:
+            clauses.append(f"{alias}.user = ?")
+            params.append(filters.user)
+        if filters.kinds:
+            clauses.append(f"{alias}.kind IN ({','.join('?' * len(filters.kinds))})")
+            params.extend(filters.kinds)
+        for tag in filters.tags:
+            clauses.append(f"{alias}.seq IN (SELECT seq FROM memory_tags WHERE tag = ?)")
+            params.append(tag)
+        if filters.since:
+            clauses.append(f"{alias}.occurred_at >= ?")
+            params.append(filters.since)
+        if filters.until:
+            clauses.append(f"{alias}.occurred_at < ?")
+            params.append(filters.until)
+        if not filters.include_expired:
+            clauses.append(f"({alias}.expires_at IS NULL OR {alias}.expires_at > ?)")
+            params.append(now_str())
+        return (" AND ".join(clauses) or "1"), params
+
+    def list(self, filters: Filters, *, limit: int | None = None, newest_first: bool = True) -> list[MemoryRecord]:
+        where, params = self.where(filters)
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT {_COLUMNS} FROM memories m WHERE {where} ORDER BY occurred_at {order}, seq {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._records(self.conn.execute(sql, params).fetchall())
+
+    def matching_ids(self, filters: Filters, *, fts_query: str | None = None) -> list[str]:
+        where, params = self.where(filters)
+        if fts_query:
+            sql = (
+                "SELECT m.id FROM memories_fts f JOIN memories m ON m.seq = f.rowid "
+                f"WHERE memories_fts MATCH ? AND {where}"
+            )
+            params = [fts_query, *params]
+        else:
+            sql = f"SELECT m.id FROM memories m WHERE {where}"
+        return [r[0] for r in self.conn.execute(sql, params)]
+
+    def iter_records(self, filters: Filters, batch: int = 1000) -> Iterator[MemoryRecord]:
+        """Every matching memory, oldest first, without holding them all in memory."""
+        where, params = self.where(filters)
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM memories m WHERE {where} AND m.seq > ? ORDER BY m.seq LIMIT ?",
+                [*params, last, batch],
+            ).fetchall()
+            if not rows:
+                return
+            yield from self._records(rows)
+            last = rows[-1][0]
+
+    def history(self, id_or_prefix: str) -> tuple[MemoryRecord, list[HistoryEntry]]:
+        record = self.get(id_or_prefix)
+        rows = self.conn.execute(
+            "SELECT text, changed_at FROM memory_history WHERE seq = ? ORDER BY id",
+            [self._seq(record.id)],
+        ).fetchall()
+        entries = [HistoryEntry(text=r[0], changed_at=r[1]) for r in rows]
+        entries.append(HistoryEntry(text=record.text, changed_at=record.updated_at or record.created_at, current=True))
+        return record, entries
+
+    # -- search ------------------------------------------------------------------
+
+    def fts_search(self, match: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
+        """(seq, bm25) best first; bm25 is FTS5's score, lower is better."""
+        where, params = self.where(filters)
+        sql = (
+            "SELECT f.rowid, bm25(memories_fts) AS score FROM memories_fts f "
+            f"JOIN memories m ON m.seq = f.rowid WHERE memories_fts MATCH ? AND {where} "
+            "ORDER BY score LIMIT ?"
+        )
+        return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, [match, *params, limit])]
+
+    def vector_search(
+        self, query: "np.ndarray", filters: Filters, limit: int, *, candidates: int = 200
+    ) -> list[tuple[int, float]]:
+        """(seq, cosine similarity) best first.
+
+        Binary-quantised candidates from sqlite-vec, re-scored with the float
+        vectors. When filters leave too few candidates, the filtered rows are
+        scanned exactly instead, so a narrow filter never hides a match.
+        """
+        import numpy as np
+
+        if not self._has_vec_index() or limit <= 0:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        n_cand = min(max(candidates, limit * 4), 4096)
+        knn_sql = "SELECT rowid FROM vec_memories WHERE embedding MATCH vec_quantize_binary(?) AND k = ?"
+        knn_params: list[Any] = [query.tobytes(), n_cand]
+        if filters.user is not None:
+            knn_sql += " AND user = ?"
+            knn_params.append(filters.user)
+        seqs = [r[0] for r in self.conn.execute(knn_sql, knn_params)]
+        where, params = self.where(filters)
+        scored = self._score(seqs, where, params, query)
+        if len(scored) < limit and len(seqs) == n_cand:
+            # The filters threw away most candidates and more rows exist: go exact.
+            scored = self._score(None, where, params, query)
+        scored.sort(key=lambda item: -item[1])
+        return scored[:limit]
+
+    def _score(
+        self, seqs: list[int] | None, where: str, params: list[Any], query: "np.ndarray"
+    ) -> list[tuple[int, float]]:
+        import numpy as np
+
+        sql = f"SELECT v.seq, v.embedding FROM memory_vectors v JOIN memories m ON m.seq = v.seq WHERE {where}"
+        if seqs is not None:
+            if not seqs:
+                return []
+            sql += f" AND v.seq IN ({','.join(map(str, seqs))})"
+        rows = self.conn.execute(sql, params).fetchall()
+        if not rows:
+            return []
+        dim = query.shape[0]
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        sims = matrix @ query
+        return [(int(r[0]), float(s)) for r, s in zip(rows, sims)]
+
+    # -- maintenance -------------------------------------------------------------
+
+    def texts_for_reindex(self) -> list[tuple[int, str, str]]:
+        return [(r[0], r[1], r[2]) for r in self.conn.execute("SELECT seq, user, text FROM memories ORDER BY seq")]
+
+    def replace_all_vectors(self, items: Sequence[tuple[int, str]], vectors: "np.ndarray", model: str) -> None:
+        """Swap in a whole new embedding space at once (after `mem reindex`)."""
+        import numpy as np
+
+        dim = int(vectors.shape[1]) if len(items) else 0
+        with write_transaction(self.conn):
+            self.conn.execute("DELETE FROM memory_vectors")
+            self._create_vector_index(dim or 1)
+            for (seq, user), vector in zip(items, vectors):
+                self._put_vector(seq, user, np.ascontiguousarray(vector, dtype=np.float32))
+            self.conn.execute("UPDATE memories SET embed_model = ?, embed_dim = ?", [model, dim])
+            self._set_space(model, dim)
+            missing = self.conn.execute(
+                "SELECT count(*) FROM memories WHERE seq NOT IN (SELECT seq FROM memory_vectors)"
+            ).fetchone()[0]
+            if missing:
+                raise StoreError(f"{missing} memories were added during reindex: run it again")
+
+    def counts(self) -> dict[str, int]:
+        one = lambda sql: int(self.conn.execute(sql).fetchone()[0])  # noqa: E731
+        return {
+            "memories": one("SELECT count(*) FROM memories"),
+            "fts_rows": one("SELECT count(*) FROM memories_fts_docsize"),
+            "vector_rows": one("SELECT count(*) FROM memory_vectors"),
+            "vec_index_rows": one("SELECT count(*) FROM vec_memories") if self._has_vec_index() else 0,
+            "history_rows": one("SELECT count(*) FROM memory_history"),
+            "expired": int(
+                self.conn.execute(
+                    "SELECT count(*) FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?", [now_str()]
+                ).fetchone()[0]
+            ),
+        }
+
+    def group_counts(self, column: str) -> dict[str, int]:
+        assert column in ("kind", "user")
+        return {r[0]: r[1] for r in self.conn.execute(f"SELECT {column}, count(*) FROM memories GROUP BY 1 ORDER BY 1")}
+
+    def integrity_problems(self) -> list[str]:
+        """integrity_check, the FTS index against its rows, and the index counts."""
+        problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        try:
+            self.conn.execute("INSERT INTO memories_fts (memories_fts, rank) VALUES ('integrity-check', 1)")
+        except (DatabaseError, OperationalError) as exc:
+            problems.append(f"full-text index: {exc}")
+        counts = self.counts()
+        for key in ("fts_rows", "vector_rows", "vec_index_rows"):
+            if counts[key] != counts["memories"]:
+                problems.append(f"{key.replace('_', ' ')}: {counts[key]} for {counts['memories']} memories")
+        return problems

@@ -1,0 +1,225 @@
+"""The core API against a real SQLite file (sqlite-vec, FTS5) with the fake embedder."""
+
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from memcli.errors import InputError, ModelError, NotFound
+from memcli.memory import Memory
+from memcli.models.embed import FakeEmbedder
+from memcli.records import Filters, NewMemory
+
+
+def texts(hits) -> list[str]:
+    return [h.record.text for h in hits]
+
+
+def test_remember_then_recall_in_every_mode(fake_memory: Memory) -> None:
+    fake_memory.remember(
+        [
+            NewMemory("The spare key is under the blue flower pot"),
+            NewMemory("Ana likes orchids and jazz"),
+            NewMemory("Deploy the blog with make publish", kind="procedural"),
+        ]
+    )
+    for mode in ("hybrid", "fts", "vector"):
+        hits = fake_memory.recall("where is the spare key", k=3, mode=mode)
+        assert hits[0].record.text == "The spare key is under the blue flower pot", mode
+
+
+def test_same_text_twice_is_a_noop(fake_memory: Memory) -> None:
+    first = fake_memory.remember([NewMemory("Buy milk")])
+    again = fake_memory.remember([NewMemory("  Buy milk  ")])
+    assert [r.status for r in first] == ["added"]
+    assert [r.status for r in again] == ["exists"]
+    assert again[0].id == first[0].id
+    assert fake_memory.stats().memories == 1
+
+
+def test_same_text_for_another_user_is_separate(fake_memory: Memory) -> None:
+    fake_memory.remember([NewMemory("Buy milk")])
+    fake_memory.remember([NewMemory("Buy milk", user="guest")])
+    assert fake_memory.stats().by_user == {"guest": 1, "tester": 1}
+
+
+def test_users_never_see_each_other(fake_memory: Memory) -> None:
+    fake_memory.remember([NewMemory("tester's secret recipe", user="tester")])
+    fake_memory.remember([NewMemory("guest's secret recipe", user="guest")])
+    for mode in ("hybrid", "fts", "vector"):
+        hits = fake_memory.recall("secret recipe", Filters(user="guest"), mode=mode)
+        assert texts(hits) == ["guest's secret recipe"]
+    assert [r.text for r in fake_memory.list(Filters(user="guest"))] == ["guest's secret recipe"]
+    exported = list(fake_memory.export(Filters(user="guest", include_expired=True)))
+    assert [r["text"] for r in exported] == ["guest's secret recipe"]
+
+
+def test_filters_by_kind_tag_and_time(fake_memory: Memory) -> None:
+    fake_memory.remember(
+        [
+            NewMemory("meeting about the budget", tags=["work"], occurred_at="2024-01-10"),
+            NewMemory("meeting with the plumber", tags=["home"], occurred_at="2024-03-10"),
+            NewMemory("how to run the budget report", kind="procedural", tags=["work"]),
+        ]
+    )
+    assert texts(fake_memory.recall("meeting", Filters(user="tester", tags=["home"]))) == ["meeting with the plumber"]
+    assert texts(fake_memory.recall("budget", Filters(user="tester", kinds=["procedural"]))) == [
+        "how to run the budget report"
+    ]
+    assert texts(
+        fake_memory.recall("meeting", Filters(user="tester", since="2024-02-01T00:00:00Z", until="2024-04-01T00:00:00Z"))
+    ) == ["meeting with the plumber"]
+
+
+def test_narrow_filter_finds_a_match_beyond_the_vector_candidates(fake_memory: Memory) -> None:
+    many = [NewMemory(f"note number {i} about gardening and tomatoes") for i in range(400)]
+    many.append(NewMemory("tomato seeds from grandma", tags=["rare"]))
+    fake_memory.remember(many)
+    hits = fake_memory.recall("gardening tomatoes note", Filters(user="tester", tags=["rare"]), mode="vector")
+    assert texts(hits) == ["tomato seeds from grandma"]
+
+
+def test_expired_memories_are_never_recalled(fake_memory: Memory) -> None:
+    fake_memory.remember(
+        [
+            NewMemory("parking spot 42 level B", expires_at="2000-01-01T00:00:00Z"),
+            NewMemory("parking at the station is free on sundays"),
+        ]
+    )
+    for mode in ("hybrid", "fts", "vector"):
+        assert texts(fake_memory.recall("parking spot", mode=mode)) == ["parking at the station is free on sundays"]
+    assert fake_memory.stats().expired == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"', '"unbalanced', "a*", "col:value", "-minus", "NEAR(a b)", "AND", "OR NOT", "()", "'; DROP TABLE memories; --", "🙂", "x" * 5000],
+)
+def test_any_query_string_works(fake_memory: Memory, query: str) -> None:
+    fake_memory.remember([NewMemory("AND OR NOT NEAR a b col value minus")])
+    for mode in ("hybrid", "fts", "vector"):
+        fake_memory.recall(query, mode=mode)
+    assert fake_memory.stats().memories == 1
+
+
+def test_long_text_is_chunked_and_every_chunk_findable(fake_memory: Memory) -> None:
+    parts = [f"Section {i}: the keyword zebra{i} appears here. " + "filler words " * 60 for i in range(6)]
+    results = fake_memory.remember([NewMemory("\n\n".join(parts), source="notes.md")])
+    assert len(results) > 1
+    assert len({r.doc_id for r in results}) == 1
+    for i in range(6):
+        hit = fake_memory.recall(f"zebra{i}", mode="fts", k=1)[0]
+        assert f"zebra{i}" in hit.record.text
+        assert hit.record.doc_id == results[0].doc_id and hit.record.source == "notes.md"
+
+
+def test_edit_keeps_history_and_reindexes(fake_memory: Memory) -> None:
+    [r] = fake_memory.remember([NewMemory("I live in Lisbon")])
+    fake_memory.edit(r.id, "I live in Porto")
+    assert texts(fake_memory.recall("Porto", mode="fts")) == ["I live in Porto"]
+    assert fake_memory.recall("Lisbon", mode="fts") == []
+    record, entries = fake_memory.history(r.id)
+    assert [e.text for e in entries] == ["I live in Lisbon", "I live in Porto"]
+    assert entries[-1].current and record.updated_at
+
+
+def test_ids_are_short_and_prefixes_resolve(fake_memory: Memory) -> None:
+    [r] = fake_memory.remember([NewMemory("prefix test")])
+    assert len(r.id) == 8 and r.id.isalnum()
+    assert fake_memory.get(r.id[:5]).text == "prefix test"
+    with pytest.raises(NotFound):
+        fake_memory.get("zzzzzzzz")
+
+
+def test_invalid_input_stores_nothing(fake_memory: Memory) -> None:
+    fake_memory.remember([NewMemory("kept")])
+    for bad in [NewMemory("   "), NewMemory("nul\x00byte"), NewMemory("x", kind="dream"), NewMemory("x", importance=9)]:
+        with pytest.raises(InputError):
+            fake_memory.remember([NewMemory("would be stored first"), bad])
+    assert [r.text for r in fake_memory.list()] == ["kept"]
+
+
+def test_export_import_round_trip_is_exact(fake_memory: Memory, tmp_path: Path) -> None:
+    fake_memory.remember(
+        [
+            NewMemory("alpha", tags=["x", "y"], meta={"k": "v", "n": 2}, importance=5, occurred_at="2024-05-01T10:00:00Z"),
+            NewMemory("beta", kind="semantic", expires_at="2099-01-01T00:00:00Z", source="cli"),
+            NewMemory("gamma " * 400 + "\n\n" + "delta " * 400),
+        ]
+    )
+    fake_memory.edit(fake_memory.list()[-1].id, "alpha edited")
+    first = list(fake_memory.export())
+    other = Memory(tmp_path / "other.db", embedder=FakeEmbedder(), user="tester")
+    report = other.import_records(json.loads(json.dumps(first)))
+    assert len(report.added) == len(first) and not report.skipped
+    assert list(other.export()) == first
+    again = other.import_records(first)
+    assert len(again.skipped) == len(first) and not again.added
+
+
+def test_forget_removes_row_and_index_entries(fake_memory: Memory) -> None:
+    [a, b] = fake_memory.remember([NewMemory("forget me please"), NewMemory("keep me")])
+    assert fake_memory.forget([a.id]) == 1
+    stats = fake_memory.stats()
+    assert stats.memories == stats.fts_rows == stats.vector_rows == stats.vec_index_rows == 1
+    assert fake_memory.store.integrity_problems() == []
+    with pytest.raises(NotFound):
+        fake_memory.get(a.id)
+
+
+def test_forgotten_text_is_gone_from_the_file_bytes(fake_memory: Memory, db_path: Path) -> None:
+    marker = "zqxv" + "marker" + "7781"
+    [r] = fake_memory.remember([NewMemory(f"my bank pin hint is {marker} and more words")])
+    fake_memory.edit(r.id, f"changed hint {marker} second version")
+    fake_memory.remember([NewMemory(f"unrelated filler {i}") for i in range(50)])
+    fake_memory.forget([r.id])
+    for path in [db_path, db_path.with_name(db_path.name + "-wal")]:
+        if path.exists():
+            assert marker.encode() not in path.read_bytes(), path
+
+
+def test_database_file_is_private_and_in_wal_mode(fake_memory: Memory, db_path: Path) -> None:
+    fake_memory.remember([NewMemory("x")])
+    assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
+    assert fake_memory.store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_switching_model_without_reindex_is_refused(db_path: Path) -> None:
+    with Memory(db_path, embedder=FakeEmbedder(), user="t") as mem:
+        mem.remember([NewMemory("x")])
+    other = FakeEmbedder(dim=128)
+    other.name = "other-model"
+    with Memory(db_path, embedder=other, user="t") as mem:
+        with pytest.raises(ModelError, match="mem reindex"):
+            mem.remember([NewMemory("y")])
+        assert mem.reindex() == 1
+        mem.remember([NewMemory("y")])
+        assert mem.stats().embed_model == "other-model" and mem.stats().embed_dim == 128
+        assert mem.stats().indexes_ok
+        assert mem.recall("y", mode="vector")[0].record.text == "y"
+
+
+def test_concurrent_writers_lose_nothing(db_path: Path) -> None:
+    Memory(db_path, embedder=FakeEmbedder(), user="t").close()
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            with Memory(db_path, embedder=FakeEmbedder(), user="t") as mem:
+                for i in range(30):
+                    mem.remember([NewMemory(f"writer {n} note {i}")])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Memory(db_path, embedder=FakeEmbedder(), user="t") as mem:
+        stats = mem.stats()
+        assert stats.memories == 120 and stats.indexes_ok
