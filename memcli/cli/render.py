@@ -25,7 +25,12 @@ def one_line(text: str, width: int | None = None) -> str:
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, markup=False, emoji=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output is not wrapped at 80 columns: lines stay whole for grep and friends.
+    width = None if stream.isatty() else 100_000
+    return Console(
+        file=stream, width=width, highlight=False, markup=False, emoji=False, soft_wrap=False
+    )
 
 
 def emit_json(data: Any) -> None:

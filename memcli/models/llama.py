@@ -1,0 +1,135 @@
+"""The one place that constructs `llama_cpp.Llama`.
+
+llama_cpp is imported inside functions only: importing it costs ~0.1 s and
+commands that never touch a model (`mem --help`) must not pay for it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import llama_cpp
+
+log = logging.getLogger("memcli.llama")
+# llama.cpp talks a lot; without this, Python's last-resort handler would put
+# its warnings on stderr of a `mem` command. Apps that configure logging still
+# see everything.
+log.addHandler(logging.NullHandler())
+
+_patch_lock = threading.Lock()
+_log_installed = False
+_log_callback: Any = None  # must outlive every native call that may log
+
+# ggml_log_level -> logging level (CONT=5 continues the previous line)
+_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG}
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """One thread per core that is not already busy.
+
+    ggml's worker threads spin-wait for each other after every op, so if
+    another process holds one of the cores, a decode that counts on it gets
+    50-100x slower (measured on 2 cores with a second llama process running:
+    2-5 sentences/s with 2 threads, 95-130 with 1). The 1-minute load average
+    is a cheap estimate of the busy cores.
+    """
+    cores = cpu_count()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on Windows
+        return cores
+    return max(1, min(cores, int(cores - busy + 0.5)))
+
+
+def set_threads(llm: llama_cpp.Llama, n_threads: int) -> None:
+    """Change a loaded model's thread count; takes effect at the next decode."""
+    llm._ctx.set_n_threads(n_threads, n_threads)
+    llm.n_threads = llm.n_threads_batch = n_threads
+
+
+def _install_log_callback() -> None:
+    """Route llama.cpp/ggml logging into the `memcli.llama` logger instead of stderr."""
+    global _log_installed, _log_callback
+    if _log_installed:
+        return
+    import llama_cpp
+
+    last = [logging.DEBUG]
+
+    def _cb(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+        lvl = last[0] if level == 5 else _LEVELS.get(level, logging.DEBUG)
+        last[0] = lvl
+        if log.isEnabledFor(lvl):
+            log.log(lvl, "%s", text.decode("utf-8", "replace").rstrip("\n"))
+
+    _log_callback = llama_cpp.llama_log_callback(_cb)
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+    _log_installed = True
+
+
+def load_llama(
+    path: Path | str,
+    *,
+    embedding: bool = False,
+    n_ctx: int = 4096,
+    n_batch: int = 512,
+    n_threads: int | None = None,
+    **kw: Any,
+) -> llama_cpp.Llama:
+    """Load a GGUF model with the settings this machine needs.
+
+    `use_extra_bufts` is forced off: with it on, llama.cpp repacks weights
+    for AMX and a native build segfaults on the first decode of any quantized
+    model on AMX CPUs (llama.cpp #20824). Off was also the fastest setting
+    measured and uses less memory.
+    """
+    import llama_cpp
+    import llama_cpp.llama_cpp as llama_c
+
+    _install_log_callback()
+    threads = n_threads or default_threads()
+    kw.setdefault("n_threads_batch", threads)
+    kw.setdefault("n_ubatch", n_batch)
+
+    # Llama() has no argument for use_extra_bufts and fills its model params
+    # from llama_model_default_params() inside __init__, so that function is
+    # wrapped for the duration of the constructor. The lock keeps a
+    # concurrent load from seeing (or restoring) the wrong function.
+    with _patch_lock:
+        original = llama_c.llama_model_default_params
+
+        def _params() -> Any:
+            params = original()
+            params.use_extra_bufts = False
+            return params
+
+        llama_c.llama_model_default_params = _params
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                embedding=embedding,
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_threads=threads,
+                verbose=False,
+                **kw,
+            )
+        finally:
+            llama_c.llama_model_default_params = original
+    if llm.model_params.use_extra_bufts:
+        llm.close()
+        raise RuntimeError("llama_cpp ignored use_extra_bufts=False; refusing to run (AMX crash)")
+    return llm

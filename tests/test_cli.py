@@ -1,0 +1,266 @@
+"""The `mem` command line end to end, with the real embedding model."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memcli.cli import app
+from memcli.errors import ExitStatus
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _model(real_embedder):
+    """CLI tests use the real model (loaded once per test session)."""
+
+
+def mem(*args: str, input: str | bytes | None = None, code: int = 0):
+    result = runner.invoke(app, [str(a) for a in args], input=input)
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.stdout + result.stderr
+    return result
+
+
+def js(*args: str, input: str | None = None):
+    return json.loads(mem(*args, "--json", input=input).stdout)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "cli.db")
+
+
+@pytest.mark.parametrize("how", ["argument", "file", "stdin", "dash"])
+def test_remember_from_every_input_then_recall(db: str, tmp_path: Path, how: str) -> None:
+    text = "The spare house key is under the blue flower pot"
+    if how == "argument":
+        out = js("remember", "--db", db, *text.split())
+    elif how == "file":
+        note = tmp_path / "note.txt"
+        note.write_text(text + "\n")
+        out = js("remember", "--db", db, "-f", note)
+    else:
+        out = js("remember", "--db", db, *(["-"] if how == "dash" else []), input=text)
+    [stored] = out["results"]
+    assert stored["status"] == "added"
+    mem("remember", "--db", db, "Ana's birthday is on 3 March")
+    found = js("recall", "--db", db, "where did I leave the key?", "-k", "1")
+    assert found["results"][0]["id"] == stored["id"]
+    assert found["results"][0]["text"] == text
+
+
+def test_remember_twice_is_a_noop_that_says_so(db: str) -> None:
+    first = mem("remember", "--db", db, "buy oat milk")
+    assert "Remembered" in first.stdout
+    again = mem("remember", "--db", db, "buy oat milk")
+    assert "Already known" in again.stdout
+    assert js("remember", "--db", db, "buy oat milk")["results"][0]["status"] == "exists"
+    assert js("stats", "--db", db)["memories"] == 1
+
+
+def test_remember_options_are_stored(db: str) -> None:
+    out = js(
+        "remember", "--db", db, "standup moved to 10am", "--kind", "procedural", "--tag", "work",
+        "--tag", "team", "--importance", "5", "--meta", "project=apollo", "--meta", "room=B2",
+        "--at", "2024-05-01T09:00:00Z", "--ttl", "30d", "--user", "alice",
+    )
+    record = js("show", "--db", db, out["results"][0]["id"])
+    assert record["kind"] == "procedural"
+    assert record["tags"] == ["team", "work"]
+    assert record["importance"] == 5
+    assert record["meta"] == {"project": "apollo", "room": "B2"}
+    assert record["occurred_at"] == "2024-05-01T09:00:00Z"
+    assert record["expires_at"] > record["created_at"]
+    assert record["user"] == "alice"
+    assert record["embed_model"] == "all-MiniLM-L6-v2" and record["embed_dim"] == 384
+    assert js("recall", "--db", db, "standup")["results"] == []  # another user's
+    assert js("recall", "--db", db, "standup", "--user", "alice")["results"][0]["text"] == "standup moved to 10am"
+
+
+def test_jsonl_bulk_load(db: str) -> None:
+    lines = "\n".join(
+        json.dumps(obj)
+        for obj in [
+            {"text": "Paris trip in June", "tags": ["travel"], "occurred_at": "2023-06-01"},
+            {"text": "Use git bisect to find regressions", "kind": "procedural", "meta": {"src": "wiki"}},
+            {"text": "Bob prefers tea", "user": "bob"},
+        ]
+    )
+    out = js("remember", "--db", db, "--jsonl", input=lines)
+    assert [r["status"] for r in out["results"]] == ["added"] * 3
+    listed = js("list", "--db", db)["results"]
+    assert {r["text"] for r in listed} == {"Paris trip in June", "Use git bisect to find regressions"}
+    assert js("list", "--db", db, "--kind", "procedural")["results"][0]["meta"] == {"src": "wiki"}
+    bad = mem("remember", "--db", db, "--jsonl", input='{"text": "ok"}\n{not json', code=ExitStatus.INPUT)
+    assert "line 2" in bad.stderr
+    assert len(js("list", "--db", db, "--user", "bob")["results"]) == 1
+
+
+def test_recall_prints_markup_literally(db: str) -> None:
+    mem("remember", "--db", db, "[red]not red[/red] and [/tmp] and [bold]")
+    out = mem("recall", "--db", db, "not red tmp bold").stdout
+    assert "[red]not red[/red] and [/tmp] and [bold]" in out
+
+
+def test_recall_modes_and_json_shape(db: str) -> None:
+    mem("remember", "--db", db, "The dentist appointment is on Friday at 3pm")
+    mem("remember", "--db", db, "Grandma's apple pie needs cinnamon", "--tag", "recipes")
+    for mode in ("hybrid", "fts", "vector"):
+        out = js("recall", "--db", db, "dentist appointment", "--mode", mode)
+        assert out["mode"] == mode
+        top = out["results"][0]
+        assert top["text"].startswith("The dentist")
+        assert {"id", "score", "kind", "occurred_at", "tags", "meta"} <= set(top)
+    assert [r["text"] for r in js("recall", "--db", db, "pie", "--tag", "recipes")["results"]] == [
+        "Grandma's apple pie needs cinnamon"
+    ]
+    mem("recall", "--db", db, "x", "--mode", "psychic", code=ExitStatus.USAGE)
+
+
+@pytest.mark.parametrize("query", ['"unbalanced', "NEAR(a b", "a AND OR", "col:x*", "-", "'); DROP TABLE memories;--"])
+def test_hostile_queries_never_fail(db: str, query: str) -> None:
+    mem("remember", "--db", db, "a note with AND OR NEAR words")
+    mem("recall", "--db", db, query)
+    assert js("stats", "--db", db)["memories"] == 1
+
+
+def test_list_show_edit_history(db: str) -> None:
+    [r] = js("remember", "--db", db, "I live in Lisbon")["results"]
+    mem("edit", "--db", db, r["id"], "I live in Porto")
+    assert js("show", "--db", db, r["id"][:5])["text"] == "I live in Porto"
+    hist = js("history", "--db", db, r["id"])["history"]
+    assert [h["text"] for h in hist] == ["I live in Lisbon", "I live in Porto"]
+    assert "Lisbon" in mem("history", "--db", db, r["id"]).stdout
+    assert js("recall", "--db", db, "Porto", "--mode", "fts")["results"][0]["id"] == r["id"]
+    assert "I live in Porto" in mem("list", "--db", db).stdout
+    mem("edit", "--db", db, r["id"], input="I live in Braga")
+    assert js("show", "--db", db, r["id"])["text"] == "I live in Braga"
+
+
+def test_forget_by_id_and_by_filter(db: str) -> None:
+    ids = [js("remember", "--db", db, t, "--tag", "tmp")["results"][0]["id"] for t in ("one fish", "two fish")]
+    keep = js("remember", "--db", db, "red fish blue fish")["results"][0]["id"]
+    mem("forget", "--db", db, ids[0])
+    mem("show", "--db", db, ids[0], code=ExitStatus.NOT_FOUND)
+    # A filter without --yes off a terminal is refused, and nothing is deleted.
+    mem("forget", "--db", db, "--tag", "tmp", code=ExitStatus.USAGE)
+    assert js("show", "--db", db, ids[1])["text"] == "two fish"
+    out = js("forget", "--db", db, "--tag", "tmp", "--yes")
+    assert out == {"forgotten": 1, "ids": [ids[1]]}
+    assert js("forget", "--db", db, "--query", "blue fish", "--yes")["ids"] == [keep]
+    assert js("stats", "--db", db)["memories"] == 0
+    mem("forget", "--db", db, "nosuchid", code=ExitStatus.NOT_FOUND)
+
+
+def test_forget_all_of_a_user_and_before(db: str) -> None:
+    mem("remember", "--db", db, "old note", "--at", "2020-01-01", "--user", "guest")
+    mem("remember", "--db", db, "new note", "--user", "guest")
+    mem("remember", "--db", db, "mine")
+    assert js("forget", "--db", db, "--user", "guest", "--before", "2021-01-01", "--yes")["forgotten"] == 1
+    assert js("forget", "--db", db, "--user", "guest", "--all", "--yes")["forgotten"] == 1
+    assert js("stats", "--db", db)["by_user"] == {"tester": 1}
+
+
+def test_forgotten_text_is_not_in_the_file(db: str) -> None:
+    marker = "qqz" + "unique" + "marker" + "9931"
+    [r] = js("remember", "--db", db, f"the alarm code is {marker}")["results"]
+    mem("edit", "--db", db, r["id"], f"the alarm code is still {marker}!")
+    for i in range(20):
+        mem("remember", "--db", db, f"filler note {i}")
+    mem("forget", "--db", db, r["id"])
+    for suffix in ("", "-wal"):
+        path = Path(db + suffix)
+        if path.exists():
+            assert marker.encode() not in path.read_bytes()
+
+
+def test_export_import_round_trip(db: str, tmp_path: Path) -> None:
+    mem("remember", "--db", db, "alpha", "--tag", "a", "--meta", "k=v", "--at", "2022-02-02")
+    mem("remember", "--db", db, "beta", "--kind", "semantic", "--ttl", "1y")
+    mem("remember", "--db", db, "gamma", "--user", "other")
+    out = tmp_path / "export.jsonl"
+    mem("export", "--db", db, "--all-users", "-o", out)
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3
+    assert all({"id", "text", "kind", "user", "tags", "meta", "created_at", "occurred_at"} <= set(json.loads(x)) for x in lines)
+    new_db = str(tmp_path / "new.db")
+    assert js("import", "--db", new_db, out) == {"added": 3, "skipped": 0, "ids": [json.loads(x)["id"] for x in lines]}
+    assert js("import", "--db", new_db, out)["skipped"] == 3
+    again = tmp_path / "again.jsonl"
+    mem("export", "--db", new_db, "--all-users", "-o", again)
+    assert again.read_text() == out.read_text()
+    assert mem("export", "--db", db).stdout.count("\n") == 2  # this user's only
+
+
+def test_stats_and_doctor(db: str) -> None:
+    mem("remember", "--db", db, "something")
+    stats = js("stats", "--db", db)
+    assert stats["memories"] == 1 and stats["indexes_ok"] is True
+    assert stats["embed_model"] == "all-MiniLM-L6-v2"
+    assert js("doctor", "--db", db) == {"ok": True, "problems": []}
+    assert "indexes" in mem("stats", "--db", db).stdout
+
+
+def test_version() -> None:
+    assert mem("--version").stdout.startswith("mem (memcli) ")
+
+
+# -- errors: one line, documented exit code, nothing stored half-way ---------------
+
+
+def test_bad_inputs(db: str, tmp_path: Path) -> None:
+    mem("remember", "--db", db, "kept safe")
+    cases = [
+        (["remember", "--db", db], "   \n", ExitStatus.INPUT),
+        (["remember", "--db", db], b"\xff\xfe bad utf8", ExitStatus.INPUT),
+        (["remember", "--db", db], b"bin\x00ary", ExitStatus.INPUT),
+        (["remember", "--db", db, "-f", tmp_path / "missing.txt"], None, ExitStatus.INPUT),
+        (["remember", "--db", db, "-f", tmp_path], None, ExitStatus.INPUT),
+        (["remember", "--db", db, "x", "--at", "someday"], None, ExitStatus.INPUT),
+        (["remember", "--db", db, "x", "--ttl", "forever"], None, ExitStatus.INPUT),
+        (["remember", "--db", db, "x", "--importance", "9"], None, ExitStatus.INPUT),
+        (["remember", "--db", db, "x", "--kind", "dream"], None, ExitStatus.INPUT),
+        (["remember", "--db", db, "x", "--meta", "novalue"], None, ExitStatus.USAGE),
+        (["recall", "--db", db, "x", "--since", "13/45/2024"], None, ExitStatus.INPUT),
+        (["recall", "--db", db, "x", "-k", "0"], None, ExitStatus.USAGE),
+        (["show", "--db", db, "zzzzzzzz"], None, ExitStatus.NOT_FOUND),
+        (["import", "--db", db, tmp_path / "nope.jsonl"], None, ExitStatus.INPUT),
+    ]
+    for args, stdin, code in cases:
+        result = mem(*args, input=stdin, code=code)
+        if code != ExitStatus.USAGE:
+            assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert [r["text"] for r in js("list", "--db", db)["results"]] == ["kept safe"]
+
+
+def test_database_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    assert "no database" in mem("recall", "--db", missing, "x", code=ExitStatus.DATABASE).stderr
+    assert not missing.exists()
+    mem("list", "--db", tmp_path, code=ExitStatus.DATABASE)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"definitely not sqlite" * 200)
+    mem("remember", "--db", junk, "x", code=ExitStatus.DATABASE)
+    assert junk.read_bytes() == b"definitely not sqlite" * 200
+
+
+def _run(*args: str, input: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("mem")
+    return subprocess.run([str(exe), *args], input=input, capture_output=True, env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_installed_command_with_pipes_and_debug(db: str) -> None:
+    done = _run("remember", "--db", db, input=b"piped through the real mem binary")
+    assert done.returncode == 0, done.stderr
+    found = _run("recall", "--db", db, "real binary", "--json")
+    assert json.loads(found.stdout)["results"][0]["text"] == "piped through the real mem binary"
+    bad = _run("show", "--db", db, "zzzzzzzz")
+    assert bad.returncode == ExitStatus.NOT_FOUND and b"Traceback" not in bad.stderr
+    debug = _run("--debug", "show", "--db", db, "zzzzzzzz")
+    assert b"Traceback" in debug.stderr and debug.returncode == ExitStatus.NOT_FOUND
