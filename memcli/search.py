@@ -1,4 +1,17 @@
-"""Hybrid retrieval: BM25 candidates and vector candidates fused by reciprocal rank."""
+"""Hybrid retrieval: BM25 candidates and vector candidates fused by their scores.
+
+Hybrid mode takes the best BM25 matches and the nearest vectors, gives every
+candidate both scores (the cosine of a full-text-only candidate is computed
+from its stored vector; a memory outside the BM25 list matched too few query
+words to count and scores 0 there), scales each score by its best value among
+the candidates, and ranks by the equal-weight sum (a convex combination, as in
+Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval", 2023).
+
+Reciprocal-rank fusion was used first; it throws the score margins away, so a
+memory that is mediocre in both lists beat one that matched the query's rare
+words exactly, and with a weak embedding model hybrid did worse than BM25
+alone (LoCoMo R@10: BM25 0.606, RRF 0.555, this fusion 0.651; see bench/).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +26,7 @@ if TYPE_CHECKING:
     from .store.sqlite import SQLiteStore
 
 MODES = ("hybrid", "fts", "vector")
-RRF_K = 60  # the constant of Cormack et al.; dampens the weight of the top ranks
+FTS_WEIGHT = 0.5  # hybrid score = FTS_WEIGHT * bm25 / best bm25 + (1 - FTS_WEIGHT) * cosine / best cosine
 MAX_TERMS = 32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -64,8 +77,10 @@ def recall(
         match = fts_query(query)
         if match:
             fts = store.fts_search(match, filters, depth if mode == "hybrid" else k)
+    query_vector = None
     if mode in ("hybrid", "vector"):
-        vec = store.vector_search(embed_query(query), filters, depth if mode == "hybrid" else k)
+        query_vector = embed_query(query)
+        vec = store.vector_search(query_vector, filters, depth if mode == "hybrid" else k)
 
     fts_rank = {seq: i + 1 for i, (seq, _) in enumerate(fts)}
     vec_rank = {seq: i + 1 for i, (seq, _) in enumerate(vec)}
@@ -76,10 +91,10 @@ def recall(
     elif mode == "vector":
         scores = dict(vec)
     else:
-        scores = {}
-        for ranks in (fts_rank, vec_rank):
-            for seq, rank in ranks.items():
-                scores[seq] = scores.get(seq, 0.0) + 1.0 / (RRF_K + rank)
+        missing = [seq for seq, _ in fts if seq not in sims]
+        if missing and vec:  # vec is empty when the store has no vectors yet
+            sims.update(_similarities(store, missing, query_vector))
+        scores = fuse(bm25, sims)
     best = sorted(scores, key=lambda seq: (-scores[seq], seq))[:k]
     records = store.by_seq(best)
     return [
@@ -94,3 +109,40 @@ def recall(
         for seq in best
         if seq in records
     ]
+
+
+def _similarities(store: "SQLiteStore", seqs: list[int], query_vector: "np.ndarray") -> dict[int, float]:
+    """Cosine of the query with the stored vectors of these memories.
+
+    They are full-text hits, already filtered, so a primary-key lookup is all
+    it takes (~0.5 ms for 50 at 100k memories; SQLiteStore._score would re-apply
+    the filters through a join that scans every memory of the user).
+    """
+    import numpy as np
+
+    query = np.ascontiguousarray(query_vector, dtype=np.float32)
+    sql = f"SELECT seq, embedding FROM memory_vectors WHERE seq IN ({','.join(map(str, map(int, seqs)))})"
+    rows = [r for r in store.conn.execute(sql) if len(r[1]) == 4 * query.shape[0]]
+    if not rows:
+        return {}
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), query.shape[0])
+    return {int(r[0]): float(s) for r, s in zip(rows, matrix @ query)}
+
+
+def fuse(bm25: dict[int, float], sims: dict[int, float], fts_weight: float = FTS_WEIGHT) -> dict[int, float]:
+    """Convex combination of max-scaled BM25 and cosine similarity.
+
+    `bm25` holds FTS5's scores (negative, lower is better) of the full-text
+    candidates; a memory missing from it scores 0 on that side. `sims` holds the
+    cosine of every candidate. Each side is divided by its best value, so the
+    best full-text match and the nearest vector both count 1 on their side.
+    """
+    text = {seq: -score for seq, score in bm25.items()}
+    best_text = max(text.values(), default=0.0)
+    best_sim = max(sims.values(), default=0.0)
+    scores: dict[int, float] = {}
+    for seq in dict.fromkeys([*text, *sims]):
+        t = text.get(seq, 0.0) / best_text if best_text > 0 else 0.0
+        v = sims.get(seq, 0.0) / best_sim if best_sim > 0 else 0.0
+        scores[seq] = fts_weight * t + (1.0 - fts_weight) * v
+    return scores

@@ -264,3 +264,19 @@ def test_installed_command_with_pipes_and_debug(db: str) -> None:
     assert bad.returncode == ExitStatus.NOT_FOUND and b"Traceback" not in bad.stderr
     debug = _run("--debug", "show", "--db", db, "zzzzzzzz")
     assert b"Traceback" in debug.stderr and debug.returncode == ExitStatus.NOT_FOUND
+
+
+def test_default_location_env_overrides_and_file_mode(isolated_home: Path, tmp_path: Path, monkeypatch) -> None:
+    import stat
+
+    mem("remember", "in the data dir")
+    default = isolated_home / "memory.db"
+    assert default.exists() and stat.S_IMODE(default.stat().st_mode) == 0o600
+    assert stat.S_IMODE(isolated_home.stat().st_mode) == 0o700
+    other = tmp_path / "env.db"
+    monkeypatch.setenv("MEMCLI_DB", str(other))
+    mem("remember", "in MEMCLI_DB")
+    assert [r["text"] for r in js("list")["results"]] == ["in MEMCLI_DB"]
+    assert [r["text"] for r in js("list", "--db", default)["results"]] == ["in the data dir"]
+    monkeypatch.setenv("MEMCLI_USER", "someone")
+    assert js("list")["results"] == []

@@ -276,15 +276,6 @@ def test_module_import_is_cheap() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_default_threads_leaves_busy_cores_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    from memcli.models import llama as llama_mod
-
-    monkeypatch.setattr(llama_mod, "cpu_count", lambda: 2)
-    for load, want in [(0.0, 2), (0.4, 2), (1.0, 1), (3.7, 1)]:
-        monkeypatch.setattr(llama_mod.os, "getloadavg", lambda load=load: (load, load, load))
-        assert llama_mod.default_threads() == want, load
-
-
 def test_embedder_drops_to_one_thread_when_decodes_crawl(monkeypatch: pytest.MonkeyPatch) -> None:
     from memcli.models import llama as llama_mod
 

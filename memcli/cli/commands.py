@@ -209,6 +209,10 @@ def recall(
       mem recall "trip" --since 2024-01-01 --mode fts
     """
     text = " ".join(query)
+    if mode != "fts":
+        from ..models.registry import preload
+
+        preload()
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until)
     hits = mem.recall(text, filters, k=k, mode=mode)

@@ -206,9 +206,9 @@ class LlamaEmbedder:
     def _watch_speed(self, llm: Any, seconds: float, n_tokens: int) -> None:
         """Fall back to one thread when decodes show the cores are contended.
 
-        default_threads() only sees sustained load; a competing process that
-        started since shows up as decodes ~100x slower than the ~0.3 ms/token
-        measured here. Two in a row, so that the first decode's page faults
+        ggml's worker threads spin-wait for each other, so when another process
+        holds one of the cores, decodes get ~100x slower than the ~0.3 ms/token
+        measured here (2-5 sentences/s instead of 95-130 on 2 cores). Two in a row, so that the first decode's page faults
         (weights are mmapped) do not count.
         """
         from memcli.models.llama import set_threads

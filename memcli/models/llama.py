@@ -38,20 +38,13 @@ def cpu_count() -> int:
 
 
 def default_threads() -> int:
-    """One thread per core that is not already busy.
+    """One thread per core this process may use.
 
-    ggml's worker threads spin-wait for each other after every op, so if
-    another process holds one of the cores, a decode that counts on it gets
-    50-100x slower (measured on 2 cores with a second llama process running:
-    2-5 sentences/s with 2 threads, 95-130 with 1). The 1-minute load average
-    is a cheap estimate of the busy cores.
+    Not the load average: a process's own threads count in it, so each command
+    after a busy one would halve its speed. Contention is handled where it shows,
+    in LlamaEmbedder (slow decodes drop it to one thread).
     """
-    cores = cpu_count()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available on Windows
-        return cores
-    return max(1, min(cores, int(cores - busy + 0.5)))
+    return cpu_count()
 
 
 def set_threads(llm: llama_cpp.Llama, n_threads: int) -> None:
@@ -92,9 +85,10 @@ def load_llama(
     """Load a GGUF model with the settings this machine needs.
 
     `use_extra_bufts` is forced off: with it on, llama.cpp repacks weights
-    for AMX and a native build segfaults on the first decode of any quantized
-    model on AMX CPUs (llama.cpp #20824). Off was also the fastest setting
-    measured and uses less memory.
+    into extra buffer types (CPU_REPACK, AMX), and a native build segfaults on
+    the first decode of any quantized model on AMX CPUs (llama.cpp #20824).
+    Off was also the fastest setting measured and uses less memory.
+    `n_threads` defaults to default_threads().
     """
     import llama_cpp
     import llama_cpp.llama_cpp as llama_c

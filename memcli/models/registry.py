@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
 _loaded: dict[str, "Embedder"] = {}
+_lock = threading.Lock()
 
 
 def configured_embed_model() -> str:
@@ -31,9 +33,26 @@ def model_name(spec: str) -> str:
 
 def load_embedder(spec: str | None = None) -> "Embedder":
     spec = spec or configured_embed_model()
-    if spec not in _loaded:
-        _loaded[spec] = _load(spec)
-    return _loaded[spec]
+    with _lock:
+        if spec not in _loaded:
+            _loaded[spec] = _load(spec)
+        return _loaded[spec]
+
+
+def preload() -> None:
+    """Start loading the configured model in a thread, ready for the first embed.
+
+    A cold `mem recall` overlaps the model's load (llama.cpp releases the GIL)
+    with opening the database; any error surfaces later, in the main thread.
+    """
+
+    def work() -> None:
+        try:
+            load_embedder().embed(["warm up"])
+        except Exception:
+            pass  # the main thread's own call reports it
+
+    threading.Thread(target=work, daemon=True).start()
 
 
 def _load(spec: str) -> "Embedder":

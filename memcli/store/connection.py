@@ -77,12 +77,20 @@ def connect(path: Path, *, create: bool) -> Connection:
     return conn
 
 
-def _load_vec(conn: Connection) -> None:
-    import sqlite_vec
+def _vec_extension_path() -> str:
+    # `import sqlite_vec` would import numpy.typing (0.1 s); only its file is needed.
+    import importlib.util
 
+    spec = importlib.util.find_spec("sqlite_vec")
+    if spec is None or not spec.submodule_search_locations:
+        raise StoreError("the sqlite-vec package is missing: pip install sqlite-vec")
+    return os.path.join(list(spec.submodule_search_locations)[0], "vec0")
+
+
+def _load_vec(conn: Connection) -> None:
     conn.enable_load_extension(True)
     try:
-        sqlite_vec.load(conn)
+        conn.load_extension(_vec_extension_path())
     finally:
         conn.enable_load_extension(False)
 
