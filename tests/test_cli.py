@@ -252,7 +252,13 @@ def test_database_errors(tmp_path: Path) -> None:
 
 def _run(*args: str, input: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("mem")
-    return subprocess.run([str(exe), *args], input=input, capture_output=True, env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [str(exe), *args],
+        input=input if input is not None else b"",
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_installed_command_with_pipes_and_debug(db: str) -> None:

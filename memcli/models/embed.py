@@ -57,6 +57,10 @@ def _normalise_rows(m: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 # ---------------------------------------------------------------- llama.cpp
 
 
+# Calls with at most this many tokens in all (a recall query) run on one thread.
+SMALL_CALL_TOKENS = 48
+
+
 class LlamaEmbedder:
     """Embeds with a pooled GGUF embedding model (e.g. BERT) through llama.cpp.
 
@@ -162,8 +166,23 @@ class LlamaEmbedder:
             llm = self._load()
             out = np.zeros((len(texts), self.dim), dtype=np.float32)
             if texts:
-                self._embed_into(llm, [self._tokens(llm, t) for t in texts], out)
+                toks = [self._tokens(llm, t) for t in texts]
+                if sum(map(len, toks)) <= SMALL_CALL_TOKENS and llm.n_threads_batch > 1:
+                    self._embed_single_thread(llm, toks, out)
+                else:
+                    self._embed_into(llm, toks, out)
         return _normalise_rows(out)
+
+    def _embed_single_thread(self, llm: Any, toks: list[list[int]], out: npt.NDArray[np.float32]) -> None:
+        """A query of a few tokens: one thread is as fast, and a busy second core cannot stall it."""
+        from memcli.models.llama import set_threads
+
+        threads = llm.n_threads_batch
+        set_threads(llm, 1)
+        try:
+            self._embed_into(llm, toks, out)
+        finally:
+            set_threads(llm, threads)
 
     def _embed_into(self, llm: Any, toks: list[list[int]], out: npt.NDArray[np.float32]) -> None:
         import llama_cpp

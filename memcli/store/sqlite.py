@@ -429,11 +429,17 @@ class SQLiteStore:
     ) -> list[tuple[int, float]]:
         import numpy as np
 
-        sql = f"SELECT v.seq, v.embedding FROM memory_vectors v JOIN memories m ON m.seq = v.seq WHERE {where}"
-        if seqs is not None:
-            if not seqs:
-                return []
-            sql += f" AND v.seq IN ({','.join(map(str, seqs))})"
+        if seqs is None:
+            sql = f"SELECT v.seq, v.embedding FROM memories m JOIN memory_vectors v ON v.seq = m.seq WHERE {where}"
+        elif not seqs:
+            return []
+        else:
+            # CROSS JOIN keeps the candidates' primary keys as the outer loop; left to
+            # itself the planner scans every memory of the user through its index.
+            sql = (
+                "SELECT v.seq, v.embedding FROM memory_vectors v CROSS JOIN memories m ON m.seq = v.seq "
+                f"WHERE v.seq IN ({','.join(map(str, seqs))}) AND {where}"
+            )
         rows = self.conn.execute(sql, params).fetchall()
         if not rows:
             return []
