@@ -93,7 +93,7 @@ def recall(
     else:
         missing = [seq for seq, _ in fts if seq not in sims]
         if missing and vec:  # vec is empty when the store has no vectors yet
-            sims.update(_similarities(store, missing, query_vector))
+            sims.update(store.similarities(missing, query_vector))
         scores = fuse(bm25, sims)
     best = sorted(scores, key=lambda seq: (-scores[seq], seq))[:k]
     records = store.by_seq(best)
@@ -109,24 +109,6 @@ def recall(
         for seq in best
         if seq in records
     ]
-
-
-def _similarities(store: "SQLiteStore", seqs: list[int], query_vector: "np.ndarray") -> dict[int, float]:
-    """Cosine of the query with the stored vectors of these memories.
-
-    They are full-text hits, already filtered, so a primary-key lookup is all
-    it takes (~0.5 ms for 50 at 100k memories; SQLiteStore._score would re-apply
-    the filters through a join that scans every memory of the user).
-    """
-    import numpy as np
-
-    query = np.ascontiguousarray(query_vector, dtype=np.float32)
-    sql = f"SELECT seq, embedding FROM memory_vectors WHERE seq IN ({','.join(map(str, map(int, seqs)))})"
-    rows = [r for r in store.conn.execute(sql) if len(r[1]) == 4 * query.shape[0]]
-    if not rows:
-        return {}
-    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), query.shape[0])
-    return {int(r[0]): float(s) for r, s in zip(rows, matrix @ query)}
 
 
 def fuse(bm25: dict[int, float], sims: dict[int, float], fts_weight: float = FTS_WEIGHT) -> dict[int, float]:

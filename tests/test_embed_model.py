@@ -292,6 +292,12 @@ def test_embedder_drops_to_one_thread_when_decodes_crawl(monkeypatch: pytest.Mon
     assert calls == []
     e._watch_speed(llm, 0.5, 12)
     assert calls == [1]
+    # ... and tries both threads again once the fallback period is over.
+    from memcli.models.embed import FALLBACK_DECODES
+
+    for _ in range(FALLBACK_DECODES):
+        e._watch_speed(llm, 0.004, 12)
+    assert calls == [1, 2]
 
 
 # ---------------------------------------------------------------- fake

@@ -30,7 +30,7 @@ def install(
 
     if name != DEFAULT_EMBED_MODEL:
         raise UsageError(f"unknown model {name!r}: installable models: {DEFAULT_EMBED_MODEL}")
-    path = install_default(ensure_private_dir(models_dir()))
+    path = install_default(ensure_private_dir(models_dir()), full_check=True)
     render.console().print(f"Installed {name}: {path}")
 
 

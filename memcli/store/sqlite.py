@@ -424,6 +424,20 @@ class SQLiteStore:
         scored.sort(key=lambda item: -item[1])
         return scored[:limit]
 
+    def similarities(self, seqs: Sequence[int], query: "np.ndarray") -> dict[int, float]:
+        """Cosine of the query with the stored vectors of these (already filtered) memories."""
+        import numpy as np
+
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        if not seqs:
+            return {}
+        sql = f"SELECT seq, embedding FROM memory_vectors WHERE seq IN ({','.join(map(str, map(int, seqs)))})"
+        rows = [r for r in self.conn.execute(sql) if len(r[1]) == 4 * query.shape[0]]
+        if not rows:
+            return {}
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), query.shape[0])
+        return {int(r[0]): float(s) for r, s in zip(rows, matrix @ query)}
+
     def _score(
         self, seqs: list[int] | None, where: str, params: list[Any], query: "np.ndarray"
     ) -> list[tuple[int, float]]:
