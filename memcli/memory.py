@@ -1,10 +1,10 @@
 """The Python API: open a store, then remember, recall, forget, export, import.
 
-    from memcli import Memory
-    mem = Memory()                      # the default database, the login user
-    mem.remember([NewMemory("The spare key is under the blue pot")])
-    for hit in mem.recall("where is the key?"):
-        print(hit.record.id, hit.record.text)
+from memcli import Memory
+mem = Memory()                      # the default database, the login user
+mem.remember([NewMemory("The spare key is under the blue pot")])
+for hit in mem.recall("where is the key?"):
+    print(hit.record.id, hit.record.text)
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import paths, search
 from .chunking import chunk_text
 from .errors import InputError, UsageError
-from .records import KINDS, Filters, Hit, HistoryEntry, MemoryRecord, NewMemory, RememberResult, Stats
+from .records import KINDS, Filters, HistoryEntry, Hit, MemoryRecord, NewMemory, RememberResult, Stats
 from .store.sqlite import ID_LENGTH, SQLiteStore, new_id
 from .timeparse import now_str, parse_time
 
@@ -70,7 +71,7 @@ class Memory:
         path: str | Path | None = None,
         *,
         create: bool = True,
-        embedder: "Embedder | None" = None,
+        embedder: Embedder | None = None,
         user: str | None = None,
     ) -> None:
         self.path = paths.db_path(path)
@@ -81,7 +82,7 @@ class Memory:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Memory":
+    def __enter__(self) -> Memory:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -98,7 +99,7 @@ class Memory:
         return model_name(configured_embed_model())
 
     @property
-    def embedder(self) -> "Embedder":
+    def embedder(self) -> Embedder:
         if self._embedder is None:
             # Fail on a model mismatch before paying for loading a model.
             self.store.check_embedding_space(self.embed_model_name)
@@ -107,7 +108,7 @@ class Memory:
             self._embedder = load_embedder()
         return self._embedder
 
-    def _embed(self, texts: Sequence[str]) -> "np.ndarray":
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.embedder.embed(list(texts))
 
     # -- writing -------------------------------------------------------------------
@@ -137,8 +138,14 @@ class Memory:
         chunks = chunk_text(text) if item.chunk is None else [text]
         if len(chunks) == 1:
             return [
-                {**base, "id": item.id, "text": text, "content_hash": content_hash(text),
-                 "doc_id": item.doc_id, "chunk": item.chunk}
+                {
+                    **base,
+                    "id": item.id,
+                    "text": text,
+                    "content_hash": content_hash(text),
+                    "doc_id": item.doc_id,
+                    "chunk": item.chunk,
+                }
             ]
         doc_id = item.doc_id or new_id()
         return [
@@ -207,7 +214,9 @@ class Memory:
 
     # -- reading -------------------------------------------------------------------
 
-    def recall(self, query: str, filters: Filters | None = None, *, k: int = 10, mode: str = "hybrid") -> list[Hit]:
+    def recall(
+        self, query: str, filters: Filters | None = None, *, k: int = 10, mode: str = "hybrid"
+    ) -> list[Hit]:
         if mode not in search.MODES:
             raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(search.MODES)}")
         if not query or not query.strip():
@@ -215,7 +224,9 @@ class Memory:
         if k < 1:
             raise UsageError("-k must be at least 1")
         filters = filters or Filters(user=self.user)
-        return search.recall(self.store, lambda q: self._embed([q])[0], query, filters, k=min(k, 1000), mode=mode)
+        return search.recall(
+            self.store, lambda q: self._embed([q])[0], query, filters, k=min(k, 1000), mode=mode
+        )
 
     def get(self, memory_id: str) -> MemoryRecord:
         return self.store.get(memory_id)
@@ -231,7 +242,9 @@ class Memory:
         for record in self.store.iter_records(filters):
             yield record.to_dict()
 
-    def import_records(self, records: Iterable[dict[str, Any]], *, progress: Progress | None = None) -> ImportReport:
+    def import_records(
+        self, records: Iterable[dict[str, Any]], *, progress: Progress | None = None
+    ) -> ImportReport:
         items = [record_to_new(r, n) for n, r in enumerate(records, 1)]
         report = ImportReport()
         for result in self.remember(items, progress=progress):
@@ -284,8 +297,20 @@ def _size(path: Path) -> int:
 
 
 _RECORD_FIELDS = {
-    "text", "kind", "tags", "importance", "occurred_at", "expires_at", "source", "meta", "user",
-    "id", "created_at", "updated_at", "doc_id", "chunk",
+    "text",
+    "kind",
+    "tags",
+    "importance",
+    "occurred_at",
+    "expires_at",
+    "source",
+    "meta",
+    "user",
+    "id",
+    "created_at",
+    "updated_at",
+    "doc_id",
+    "chunk",
 }
 
 
@@ -311,7 +336,17 @@ def record_to_new(data: Any, line: int = 0) -> NewMemory:
     for key in ("importance", "chunk"):
         if key in fields and (isinstance(fields[key], bool) or not isinstance(fields[key], int)):
             raise InputError(f"{where}'{key}' must be an integer")
-    for key in ("kind", "occurred_at", "expires_at", "source", "user", "id", "created_at", "updated_at", "doc_id"):
+    for key in (
+        "kind",
+        "occurred_at",
+        "expires_at",
+        "source",
+        "user",
+        "id",
+        "created_at",
+        "updated_at",
+        "doc_id",
+    ):
         if key in fields and not isinstance(fields[key], str):
             raise InputError(f"{where}'{key}' must be a string")
     try:

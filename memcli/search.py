@@ -16,7 +16,8 @@ alone (LoCoMo R@10: BM25 0.606, RRF 0.555, this fusion 0.651; see bench/).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .records import Filters, Hit
 
@@ -62,8 +63,8 @@ def all_words_query(text: str) -> str | None:
 
 
 def recall(
-    store: "SQLiteStore",
-    embed_query: Callable[[str], "np.ndarray"],
+    store: SQLiteStore,
+    embed_query: Callable[[str], np.ndarray],
     query: str,
     filters: Filters,
     *,

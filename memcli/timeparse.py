@@ -6,7 +6,7 @@ Every stored time is a UTC string `YYYY-MM-DDTHH:MM:SSZ`, which sorts as text.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .errors import InputError
 
@@ -34,11 +34,11 @@ _MAX_SECONDS = 1000 * 365 * 86400
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_str() -> str:

@@ -6,7 +6,9 @@ def test_short_text_is_one_chunk() -> None:
 
 
 def test_long_text_splits_on_boundaries_and_keeps_every_word() -> None:
-    paragraphs = [" ".join(f"Sentence {p}.{s} talks about topic{p}x{s}." for s in range(12)) for p in range(8)]
+    paragraphs = [
+        " ".join(f"Sentence {p}.{s} talks about topic{p}x{s}." for s in range(12)) for p in range(8)
+    ]
     text = "\n\n".join(paragraphs)
     chunks = chunk_text(text)
     assert len(chunks) > 1

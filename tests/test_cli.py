@@ -66,9 +66,28 @@ def test_remember_twice_is_a_noop_that_says_so(db: str) -> None:
 
 def test_remember_options_are_stored(db: str) -> None:
     out = js(
-        "remember", "--db", db, "standup moved to 10am", "--kind", "procedural", "--tag", "work",
-        "--tag", "team", "--importance", "5", "--meta", "project=apollo", "--meta", "room=B2",
-        "--at", "2024-05-01T09:00:00Z", "--ttl", "30d", "--user", "alice",
+        "remember",
+        "--db",
+        db,
+        "standup moved to 10am",
+        "--kind",
+        "procedural",
+        "--tag",
+        "work",
+        "--tag",
+        "team",
+        "--importance",
+        "5",
+        "--meta",
+        "project=apollo",
+        "--meta",
+        "room=B2",
+        "--at",
+        "2024-05-01T09:00:00Z",
+        "--ttl",
+        "30d",
+        "--user",
+        "alice",
     )
     record = js("show", "--db", db, out["results"][0]["id"])
     assert record["kind"] == "procedural"
@@ -80,7 +99,10 @@ def test_remember_options_are_stored(db: str) -> None:
     assert record["user"] == "alice"
     assert record["embed_model"] == "all-MiniLM-L6-v2" and record["embed_dim"] == 384
     assert js("recall", "--db", db, "standup")["results"] == []  # another user's
-    assert js("recall", "--db", db, "standup", "--user", "alice")["results"][0]["text"] == "standup moved to 10am"
+    assert (
+        js("recall", "--db", db, "standup", "--user", "alice")["results"][0]["text"]
+        == "standup moved to 10am"
+    )
 
 
 def test_jsonl_bulk_load(db: str) -> None:
@@ -123,7 +145,9 @@ def test_recall_modes_and_json_shape(db: str) -> None:
     mem("recall", "--db", db, "x", "--mode", "psychic", code=ExitStatus.USAGE)
 
 
-@pytest.mark.parametrize("query", ['"unbalanced', "NEAR(a b", "a AND OR", "col:x*", "-", "'); DROP TABLE memories;--"])
+@pytest.mark.parametrize(
+    "query", ['"unbalanced', "NEAR(a b", "a AND OR", "col:x*", "-", "'); DROP TABLE memories;--"]
+)
 def test_hostile_queries_never_fail(db: str, query: str) -> None:
     mem("remember", "--db", db, "a note with AND OR NEAR words")
     mem("recall", "--db", db, query)
@@ -144,7 +168,9 @@ def test_list_show_edit_history(db: str) -> None:
 
 
 def test_forget_by_id_and_by_filter(db: str) -> None:
-    ids = [js("remember", "--db", db, t, "--tag", "tmp")["results"][0]["id"] for t in ("one fish", "two fish")]
+    ids = [
+        js("remember", "--db", db, t, "--tag", "tmp")["results"][0]["id"] for t in ("one fish", "two fish")
+    ]
     keep = js("remember", "--db", db, "red fish blue fish")["results"][0]["id"]
     mem("forget", "--db", db, ids[0])
     mem("show", "--db", db, ids[0], code=ExitStatus.NOT_FOUND)
@@ -188,9 +214,16 @@ def test_export_import_round_trip(db: str, tmp_path: Path) -> None:
     mem("export", "--db", db, "--all-users", "-o", out)
     lines = out.read_text().splitlines()
     assert len(lines) == 3
-    assert all({"id", "text", "kind", "user", "tags", "meta", "created_at", "occurred_at"} <= set(json.loads(x)) for x in lines)
+    assert all(
+        {"id", "text", "kind", "user", "tags", "meta", "created_at", "occurred_at"} <= set(json.loads(x))
+        for x in lines
+    )
     new_db = str(tmp_path / "new.db")
-    assert js("import", "--db", new_db, out) == {"added": 3, "skipped": 0, "ids": [json.loads(x)["id"] for x in lines]}
+    assert js("import", "--db", new_db, out) == {
+        "added": 3,
+        "skipped": 0,
+        "ids": [json.loads(x)["id"] for x in lines],
+    }
     assert js("import", "--db", new_db, out)["skipped"] == 3
     again = tmp_path / "again.jsonl"
     mem("export", "--db", new_db, "--all-users", "-o", again)
@@ -272,7 +305,9 @@ def test_installed_command_with_pipes_and_debug(db: str) -> None:
     assert b"Traceback" in debug.stderr and debug.returncode == ExitStatus.NOT_FOUND
 
 
-def test_default_location_env_overrides_and_file_mode(isolated_home: Path, tmp_path: Path, monkeypatch) -> None:
+def test_default_location_env_overrides_and_file_mode(
+    isolated_home: Path, tmp_path: Path, monkeypatch
+) -> None:
     import stat
 
     mem("remember", "in the data dir")

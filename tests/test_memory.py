@@ -65,12 +65,16 @@ def test_filters_by_kind_tag_and_time(fake_memory: Memory) -> None:
             NewMemory("how to run the budget report", kind="procedural", tags=["work"]),
         ]
     )
-    assert texts(fake_memory.recall("meeting", Filters(user="tester", tags=["home"]))) == ["meeting with the plumber"]
+    assert texts(fake_memory.recall("meeting", Filters(user="tester", tags=["home"]))) == [
+        "meeting with the plumber"
+    ]
     assert texts(fake_memory.recall("budget", Filters(user="tester", kinds=["procedural"]))) == [
         "how to run the budget report"
     ]
     assert texts(
-        fake_memory.recall("meeting", Filters(user="tester", since="2024-02-01T00:00:00Z", until="2024-04-01T00:00:00Z"))
+        fake_memory.recall(
+            "meeting", Filters(user="tester", since="2024-02-01T00:00:00Z", until="2024-04-01T00:00:00Z")
+        )
     ) == ["meeting with the plumber"]
 
 
@@ -90,13 +94,28 @@ def test_expired_memories_are_never_recalled(fake_memory: Memory) -> None:
         ]
     )
     for mode in ("hybrid", "fts", "vector"):
-        assert texts(fake_memory.recall("parking spot", mode=mode)) == ["parking at the station is free on sundays"]
+        assert texts(fake_memory.recall("parking spot", mode=mode)) == [
+            "parking at the station is free on sundays"
+        ]
     assert fake_memory.stats().expired == 1
 
 
 @pytest.mark.parametrize(
     "query",
-    ['"', '"unbalanced', "a*", "col:value", "-minus", "NEAR(a b)", "AND", "OR NOT", "()", "'; DROP TABLE memories; --", "🙂", "x" * 5000],
+    [
+        '"',
+        '"unbalanced',
+        "a*",
+        "col:value",
+        "-minus",
+        "NEAR(a b)",
+        "AND",
+        "OR NOT",
+        "()",
+        "'; DROP TABLE memories; --",
+        "🙂",
+        "x" * 5000,
+    ],
 )
 def test_any_query_string_works(fake_memory: Memory, query: str) -> None:
     fake_memory.remember([NewMemory("AND OR NOT NEAR a b col value minus")])
@@ -136,7 +155,12 @@ def test_ids_are_short_and_prefixes_resolve(fake_memory: Memory) -> None:
 
 def test_invalid_input_stores_nothing(fake_memory: Memory) -> None:
     fake_memory.remember([NewMemory("kept")])
-    for bad in [NewMemory("   "), NewMemory("nul\x00byte"), NewMemory("x", kind="dream"), NewMemory("x", importance=9)]:
+    for bad in [
+        NewMemory("   "),
+        NewMemory("nul\x00byte"),
+        NewMemory("x", kind="dream"),
+        NewMemory("x", importance=9),
+    ]:
         with pytest.raises(InputError):
             fake_memory.remember([NewMemory("would be stored first"), bad])
     assert [r.text for r in fake_memory.list()] == ["kept"]
@@ -145,7 +169,13 @@ def test_invalid_input_stores_nothing(fake_memory: Memory) -> None:
 def test_export_import_round_trip_is_exact(fake_memory: Memory, tmp_path: Path) -> None:
     fake_memory.remember(
         [
-            NewMemory("alpha", tags=["x", "y"], meta={"k": "v", "n": 2}, importance=5, occurred_at="2024-05-01T10:00:00Z"),
+            NewMemory(
+                "alpha",
+                tags=["x", "y"],
+                meta={"k": "v", "n": 2},
+                importance=5,
+                occurred_at="2024-05-01T10:00:00Z",
+            ),
             NewMemory("beta", kind="semantic", expires_at="2099-01-01T00:00:00Z", source="cli"),
             NewMemory("gamma " * 400 + "\n\n" + "delta " * 400),
         ]

@@ -1,11 +1,11 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from memcli.errors import InputError
 from memcli.timeparse import parse_duration, parse_time
 
-NOW = datetime(2026, 5, 10, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 10, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -23,7 +23,10 @@ EXIT_CODES_HELP = "Exit status:\n\n\b\n" + "\n".join(
                 (ExitStatus.USAGE, "bad usage, or a confirmation refused"),
                 (ExitStatus.NOT_FOUND, "unknown memory id"),
                 (ExitStatus.INPUT, "bad input: empty, not UTF-8, binary, unreadable file, bad date"),
-                (ExitStatus.DATABASE, "database missing, not a memcli database, corrupt, read-only or locked"),
+                (
+                    ExitStatus.DATABASE,
+                    "database missing, not a memcli database, corrupt, read-only or locked",
+                ),
                 (ExitStatus.MODEL, "embedding model missing, broken or different from the store's"),
                 (ExitStatus.INTERRUPTED, "interrupted"),
             ]
@@ -34,7 +37,7 @@ EXIT_CODES_HELP = "Exit status:\n\n\b\n" + "\n".join(
 _debug = False
 
 
-def _fail(message: str, status: int) -> "typer.Exit":
+def _fail(message: str, status: int) -> typer.Exit:
     if _debug:
         traceback.print_exc()
     print(f"Error: {message}", file=sys.stderr)
@@ -60,13 +63,17 @@ class MemGroup(TyperGroup):
             sys.stderr.close()
             raise typer.Exit(ExitStatus.OK) from None
         except OSError as exc:
-            raise _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), ExitStatus.ERROR) from None
+            raise _fail(
+                f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), ExitStatus.ERROR
+            ) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
             if getattr(exc, "exit_code", None) is not None:  # click's own exceptions
                 raise
-            raise _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", ExitStatus.ERROR) from None
+            raise _fail(
+                f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", ExitStatus.ERROR
+            ) from None
 
 
 app = typer.Typer(
@@ -91,7 +98,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", envvar="MEMCLI_DEBUG", help="Show tracebacks for errors.")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -19,30 +20,53 @@ if False:  # typing only; importing the core here would slow `mem --help`
     from ..records import Filters
 
 DbOpt = Annotated[
-    Optional[Path],
-    typer.Option("--db", help="Database file. Default: $MEMCLI_DB, else memory.db in the user data dir.", show_default=False),
+    Path | None,
+    typer.Option(
+        "--db",
+        help="Database file. Default: $MEMCLI_DB, else memory.db in the user data dir.",
+        show_default=False,
+    ),
 ]
 UserOpt = Annotated[
-    Optional[str],
-    typer.Option("--user", "-u", help="Whose memories. Default: $MEMCLI_USER, else the login name.", show_default=False),
+    str | None,
+    typer.Option(
+        "--user", "-u", help="Whose memories. Default: $MEMCLI_USER, else the login name.", show_default=False
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 KindOpt = Annotated[
-    Optional[list[str]], typer.Option("--kind", help="Only this kind: episodic, semantic or procedural (repeatable).")
+    list[str] | None,
+    typer.Option("--kind", help="Only this kind: episodic, semantic or procedural (repeatable)."),
 ]
-TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Only memories with this tag (repeatable: all must match).")]
-SinceOpt = Annotated[Optional[str], typer.Option("--since", help="Only memories that happened at or after this time (2024-05-01, 7d, yesterday).")]
-UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Only memories that happened before this time.")]
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", "-t", help="Only memories with this tag (repeatable: all must match)."),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since", help="Only memories that happened at or after this time (2024-05-01, 7d, yesterday)."
+    ),
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Only memories that happened before this time.")
+]
 
 
-def _open(db: Path | None, user: str | None = None, *, create: bool = False) -> "Memory":
+def _open(db: Path | None, user: str | None = None, *, create: bool = False) -> Memory:
     from ..memory import Memory
 
     return Memory(db, create=create, user=user)
 
 
-def _filters(mem: "Memory", user: str | None, kind: list[str] | None, tag: list[str] | None,
-             since: str | None, until: str | None) -> "Filters":
+def _filters(
+    mem: Memory,
+    user: str | None,
+    kind: list[str] | None,
+    tag: list[str] | None,
+    since: str | None,
+    until: str | None,
+) -> Filters:
     from ..records import KINDS, Filters
     from ..timeparse import parse_time
 
@@ -67,8 +91,12 @@ def _progress(total: int, label: str) -> Iterator[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=render.console(stderr=True), transient=True,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=render.console(stderr=True),
+        transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
@@ -86,16 +114,35 @@ def _parse_meta(items: list[str] | None) -> dict[str, str]:
 
 @app.command()
 def remember(
-    text: Annotated[Optional[list[str]], typer.Argument(help="The text to remember ('-' reads stdin).", show_default=False)] = None,
-    file: Annotated[Optional[list[Path]], typer.Option("--file", "-f", help="Read a memory from this file ('-' for stdin); repeatable.")] = None,
-    kind: Annotated[str, typer.Option("--kind", help="episodic (what happened), semantic (a fact) or procedural (how to).")] = "episodic",
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="A tag (repeatable).")] = None,
+    text: Annotated[
+        list[str] | None, typer.Argument(help="The text to remember ('-' reads stdin).", show_default=False)
+    ] = None,
+    file: Annotated[
+        list[Path] | None,
+        typer.Option("--file", "-f", help="Read a memory from this file ('-' for stdin); repeatable."),
+    ] = None,
+    kind: Annotated[
+        str,
+        typer.Option("--kind", help="episodic (what happened), semantic (a fact) or procedural (how to)."),
+    ] = "episodic",
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")] = None,
     importance: Annotated[int, typer.Option("--importance", "-i", help="1 (trivial) to 5 (vital).")] = 3,
-    meta: Annotated[Optional[list[str]], typer.Option("--meta", "-m", help="Free metadata KEY=VALUE (repeatable).")] = None,
-    at: Annotated[Optional[str], typer.Option("--at", help="When it happened: 2024-05-01, '2024-05-01 14:30', yesterday, 2d.")] = None,
-    ttl: Annotated[Optional[str], typer.Option("--ttl", help="Forget after this long: 30d, 12h, 2w.")] = None,
-    expires: Annotated[Optional[str], typer.Option("--expires", help="Forget after this date.")] = None,
-    jsonl: Annotated[bool, typer.Option("--jsonl", help="Read one JSON object per line (text, kind, tags, meta, occurred_at, user, ...) from stdin or -f.")] = False,
+    meta: Annotated[
+        list[str] | None, typer.Option("--meta", "-m", help="Free metadata KEY=VALUE (repeatable).")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="When it happened: 2024-05-01, '2024-05-01 14:30', yesterday, 2d."),
+    ] = None,
+    ttl: Annotated[str | None, typer.Option("--ttl", help="Forget after this long: 30d, 12h, 2w.")] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="Forget after this date.")] = None,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl",
+            help="Read one JSON object per line (text, kind, tags, meta, occurred_at, user, ...) from stdin or -f.",
+        ),
+    ] = False,
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
@@ -129,8 +176,13 @@ def remember(
             raise InputError(f"--expires {expires!r} is in the past")
     occurred_at = parse_time(at) if at else None
     common = dict(
-        kind=kind, tags=list(tag or []), importance=importance, occurred_at=occurred_at,
-        expires_at=expires_at, meta=_parse_meta(meta), user=user,
+        kind=kind,
+        tags=list(tag or []),
+        importance=importance,
+        occurred_at=occurred_at,
+        expires_at=expires_at,
+        meta=_parse_meta(meta),
+        user=user,
     )
     items: list[NewMemory] = []
     if jsonl:
@@ -186,7 +238,9 @@ def remember(
 def recall(
     query: Annotated[list[str], typer.Argument(help="What to look for, in any words.", show_default=False)],
     k: Annotated[int, typer.Option("-k", "--limit", help="How many results.", min=1, max=1000)] = 10,
-    mode: Annotated[str, typer.Option("--mode", help="hybrid (BM25 + vectors), fts (BM25 only) or vector.")] = "hybrid",
+    mode: Annotated[
+        str, typer.Option("--mode", help="hybrid (BM25 + vectors), fts (BM25 only) or vector.")
+    ] = "hybrid",
     kind: KindOpt = None,
     tag: TagOpt = None,
     since: SinceOpt = None,
@@ -257,7 +311,9 @@ def list_(
 
 @app.command()
 def show(
-    memory_id: Annotated[str, typer.Argument(metavar="ID", help="A memory id (or a unique prefix of 4+ characters).")],
+    memory_id: Annotated[
+        str, typer.Argument(metavar="ID", help="A memory id (or a unique prefix of 4+ characters).")
+    ],
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -277,7 +333,9 @@ def show(
 @app.command()
 def edit(
     memory_id: Annotated[str, typer.Argument(metavar="ID", help="The memory to change.")],
-    text: Annotated[Optional[list[str]], typer.Argument(help="The new text ('-' or piped: stdin).", show_default=False)] = None,
+    text: Annotated[
+        list[str] | None, typer.Argument(help="The new text ('-' or piped: stdin).", show_default=False)
+    ] = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -326,10 +384,18 @@ def history(
 
 @app.command()
 def forget(
-    memory_ids: Annotated[Optional[list[str]], typer.Argument(metavar="[ID]...", help="Memories to delete.", show_default=False)] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Delete memories with this tag.")] = None,
-    before: Annotated[Optional[str], typer.Option("--before", help="Delete memories that happened before this time.")] = None,
-    query: Annotated[Optional[str], typer.Option("--query", "-q", help="Delete memories containing all these words.")] = None,
+    memory_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[ID]...", help="Memories to delete.", show_default=False)
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="Delete memories with this tag.")
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option("--before", help="Delete memories that happened before this time.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", "-q", help="Delete memories containing all these words.")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Delete every memory of the user.")] = False,
     kind: KindOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -377,7 +443,9 @@ def forget(
                 out.print(f"  {r.id}  {render.one_line(r.text, 70)}")
             if len(records) > 10:
                 out.print(f"  ... and {len(records) - 10} more")
-            if not typer.confirm(f"Forget {len(records)} memor{'y' if len(records) == 1 else 'ies'}?", err=True):
+            if not typer.confirm(
+                f"Forget {len(records)} memor{'y' if len(records) == 1 else 'ies'}?", err=True
+            ):
                 raise UsageError("nothing forgotten")
         elif has_filter:
             raise UsageError(f"refusing to forget {len(records)} memories by filter without --yes")
@@ -390,8 +458,12 @@ def forget(
 
 @app.command()
 def export(
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
-    all_users: Annotated[bool, typer.Option("--all-users", help="Export every user's memories, not just one user's.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    all_users: Annotated[
+        bool, typer.Option("--all-users", help="Export every user's memories, not just one user's.")
+    ] = False,
     user: UserOpt = None,
     db: DbOpt = None,
 ) -> None:
@@ -442,7 +514,10 @@ def import_(
     if json_out:
         render.emit_json(report.to_dict())
     else:
-        print(f"Imported {len(report.added)} memories; skipped {len(report.skipped)} already present.", file=sys.stderr)
+        print(
+            f"Imported {len(report.added)} memories; skipped {len(report.skipped)} already present.",
+            file=sys.stderr,
+        )
 
 
 def _size(n: int) -> str:
@@ -471,7 +546,9 @@ def stats(db: DbOpt = None, json_out: JsonOpt = False) -> None:
     for k, n in result.by_kind.items():
         out.print(f"  {k:12}{n}")
     out.print("users         " + ", ".join(f"{u}: {n}" for u, n in result.by_user.items()))
-    out.print(f"vectors       {result.embed_model or '-'} ({result.embed_dim or '-'} dims); configured: {result.configured_model}")
+    out.print(
+        f"vectors       {result.embed_model or '-'} ({result.embed_dim or '-'} dims); configured: {result.configured_model}"
+    )
     status = "ok" if result.indexes_ok else "MISMATCH (run mem doctor)"
     out.print(
         f"indexes       {status}: full-text {result.fts_rows}, vectors {result.vector_rows}, "

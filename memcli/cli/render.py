@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -28,9 +29,7 @@ def console(stderr: bool = False) -> Any:
     stream = sys.stderr if stderr else sys.stdout
     # Piped output is not wrapped at 80 columns: lines stay whole for grep and friends.
     width = None if stream.isatty() else 100_000
-    return Console(
-        file=stream, width=width, highlight=False, markup=False, emoji=False, soft_wrap=False
-    )
+    return Console(file=stream, width=width, highlight=False, markup=False, emoji=False, soft_wrap=False)
 
 
 def emit_json(data: Any) -> None:

@@ -358,6 +358,7 @@ def install_default(models_dir: Path, *, full_check: bool = False) -> Path:
     if dest.is_file() and verify(dest):
         return dest
     from memcli.models.gguf_bert import ConversionError, convert
+
     src = _package_model_dir()
     staging: Path | None = None
     try:

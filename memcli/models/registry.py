@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .embed import Embedder
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
-_loaded: dict[str, "Embedder"] = {}
+_loaded: dict[str, Embedder] = {}
 _lock = threading.Lock()
 
 
@@ -31,7 +31,7 @@ def model_name(spec: str) -> str:
     return spec
 
 
-def load_embedder(spec: str | None = None) -> "Embedder":
+def load_embedder(spec: str | None = None) -> Embedder:
     spec = spec or configured_embed_model()
     with _lock:
         if spec not in _loaded:
@@ -55,7 +55,7 @@ def preload() -> None:
     threading.Thread(target=work, daemon=True).start()
 
 
-def _load(spec: str) -> "Embedder":
+def _load(spec: str) -> Embedder:
     from .embed import LlamaEmbedder, install_default
 
     if spec == DEFAULT_EMBED_MODEL:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
-
-from ..errors import StoreError
-from ..paths import ensure_private_dir
+from typing import Any
 
 # The Python build of many systems cannot load extensions; sqlean.py ships an
 # SQLite (with FTS5) that can, on Linux, macOS and Windows.
 import sqlean as sqlite3  # noqa: E402
+
+from ..errors import StoreError
+from ..paths import ensure_private_dir
 
 BUSY_TIMEOUT_MS = 10_000
 Connection = Any  # sqlean.Connection; kept loose so no type stubs are needed

@@ -7,7 +7,8 @@ do) with one plain query and the import happens only when there is work.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MIGRATION_SET = "memcli"
 KINDS = ("episodic", "semantic", "procedural")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, ModelError, NotFound, StoreError
 from ..records import Filters, HistoryEntry, MemoryRecord
@@ -106,9 +107,7 @@ class SQLiteStore:
         )
 
     def _has_vec_index(self) -> bool:
-        row = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'vec_memories'"
-        ).fetchone()
+        row = self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vec_memories'").fetchone()
         return row is not None
 
     # -- writing -----------------------------------------------------------------
@@ -131,7 +130,7 @@ class SQLiteStore:
         return self.conn.execute("SELECT 1 FROM memories WHERE id = ?", [memory_id]).fetchone() is not None
 
     def insert(
-        self, rows: Sequence[dict[str, Any]], vectors: "np.ndarray", model: str
+        self, rows: Sequence[dict[str, Any]], vectors: np.ndarray, model: str
     ) -> list[tuple[str, str]]:
         """Store rows with their vectors in one transaction.
 
@@ -147,10 +146,12 @@ class SQLiteStore:
             if rows:
                 self._ensure_vector_index(model, dim)
             for row, vector in zip(rows, vectors):
-                results.append(self._insert_one(row, np.ascontiguousarray(vector, dtype=np.float32), model, dim))
+                results.append(
+                    self._insert_one(row, np.ascontiguousarray(vector, dtype=np.float32), model, dim)
+                )
         return results
 
-    def _insert_one(self, row: dict[str, Any], vector: "np.ndarray", model: str, dim: int) -> tuple[str, str]:
+    def _insert_one(self, row: dict[str, Any], vector: np.ndarray, model: str, dim: int) -> tuple[str, str]:
         existing = self.conn.execute(
             "SELECT id FROM memories WHERE user = ? AND content_hash = ?",
             [row["user"], row["content_hash"]],
@@ -184,11 +185,9 @@ class SQLiteStore:
         self._put_vector(seq, row["user"], vector)
         return values["id"], "added"
 
-    def _put_vector(self, seq: int, user: str, vector: "np.ndarray") -> None:
+    def _put_vector(self, seq: int, user: str, vector: np.ndarray) -> None:
         blob = vector.tobytes()
-        self.conn.execute(
-            "INSERT OR REPLACE INTO memory_vectors (seq, embedding) VALUES (?, ?)", [seq, blob]
-        )
+        self.conn.execute("INSERT OR REPLACE INTO memory_vectors (seq, embedding) VALUES (?, ?)", [seq, blob])
         self.conn.execute("DELETE FROM vec_memories WHERE rowid = ?", [seq])
         self.conn.execute(
             "INSERT INTO vec_memories (rowid, user, embedding) VALUES (?, ?, vec_quantize_binary(?))",
@@ -196,7 +195,7 @@ class SQLiteStore:
         )
 
     def update_text(
-        self, memory_id: str, text: str, content_hash: str, vector: "np.ndarray", model: str
+        self, memory_id: str, text: str, content_hash: str, vector: np.ndarray, model: str
     ) -> None:
         """Replace a memory's text and vector; the previous text goes to history."""
         import numpy as np
@@ -231,14 +230,18 @@ class SQLiteStore:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                seqs = [r[0] for r in self.conn.execute(f"SELECT seq FROM memories WHERE id IN ({marks})", chunk)]
+                seqs = [
+                    r[0] for r in self.conn.execute(f"SELECT seq FROM memories WHERE id IN ({marks})", chunk)
+                ]
                 if not seqs:
                     continue
                 seq_marks = ",".join("?" * len(seqs))
                 if has_vec:
                     self.conn.execute(f"DELETE FROM vec_memories WHERE rowid IN ({seq_marks})", seqs)
                 # Tags, history and the float vectors go by ON DELETE CASCADE; FTS by trigger.
-                deleted += self.conn.execute(f"DELETE FROM memories WHERE seq IN ({seq_marks})", seqs).rowcount
+                deleted += self.conn.execute(
+                    f"DELETE FROM memories WHERE seq IN ({seq_marks})", seqs
+                ).rowcount
         if deleted:
             self.scrub()
         return deleted
@@ -287,7 +290,9 @@ class SQLiteStore:
         for start in range(0, len(seqs), 500):
             chunk = list(seqs[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE seq IN ({marks})", chunk).fetchall()
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE seq IN ({marks})", chunk
+            ).fetchall()
             for row, record in zip(rows, self._records(rows)):
                 out[row[0]] = record
         return out
@@ -306,10 +311,23 @@ class SQLiteStore:
                 tags[seq].append(tag)
         return [
             MemoryRecord(
-                id=r[1], user=r[2], kind=r[3], text=r[4], importance=r[5], created_at=r[6],
-                occurred_at=r[7], updated_at=r[8], expires_at=r[9], source=r[10], doc_id=r[11],
-                chunk=r[12], meta=json.loads(r[13] or "{}"), content_hash=r[14],
-                embed_model=r[15], embed_dim=r[16], tags=tags[r[0]],
+                id=r[1],
+                user=r[2],
+                kind=r[3],
+                text=r[4],
+                importance=r[5],
+                created_at=r[6],
+                occurred_at=r[7],
+                updated_at=r[8],
+                expires_at=r[9],
+                source=r[10],
+                doc_id=r[11],
+                chunk=r[12],
+                meta=json.loads(r[13] or "{}"),
+                content_hash=r[14],
+                embed_model=r[15],
+                embed_dim=r[16],
+                tags=tags[r[0]],
             )
             for r in rows
         ]
@@ -338,7 +356,9 @@ class SQLiteStore:
             params.append(now_str())
         return (" AND ".join(clauses) or "1"), params
 
-    def list(self, filters: Filters, *, limit: int | None = None, newest_first: bool = True) -> list[MemoryRecord]:
+    def list(
+        self, filters: Filters, *, limit: int | None = None, newest_first: bool = True
+    ) -> list[MemoryRecord]:
         where, params = self.where(filters)
         order = "DESC" if newest_first else "ASC"
         sql = f"SELECT {_COLUMNS} FROM memories m WHERE {where} ORDER BY occurred_at {order}, seq {order}"
@@ -380,7 +400,9 @@ class SQLiteStore:
             [self._seq(record.id)],
         ).fetchall()
         entries = [HistoryEntry(text=r[0], changed_at=r[1]) for r in rows]
-        entries.append(HistoryEntry(text=record.text, changed_at=record.updated_at or record.created_at, current=True))
+        entries.append(
+            HistoryEntry(text=record.text, changed_at=record.updated_at or record.created_at, current=True)
+        )
         return record, entries
 
     # -- search ------------------------------------------------------------------
@@ -396,7 +418,7 @@ class SQLiteStore:
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, [match, *params, limit])]
 
     def vector_search(
-        self, query: "np.ndarray", filters: Filters, limit: int, *, candidates: int = 200
+        self, query: np.ndarray, filters: Filters, limit: int, *, candidates: int = 200
     ) -> list[tuple[int, float]]:
         """(seq, cosine similarity) best first.
 
@@ -424,7 +446,7 @@ class SQLiteStore:
         scored.sort(key=lambda item: -item[1])
         return scored[:limit]
 
-    def similarities(self, seqs: Sequence[int], query: "np.ndarray") -> dict[int, float]:
+    def similarities(self, seqs: Sequence[int], query: np.ndarray) -> dict[int, float]:
         """Cosine of the query with the stored vectors of these (already filtered) memories."""
         import numpy as np
 
@@ -435,11 +457,13 @@ class SQLiteStore:
         rows = [r for r in self.conn.execute(sql) if len(r[1]) == 4 * query.shape[0]]
         if not rows:
             return {}
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), query.shape[0])
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+            len(rows), query.shape[0]
+        )
         return {int(r[0]): float(s) for r, s in zip(rows, matrix @ query)}
 
     def _score(
-        self, seqs: list[int] | None, where: str, params: list[Any], query: "np.ndarray"
+        self, seqs: list[int] | None, where: str, params: list[Any], query: np.ndarray
     ) -> list[tuple[int, float]]:
         import numpy as np
 
@@ -465,9 +489,11 @@ class SQLiteStore:
     # -- maintenance -------------------------------------------------------------
 
     def texts_for_reindex(self) -> list[tuple[int, str, str]]:
-        return [(r[0], r[1], r[2]) for r in self.conn.execute("SELECT seq, user, text FROM memories ORDER BY seq")]
+        return [
+            (r[0], r[1], r[2]) for r in self.conn.execute("SELECT seq, user, text FROM memories ORDER BY seq")
+        ]
 
-    def replace_all_vectors(self, items: Sequence[tuple[int, str]], vectors: "np.ndarray", model: str) -> None:
+    def replace_all_vectors(self, items: Sequence[tuple[int, str]], vectors: np.ndarray, model: str) -> None:
         """Swap in a whole new embedding space at once (after `mem reindex`)."""
         import numpy as np
 
@@ -495,14 +521,18 @@ class SQLiteStore:
             "history_rows": one("SELECT count(*) FROM memory_history"),
             "expired": int(
                 self.conn.execute(
-                    "SELECT count(*) FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?", [now_str()]
+                    "SELECT count(*) FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                    [now_str()],
                 ).fetchone()[0]
             ),
         }
 
     def group_counts(self, column: str) -> dict[str, int]:
         assert column in ("kind", "user")
-        return {r[0]: r[1] for r in self.conn.execute(f"SELECT {column}, count(*) FROM memories GROUP BY 1 ORDER BY 1")}
+        return {
+            r[0]: r[1]
+            for r in self.conn.execute(f"SELECT {column}, count(*) FROM memories GROUP BY 1 ORDER BY 1")
+        }
 
     def integrity_problems(self) -> list[str]:
         """integrity_check, the FTS index against its rows, and the index counts."""
