@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,7 +15,7 @@ from . import render
 from .app import app
 from .inputs import MAX_BULK_BYTES, read_file, read_stdin, stdin_is_piped
 
-if False:  # typing only; importing the core here would slow `mem --help`
+if TYPE_CHECKING:  # importing the core at run time would slow `mem --help`
     from ..memory import Memory
     from ..records import Filters
 
@@ -215,10 +215,6 @@ def remember(
             items.append(NewMemory(read_stdin(), source="stdin", **common))  # type: ignore[arg-type]
 
     mem = _open(db, user, create=True)
-    from ..memory import clean_text
-
-    for item in items:  # validate all before any work
-        clean_text(item.text)
     with _progress(len(items), "Remembering") as advance:
         results = mem.remember(items, progress=advance)
     if json_out:

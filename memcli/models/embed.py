@@ -313,16 +313,9 @@ def _package_model_dir() -> Path:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from memcli.models.gguf_bert import write_atomic
+
+    write_atomic(path, lambda out: out.write(text.encode("ascii")))
 
 
 def default_model_path(models_dir: Path) -> Path:

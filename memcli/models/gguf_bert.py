@@ -14,7 +14,7 @@ import os
 import re
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -377,17 +377,22 @@ def convert(model_dir: Path, dest: Path, *, name: str | None = None) -> None:
         base, tensors = _read_safetensors_header(src)
         plan = _plan(tensors)
         with mmap.mmap(src.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    _write(out, kvs, plan, buf, base)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, dest)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(dest, lambda out: _write(out, kvs, plan, buf, base))
+
+
+def write_atomic(dest: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a temp file in the same dir, fsync, rename: never a half file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     _fsync_dir(dest.parent)
 
 
