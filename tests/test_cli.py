@@ -20,9 +20,10 @@ def _model(real_embedder):
     """CLI tests use the real model (loaded once per test session)."""
 
 
-def mem(*args: str, input: str | bytes | None = None, code: int = 0):
+def mem(*args: str, input: str | bytes | None = None, code: int | None = 0):
+    """Run mem in-process; `code` is the expected exit status (None: any)."""
     result = runner.invoke(app, [str(a) for a in args], input=input)
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert code is None or result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
     assert "Traceback" not in result.stdout + result.stderr
     return result
 
@@ -321,3 +322,74 @@ def test_default_location_env_overrides_and_file_mode(
     assert [r["text"] for r in js("list", "--db", default)["results"]] == ["in the data dir"]
     monkeypatch.setenv("MEMCLI_USER", "someone")
     assert js("list")["results"] == []
+
+
+def _on_a_terminal(args: list[str], answer: bytes) -> subprocess.CompletedProcess:
+    """Run the installed `mem` with its stdin on a pseudo-terminal and type `answer`."""
+    import pty
+
+    leader, follower = pty.openpty()
+    exe = Path(sys.executable).with_name("mem")
+    try:
+        proc = subprocess.Popen(
+            [str(exe), *args], stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        os.write(leader, answer)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_forget_asks_on_a_terminal(db: str) -> None:
+    first = js("remember", "--db", db, "a note to keep after saying no", "--json")["results"][0]["id"]
+    second = js("remember", "--db", db, "a note to drop after saying yes", "--json")["results"][0]["id"]
+
+    refused = _on_a_terminal(["forget", "--db", db, first], b"n\n")
+    assert refused.returncode == ExitStatus.USAGE, refused.stderr
+    assert b"Forget 1 memory?" in refused.stderr and b"a note to keep" in refused.stderr
+    assert js("show", "--db", db, first, "--json")["text"] == "a note to keep after saying no"
+
+    agreed = _on_a_terminal(["forget", "--db", db, "--tag", "none", "--query", "drop", "--yes"], b"")
+    assert agreed.returncode == 0  # --yes never asks; nothing matched the tag
+    agreed = _on_a_terminal(["forget", "--db", db, "--query", "drop"], b"y\n")
+    assert agreed.returncode == 0, agreed.stderr
+    assert b"Forgot 1 memory." in agreed.stdout
+    mem("show", "--db", db, second, code=ExitStatus.NOT_FOUND)
+    assert [r["id"] for r in js("list", "--db", db)["results"]] == [first]
+
+
+@pytest.fixture
+def read_only(tmp_path: Path):
+    """Make a file read-only even for root (chattr +i), or skip where that cannot be done."""
+    made: list[Path] = []
+
+    def freeze(path: Path) -> None:
+        if os.geteuid() != 0:
+            path.chmod(0o400)
+            path.parent.chmod(0o500)
+        elif subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("cannot make a file read-only for root here (no chattr +i)")
+        made.append(path)
+
+    yield freeze
+    for path in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+        else:
+            path.parent.chmod(0o700)
+            path.chmod(0o600)
+
+
+def test_read_only_database_reads_and_refuses_writes(db: str, read_only) -> None:
+    js("remember", "--db", db, "stored before the file became read-only")
+    before = mem("export", "--db", db).stdout
+    read_only(Path(db))
+    assert js("recall", "--db", db, "read-only", "--json")["results"][0]["text"].startswith("stored before")
+    some_id = js("list", "--db", db)["results"][0]["id"]
+    for args in (["remember", "a new note"], ["forget", some_id, "--yes"], ["edit", some_id, "changed"]):
+        result = mem(args[0], "--db", db, *args[1:], code=None)
+        assert result.exit_code == ExitStatus.DATABASE, result.stderr
+        assert result.stderr.startswith("Error: cannot write: ") and result.stderr.count("\n") == 1
+    assert mem("export", "--db", db).stdout == before

@@ -68,3 +68,59 @@ def test_not_a_database(tmp_path: Path, content: bytes) -> None:
 def test_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="directory"):
         SQLiteStore(tmp_path)
+
+
+def test_hamming_candidates_are_sqlite_vecs_own(db_path: Path) -> None:
+    """The numpy scan of sqlite-vec's chunks finds what its KNN finds, per user, after deletes."""
+    import numpy as np
+
+    from memcli.store.binary import binary_code, hamming
+
+    rng = np.random.default_rng(7)
+    store = SQLiteStore(db_path)
+    dim = 64
+    rows, vectors = [], []
+    for i in range(2500):  # three chunks for "ann", more than one for "bob"
+        user = "ann" if i % 3 else "bob"
+        rows.append(
+            {"user": user, "kind": "episodic", "text": f"note {i}", "importance": 3, "content_hash": f"h{i}",
+             "created_at": "2024-01-01T00:00:00Z", "occurred_at": "2024-01-01T00:00:00Z"}
+        )
+        vectors.append(rng.normal(size=dim))
+    ids = [memory_id for memory_id, _ in store.insert(rows, np.asarray(vectors, dtype=np.float32), "test")]
+    store.delete(ids[:300:2])
+    stored = {
+        seq: np.frombuffer(blob, dtype=np.float32)
+        for seq, blob in store.conn.execute("SELECT seq, embedding FROM memory_vectors")
+    }
+    for user in ("ann", "bob", None):
+        users = {user} if user else {"ann", "bob"}
+        live = {r[0] for r in store.conn.execute("SELECT seq, user FROM memories") if r[1] in users}
+        for _ in range(5):
+            query = rng.normal(size=dim).astype(np.float32)
+            fast = store.hamming_candidates(query, 40, user)
+            slow = store._vec0_knn(query, 40, user)
+            assert set(fast) <= live and len(fast) == 40
+            distance = lambda seqs: sorted(  # noqa: E731
+                int(hamming(binary_code(stored[s])[None, :], binary_code(query))[0]) for s in seqs
+            )
+            assert distance(fast) == distance(slow)  # the same neighbours up to ties
+
+
+def test_vector_search_falls_back_to_sqlite_vec_knn(db_path: Path, monkeypatch) -> None:
+    import numpy as np
+
+    from memcli.records import Filters
+
+    store = SQLiteStore(db_path)
+    rows = [
+        {"user": "ann", "kind": "episodic", "text": f"note {i}", "importance": 3, "content_hash": f"h{i}",
+         "created_at": "2024-01-01T00:00:00Z", "occurred_at": "2024-01-01T00:00:00Z"}
+        for i in range(50)
+    ]
+    vectors = np.eye(64, dtype=np.float32)[:50]
+    store.insert(rows, vectors, "test")
+    expected = store.vector_search(vectors[17], Filters(user="ann"), 3)
+    monkeypatch.setattr(store, "_read_code_chunks", lambda user: None)
+    assert store.vector_search(vectors[17], Filters(user="ann"), 3) == expected
+    assert expected[0] == (18, pytest.approx(1.0))

@@ -44,6 +44,15 @@ def _fail(message: str, status: int) -> typer.Exit:
     return typer.Exit(status)
 
 
+def _database_message(exc: Exception) -> str:
+    text = str(exc)
+    if "readonly" in text:
+        return "cannot write: the database file or its directory is read-only; nothing was changed"
+    if "disk is full" in text:
+        return "cannot write: the disk is full; nothing was changed"
+    return f"database problem: {text} (run `mem doctor`)"
+
+
 class MemGroup(TyperGroup):
     """Turns every failure into one `Error: ...` line and a documented exit code."""
 
@@ -55,7 +64,7 @@ class MemGroup(TyperGroup):
         except MemcliError as exc:
             raise _fail(str(exc), exc.exit_status) from None
         except DatabaseError as exc:
-            raise _fail(f"database problem: {exc} (run `mem doctor`)", ExitStatus.DATABASE) from None
+            raise _fail(_database_message(exc), ExitStatus.DATABASE) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", ExitStatus.INTERRUPTED) from None
         except BrokenPipeError:
