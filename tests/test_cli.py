@@ -23,7 +23,12 @@ def _model(real_embedder):
 def mem(*args: str, input: str | bytes | None = None, code: int | None = 0):
     """Run mem in-process; `code` is the expected exit status (None: any)."""
     result = runner.invoke(app, [str(a) for a in args], input=input)
-    assert code is None or result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert code is None or result.exit_code == code, (
+        result.exit_code,
+        result.stdout,
+        result.stderr,
+        result.exception,
+    )
     assert "Traceback" not in result.stdout + result.stderr
     return result
 

@@ -83,8 +83,15 @@ def test_hamming_candidates_are_sqlite_vecs_own(db_path: Path) -> None:
     for i in range(2500):  # three chunks for "ann", more than one for "bob"
         user = "ann" if i % 3 else "bob"
         rows.append(
-            {"user": user, "kind": "episodic", "text": f"note {i}", "importance": 3, "content_hash": f"h{i}",
-             "created_at": "2024-01-01T00:00:00Z", "occurred_at": "2024-01-01T00:00:00Z"}
+            {
+                "user": user,
+                "kind": "episodic",
+                "text": f"note {i}",
+                "importance": 3,
+                "content_hash": f"h{i}",
+                "created_at": "2024-01-01T00:00:00Z",
+                "occurred_at": "2024-01-01T00:00:00Z",
+            }
         )
         vectors.append(rng.normal(size=dim))
     ids = [memory_id for memory_id, _ in store.insert(rows, np.asarray(vectors, dtype=np.float32), "test")]
@@ -101,10 +108,12 @@ def test_hamming_candidates_are_sqlite_vecs_own(db_path: Path) -> None:
             fast = store.hamming_candidates(query, 40, user)
             slow = store._vec0_knn(query, 40, user)
             assert set(fast) <= live and len(fast) == 40
-            distance = lambda seqs: sorted(  # noqa: E731
-                int(hamming(binary_code(stored[s])[None, :], binary_code(query))[0]) for s in seqs
-            )
-            assert distance(fast) == distance(slow)  # the same neighbours up to ties
+            code = binary_code(query)
+            distances = [
+                sorted(int(hamming(binary_code(stored[s])[None, :], code)[0]) for s in found)
+                for found in (fast, slow)
+            ]
+            assert distances[0] == distances[1]  # the same neighbours, up to ties
 
 
 def test_vector_search_falls_back_to_sqlite_vec_knn(db_path: Path, monkeypatch) -> None:
@@ -114,8 +123,15 @@ def test_vector_search_falls_back_to_sqlite_vec_knn(db_path: Path, monkeypatch) 
 
     store = SQLiteStore(db_path)
     rows = [
-        {"user": "ann", "kind": "episodic", "text": f"note {i}", "importance": 3, "content_hash": f"h{i}",
-         "created_at": "2024-01-01T00:00:00Z", "occurred_at": "2024-01-01T00:00:00Z"}
+        {
+            "user": "ann",
+            "kind": "episodic",
+            "text": f"note {i}",
+            "importance": 3,
+            "content_hash": f"h{i}",
+            "created_at": "2024-01-01T00:00:00Z",
+            "occurred_at": "2024-01-01T00:00:00Z",
+        }
         for i in range(50)
     ]
     vectors = np.eye(64, dtype=np.float32)[:50]
