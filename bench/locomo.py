@@ -5,7 +5,9 @@
 For each of the 10 LoCoMo conversations a fresh store is built in a temporary
 directory: every dialogue turn becomes one memory ("Speaker: text", plus
 " [image: caption]" when the turn shared an image) with meta {"dia_id": ...}
-and occurred_at = the session's date. Every question of categories 1-4
+and occurred_at = the session's date. Each session is stored as one thread
+(doc_id = session, chunk = turn number), as `mem` stores any transcript, so
+the full-text index sees every turn with its neighbours as context. Every question of categories 1-4
 (1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop; 5 is adversarial and is
 skipped) is then recalled top-20, and
 
@@ -50,8 +52,8 @@ def load_data(path: Path) -> list[dict] | None:
         return json.load(f)
 
 
-def session_turns(conversation: dict) -> list[tuple[str, dict]]:
-    """(occurred_at, turn) for every turn of every session, in order."""
+def session_turns(conversation: dict) -> list[tuple[str | None, int, int, dict]]:
+    """(occurred_at, session number, turn number, turn) for every turn of every session, in order."""
     out = []
     n = 1
     while f"session_{n}" in conversation or f"session_{n}_date_time" in conversation:
@@ -61,8 +63,8 @@ def session_turns(conversation: dict) -> list[tuple[str, dict]]:
         if stamp:
             moment = datetime.strptime(stamp.strip(), DATE_FORMAT)
             occurred = moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # treated as UTC
-        for turn in turns:
-            out.append((occurred, turn))
+        for i, turn in enumerate(turns, 1):
+            out.append((occurred, n, i, turn))
         n += 1
     return out
 
@@ -140,9 +142,17 @@ def run(args: argparse.Namespace) -> dict | None:
     store_seconds = 0.0
     for conv in conversations:
         turns = session_turns(conv["conversation"])
+        # Each session is one thread: its turns share a doc_id and are numbered in order.
         items = [
-            NewMemory(turn_text(t), occurred_at=occurred, meta={"dia_id": t["dia_id"]}, source="locomo")
-            for occurred, t in turns
+            NewMemory(
+                turn_text(t),
+                occurred_at=occurred,
+                meta={"dia_id": t["dia_id"]},
+                source="locomo",
+                doc_id=f"{conv.get('sample_id', '?')}:{session}",
+                chunk=chunk,
+            )
+            for occurred, session, chunk, t in turns
         ]
         questions = [q for q in conv["qa"] if q.get("category") in CATEGORIES and gold_ids(q)]
         with tempfile.TemporaryDirectory(prefix="memcli-locomo-") as tmp:

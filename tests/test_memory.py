@@ -253,3 +253,51 @@ def test_concurrent_writers_lose_nothing(db_path: Path) -> None:
     with Memory(db_path, embedder=FakeEmbedder(), user="t") as mem:
         stats = mem.stats()
         assert stats.memories == 120 and stats.indexes_ok
+
+
+def _turns(thread: str, lines: list[str]) -> list[NewMemory]:
+    return [NewMemory(line, doc_id=thread, chunk=i) for i, line in enumerate(lines, 1)]
+
+
+def test_a_reply_is_found_by_the_words_of_its_thread(fake_memory: Memory) -> None:
+    fake_memory.remember(
+        _turns(
+            "trip", ["Ana: How was the hike up Pico volcano?", "Ben: Exhausting but the view was worth it!"]
+        )
+        + [NewMemory("Ben: Exhausting week at work, worth a holiday")]
+    )
+    # The reply never names the volcano, yet its thread finds it; the look-alike
+    # memory outside the thread is not found.
+    hits = fake_memory.recall("pico volcano", k=5, mode="fts")
+    assert texts(hits) == [
+        "Ana: How was the hike up Pico volcano?",
+        "Ben: Exhausting but the view was worth it!",
+    ]
+
+
+def test_thread_context_follows_every_change(fake_memory: Memory, db_path: Path) -> None:
+    marker = "zqxv" + "neighbour" + "4410"
+    [first, middle, last] = fake_memory.remember(
+        _turns("t", ["opening line about gardens", f"the secret is {marker}", "closing line about bees"])
+    )
+    assert texts(fake_memory.recall(marker, k=5, mode="fts"))[0] == f"the secret is {marker}"
+    assert len(fake_memory.recall(marker, k=5, mode="fts")) == 3  # its neighbours index it as context
+    fake_memory.edit(first.id, "opening line about orchards")
+    assert fake_memory.recall("gardens", k=5, mode="fts") == []
+    assert {h.record.id for h in fake_memory.recall("orchards", k=5, mode="fts")} == {first.id, middle.id}
+    assert fake_memory.store.integrity_problems() == []
+
+    fake_memory.remember([NewMemory(f"filler {i}") for i in range(40)])
+    fake_memory.forget([middle.id])
+    assert fake_memory.recall(marker, k=5, mode="fts") == []
+    assert fake_memory.store.integrity_problems() == []  # the index matches the neighbours' new context
+    for path in [db_path, db_path.with_name(db_path.name + "-wal")]:
+        if path.exists():
+            assert marker.encode() not in path.read_bytes(), path
+
+    # A turn stored later joins the thread between its neighbours.
+    fake_memory.remember(_turns("t", ["", "a new middle about wasps"])[1:])
+    assert {h.record.id for h in fake_memory.recall("wasps", k=5, mode="fts")} == {first.id, last.id} | {
+        h.record.id for h in fake_memory.recall("new middle", k=1, mode="fts")
+    }
+    assert fake_memory.store.integrity_problems() == []

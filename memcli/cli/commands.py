@@ -140,7 +140,8 @@ def remember(
         bool,
         typer.Option(
             "--jsonl",
-            help="Read one JSON object per line (text, kind, tags, meta, occurred_at, user, ...) from stdin or -f.",
+            help="Read one JSON object per line (text, kind, tags, meta, occurred_at, user, doc_id, chunk, ...) "
+            "from stdin or -f.",
         ),
     ] = False,
     user: UserOpt = None,
@@ -150,7 +151,9 @@ def remember(
     """Store a memory from arguments, files or stdin.
 
     Long input is split into chunks linked to one source. Storing the same text
-    again for the same user changes nothing and says so.
+    again for the same user changes nothing and says so. With --jsonl, lines that
+    share a "doc_id" and number their "chunk" form a thread (a transcript, say):
+    each is then also found by the words of its neighbours.
 
     Examples:
 

@@ -120,6 +120,45 @@ def m003_vectors(db: Any) -> None:
     )
 
 
+@migration
+def m004_fts_context(db: Any) -> None:
+    """Index each memory with its neighbours in a thread as a second, lighter column.
+
+    Memories that share a doc_id (the chunks of one document, the turns of one
+    conversation) are ordered by chunk. A short reply ("Yes, last Tuesday!")
+    is then found by the words of the question it answers. The index's content
+    is a view computing that context, so nothing is stored twice; the store
+    re-indexes a memory's neighbours whenever it changes (triggers cannot see
+    the neighbours' old context), which also keeps forgotten text out of them.
+    """
+    neighbour = (
+        "(SELECT o.text FROM memories o WHERE o.user = m.user AND o.doc_id = m.doc_id "
+        "AND o.chunk = m.chunk {op} 1 ORDER BY o.seq LIMIT 1)"
+    )
+    _run(
+        db,
+        [
+            "DROP TRIGGER IF EXISTS memories_fts_insert",
+            "DROP TRIGGER IF EXISTS memories_fts_delete",
+            "DROP TRIGGER IF EXISTS memories_fts_update",
+            "DROP TABLE IF EXISTS memories_fts",
+            "CREATE INDEX memories_thread ON memories (user, doc_id, chunk) WHERE doc_id IS NOT NULL",
+            f"""CREATE VIEW memories_fts_source AS
+                SELECT m.seq AS seq, m.text AS text,
+                    CASE WHEN m.doc_id IS NULL OR m.chunk IS NULL THEN ''
+                    ELSE coalesce({neighbour.format(op="-")}, '') || char(10)
+                        || coalesce({neighbour.format(op="+")}, '') END AS context
+                FROM memories m""",
+            """CREATE VIRTUAL TABLE memories_fts USING fts5(
+                text, context, content='memories_fts_source', content_rowid='seq',
+                tokenize='porter unicode61 remove_diacritics 2'
+            )""",
+            "INSERT INTO memories_fts (memories_fts, rank) VALUES ('secure-delete', 1)",
+            "INSERT INTO memories_fts (memories_fts) VALUES ('rebuild')",
+        ],
+    )
+
+
 def migration_names() -> list[str]:
     return [name for name, _ in MIGRATIONS]
 
