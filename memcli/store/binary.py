@@ -17,8 +17,16 @@ def binary_code(vector: np.ndarray) -> np.ndarray:
 
 
 def hamming(codes: np.ndarray, code: np.ndarray) -> np.ndarray:
-    """Hamming distance of each row of `codes` (n x bytes, uint8) to `code`."""
+    """Hamming distance of each row of `codes` (n x bytes, uint8) to `code`.
+
+    Summing the per-word counts column by column is several times faster than
+    numpy's sum(axis=1) over so narrow a matrix.
+    """
     if codes.shape[1] % 8 == 0 and hasattr(np, "bitwise_count"):
-        wide = np.ascontiguousarray(codes).view(np.uint64)
-        return np.bitwise_count(wide ^ code.view(np.uint64)).sum(axis=1, dtype=np.int32)
-    return _POPCOUNT[codes ^ code].sum(axis=1, dtype=np.int32)
+        counts = np.bitwise_count(np.ascontiguousarray(codes).view(np.uint64) ^ code.view(np.uint64))
+    else:
+        counts = _POPCOUNT[codes ^ code]
+    distance = counts[:, 0].astype(np.int32)
+    for column in range(1, counts.shape[1]):
+        distance += counts[:, column]
+    return distance

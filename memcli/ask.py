@@ -1,0 +1,153 @@
+"""`mem ask`: answer a question from the user's memories, citing them, or say "I don't know".
+
+Small local models invent answers when the notes do not hold one ("What is my
+dog's name?" -> "Ana"), so there are three guards:
+
+1. in code, before the model: memories whose cosine similarity to the question
+   is below `ask_min_similarity` are not relevant; with none left there is no
+   generation at all;
+2. in the prompt: answer only from the memories, otherwise exactly "I don't know.";
+3. in code, after the model: the reply is JSON constrained by a grammar whose
+   `memory_ids` can only name the memories shown; an answer that cites none of
+   them is replaced by "I don't know.".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .records import Filters, Hit
+from .structured import generate_json
+
+if TYPE_CHECKING:
+    from .memory import Memory
+    from .models.generate import Generator, Message
+
+DONT_KNOW = "I don't know."
+MIN_SIMILARITY = 0.25  # MiniLM: unrelated sentences ~0.07; the gold memory of 95% of LoCoMo questions >= 0.27
+RECALL_K = 8
+ANSWER_TOKENS = 120
+
+SYSTEM_PROMPT = """You answer questions using only the user's memories shown below. \
+Each memory starts with its id in square brackets and its date.
+Reply in JSON. "answer": one or two short sentences that answer the question. \
+"memory_ids": the ids of the memories the answer comes from.
+If the memories do not say the answer, reply {"answer": "I don't know.", "memory_ids": []}. \
+Never guess and never use outside knowledge."""
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    cited: list[str]
+    used: list[Hit] = field(default_factory=list)  # the memories shown to the model
+    known: bool = True
+    reason: str | None = None  # why the answer is "I don't know", when it is
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "known": self.known,
+            "cited": self.cited,
+            "reason": self.reason,
+            "memories": [
+                {
+                    "id": h.record.id,
+                    "text": h.record.text,
+                    "occurred_at": h.record.occurred_at,
+                    "kind": h.record.kind,
+                    "score": h.score,
+                    "similarity": h.similarity,
+                }
+                for h in self.used
+            ],
+        }
+
+
+def min_similarity() -> float:
+    value = config.get("ask_min_similarity", MIN_SIMILARITY)
+    return float(value) if isinstance(value, int | float) else MIN_SIMILARITY
+
+
+def relevant(hits: list[Hit], threshold: float | None = None) -> list[Hit]:
+    limit = min_similarity() if threshold is None else threshold
+    return [h for h in hits if h.similarity is not None and h.similarity >= limit]
+
+
+def memory_line(hit: Hit) -> str:
+    day = (hit.record.occurred_at or "")[:10]
+    return f"[{hit.record.id}] ({day}) {' '.join(hit.record.text.split())}"
+
+
+def build_messages(
+    generator: Generator, question: str, hits: list[Hit], *, budget: int
+) -> tuple[list[Message], list[Hit]]:
+    """The prompt with as many of the best memories as fit in `budget` tokens."""
+    shown = list(hits)
+    while True:
+        lines = "\n".join(memory_line(h) for h in shown)
+        messages: list[Message] = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Memories:\n{lines}\n\nQuestion: {question}"},
+        ]
+        if generator.prompt_tokens(messages) <= budget or len(shown) <= 1:
+            return messages, shown
+        shown.pop()  # drop the lowest-ranked memory
+
+
+def answer_schema(ids: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "answer": {"type": "string"},
+            "memory_ids": {"type": "array", "items": {"enum": ids}, "maxItems": min(4, len(ids))},
+        },
+        "required": ["answer", "memory_ids"],
+        "additionalProperties": False,
+    }
+
+
+def is_dont_know(text: str) -> bool:
+    plain = text.strip().lower().replace("\u2019", "'")
+    return plain.startswith(("i don't know", "i do not know", "i dont know")) or not plain
+
+
+def ask(
+    memory: Memory,
+    generator: Generator,
+    question: str,
+    filters: Filters,
+    *,
+    k: int = RECALL_K,
+    on_text: Callable[[str], None] | None = None,
+) -> Answer:
+    question = " ".join(question.split())
+    hits = relevant(memory.recall(question, filters, k=k, mode="hybrid"))
+    if not hits:
+        if on_text:
+            on_text(DONT_KNOW)
+        return Answer(question, DONT_KNOW, [], [], known=False, reason="no memory is relevant enough")
+    budget = generator.n_ctx - ANSWER_TOKENS * 2 - 16
+    messages, shown = build_messages(generator, question, hits, budget=budget)
+    ids = [h.record.id for h in shown]
+    reply = generate_json(
+        generator,
+        messages,
+        answer_schema(ids),
+        max_tokens=ANSWER_TOKENS,
+        on_field=("answer", on_text) if on_text else None,
+    )
+    text = " ".join(str(reply["answer"]).split())
+    cited = [i for i in dict.fromkeys(reply["memory_ids"]) if i in ids]
+    if is_dont_know(text):
+        return Answer(question, DONT_KNOW, [], shown, known=False, reason="the memories do not say")
+    if not cited:
+        if on_text:
+            on_text(f"\n(withdrawn: no memory supports it) {DONT_KNOW}")
+        return Answer(question, DONT_KNOW, [], shown, known=False, reason="the answer cited no memory")
+    return Answer(question, text, cited, shown)

@@ -1,0 +1,290 @@
+"""`mem chat`: a conversation with working memory and long-term memory.
+
+Working memory (what the model sees each turn) stays within a token budget:
+
+    system prompt + rolling summary of older turns      (changes rarely)
+    the most recent turns, verbatim                     (grows, then folds)
+    relevant long-term memories + the new message       (changes every turn)
+
+in that order, so llama.cpp reuses the evaluated prefix from one turn to the
+next. When the recent turns outgrow their budget the oldest are folded into
+the summary (one constrained model call). Every exchange is also stored as an
+episodic memory in the thread `chat:<session>`, numbered in order, so nothing
+said is lost when it leaves the window, and `--session NAME` resumes a session
+from its summary and the turns after it.
+
+The model can use two memory functions, MemGPT style but through a JSON
+schema instead of free-form tool calls (small models cannot be trusted with
+those): it either replies (optionally listing facts to remember, which are
+saved and shown to the user), or asks to search memory first, once per turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import ask as ask_mod
+from .records import Filters, Hit, MemoryRecord, NewMemory
+from .store.sqlite import CHAT_THREAD_PREFIX
+from .structured import StructuredOutputError, generate_json
+
+if TYPE_CHECKING:
+    from .memory import Memory
+    from .models.generate import Generator, Message
+
+REPLY_TOKENS = 200
+SUMMARY_TOKENS = 200
+TURNS_BUDGET = 900  # recent turns, verbatim
+MEMORIES_BUDGET = 400  # long-term memories injected per turn
+MEMORIES_K = 4
+
+SYSTEM_PROMPT = """You are a helpful assistant with a long-term memory of the user's notes. \
+Be brief: one to three sentences.
+Reply in JSON. Usually: {"reply": "...", "remember": []}. \
+Put in "remember" only new facts about the user, stated in this message, worth keeping for later \
+(most messages have none); write each as a short standalone sentence.
+If you need to look something up in the user's memory before replying, reply {"search": "words to look for"} instead.
+Use the memories shown when they help; never invent facts about the user."""
+
+REPLY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reply": {"type": "string"},
+        "remember": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+    },
+    "required": ["reply", "remember"],
+    "additionalProperties": False,
+}
+SEARCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"search": {"type": "string"}},
+    "required": ["search"],
+    "additionalProperties": False,
+}
+FIRST_SCHEMA: dict[str, Any] = {"anyOf": [REPLY_SCHEMA, SEARCH_SCHEMA]}
+
+SUMMARY_PROMPT = """Update the running summary of a conversation between a user and an assistant. \
+Keep every name, date, number, decision and fact about the user; drop small talk. \
+At most 120 words. Reply in JSON: {"summary": "..."}"""
+SUMMARY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"summary": {"type": "string"}},
+    "required": ["summary"],
+    "additionalProperties": False,
+}
+
+
+@dataclass
+class Turn:
+    chunk: int
+    user: str
+    assistant: str
+
+    @staticmethod
+    def from_record(record: MemoryRecord) -> Turn:
+        user, _, assistant = record.text.partition("\nAssistant: ")
+        return Turn(record.chunk or 0, user.removeprefix("User: "), assistant)
+
+    def text(self) -> str:
+        return f"User: {self.user}\nAssistant: {self.assistant}"
+
+
+@dataclass
+class Reply:
+    text: str
+    saved: list[tuple[str, str]] = field(default_factory=list)  # (id, text) remembered by the model
+    searched: str | None = None
+    memories: list[Hit] = field(default_factory=list)
+    turn_id: str | None = None
+
+
+class Chat:
+    def __init__(
+        self,
+        memory: Memory,
+        generator: Callable[[], Generator],
+        session: str,
+        filters: Filters,
+    ) -> None:
+        self.memory = memory
+        self._generator_factory = generator
+        self._generator: Generator | None = None
+        self.session = session
+        self.thread = CHAT_THREAD_PREFIX + session
+        self.user = filters.user or memory.user
+        self.filters = filters
+        state = memory.store.chat_session(self.user, session)
+        self.resumed = state is not None
+        self.summary = state["summary"] if state else ""
+        self.summarized_through = state["summarized_through"] if state else 0
+        self.turns = [
+            Turn.from_record(r)
+            for r in memory.store.thread(self.user, self.thread, after_chunk=self.summarized_through)
+        ]
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            self._generator = self._generator_factory()
+        return self._generator
+
+    # -- the prompt ----------------------------------------------------------------
+
+    def _head(self) -> list[Message]:
+        system = SYSTEM_PROMPT
+        if self.summary:
+            system += f"\n\nSummary of the conversation so far:\n{self.summary}"
+        messages: list[Message] = [{"role": "system", "content": system}]
+        for turn in self.turns:
+            messages.append({"role": "user", "content": turn.user})
+            messages.append({"role": "assistant", "content": turn.assistant})
+        return messages
+
+    def _recall(self, query: str) -> list[Hit]:
+        window = {t.chunk for t in self.turns}
+        hits = ask_mod.relevant(self.memory.recall(query, self.filters, k=MEMORIES_K + len(window)))
+        fresh = [h for h in hits if not (h.record.doc_id == self.thread and h.record.chunk in window)]
+        shown: list[Hit] = []
+        used = 0
+        for hit in fresh[:MEMORIES_K]:
+            cost = self.generator.count_tokens(ask_mod.memory_line(hit)) + 1
+            if used + cost > MEMORIES_BUDGET:
+                break
+            shown.append(hit)
+            used += cost
+        return shown
+
+    @staticmethod
+    def _message(text: str, hits: list[Hit], searched: str | None = None) -> Message:
+        parts = []
+        if hits:
+            label = f'Memories found for "{searched}"' if searched else "Memories that may help"
+            parts.append(f"{label}:\n" + "\n".join(ask_mod.memory_line(h) for h in hits))
+        elif searched:
+            parts.append(f'No memories found for "{searched}".')
+        parts.append(f"Message: {text}" if parts else text)
+        return {"role": "user", "content": "\n\n".join(parts)}
+
+    def working_memory_tokens(self) -> int:
+        return self.generator.prompt_tokens(self._head())
+
+    # -- a turn ----------------------------------------------------------------------
+
+    def respond(self, text: str, on_text: Callable[[str], None] | None = None) -> Reply:
+        """Answer one message, store the exchange, fold old turns if needed."""
+        text = " ".join(text.split()) if "\n" not in text else text.strip()
+        hits = self._recall(text)
+        head = self._head()
+        stream = ("reply", on_text) if on_text else None
+        result = generate_json(
+            self.generator,
+            [*head, self._message(text, hits)],
+            FIRST_SCHEMA,
+            max_tokens=REPLY_TOKENS,
+            on_field=stream,
+        )
+        searched = None
+        if "search" in result:
+            searched = " ".join(str(result["search"]).split()) or text
+            hits = [
+                h for h in self._recall(searched) if h.record.id not in {x.record.id for x in hits}
+            ] or hits
+            result = generate_json(
+                self.generator,
+                [*head, self._message(text, hits, searched)],
+                REPLY_SCHEMA,
+                max_tokens=REPLY_TOKENS,
+                on_field=stream,
+            )
+        reply = Reply(text=str(result["reply"]).strip(), searched=searched, memories=hits)
+        for fact in result.get("remember", [])[:2]:
+            fact = " ".join(str(fact).split())
+            if fact:
+                [saved] = self.memory.remember(
+                    [
+                        NewMemory(
+                            fact,
+                            kind="semantic",
+                            source="chat",
+                            tags=["chat"],
+                            meta={"session": self.session},
+                            user=self.user,
+                        )
+                    ]
+                )
+                reply.saved.append((saved.id, fact))
+        reply.turn_id = self._store_turn(text, reply.text)
+        self._fold()
+        return reply
+
+    def _store_turn(self, user_text: str, assistant_text: str) -> str:
+        chunk = self.memory.store.next_chunk(self.user, self.thread)
+        turn = Turn(chunk, user_text, assistant_text)
+        [stored] = self.memory.remember(
+            [
+                NewMemory(
+                    turn.text(),
+                    kind="episodic",
+                    source="chat",
+                    doc_id=self.thread,
+                    chunk=chunk,
+                    meta={"session": self.session},
+                    user=self.user,
+                )
+            ]
+        )
+        self.turns.append(turn)
+        self.memory.store.save_chat_session(self.user, self.session, self.summary, self.summarized_through)
+        return stored.id
+
+    def _turns_tokens(self) -> int:
+        return sum(self.generator.count_tokens(t.text()) for t in self.turns)
+
+    def _fold(self) -> None:
+        """Fold the oldest turns into the summary until the recent ones fit their budget."""
+        if self._turns_tokens() <= TURNS_BUDGET or len(self.turns) < 2:
+            return
+        keep = len(self.turns)
+        while (
+            keep > 1
+            and sum(self.generator.count_tokens(t.text()) for t in self.turns[-keep:]) > TURNS_BUDGET // 2
+        ):
+            keep -= 1
+        old, recent = self.turns[:-keep], self.turns[-keep:]
+        transcript = "\n".join(t.text() for t in old)
+        messages: list[Message] = [
+            {"role": "system", "content": SUMMARY_PROMPT},
+            {
+                "role": "user",
+                "content": f"Summary so far:\n{self.summary or '(none)'}\n\nOlder turns:\n{transcript}",
+            },
+        ]
+        try:
+            summary = str(
+                generate_json(self.generator, messages, SUMMARY_SCHEMA, max_tokens=SUMMARY_TOKENS)["summary"]
+            )
+        except StructuredOutputError:
+            # The turns stay stored as memories; the working summary keeps their
+            # opening words rather than nothing.
+            summary = " ".join(filter(None, [self.summary, *(t.user for t in old)]))
+        self.summary = self._clip(" ".join(summary.split()), SUMMARY_TOKENS)
+        self.summarized_through = old[-1].chunk
+        self.turns = recent
+        self.memory.store.save_chat_session(self.user, self.session, self.summary, self.summarized_through)
+
+    def _clip(self, text: str, tokens: int) -> str:
+        words = text.split()
+        while words and self.generator.count_tokens(" ".join(words)) > tokens:
+            words = words[: max(1, int(len(words) * 0.9))] if len(words) > 1 else []
+        return " ".join(words)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "session": self.session,
+            "turns_stored": self.memory.store.next_chunk(self.user, self.thread) - 1,
+            "turns_in_window": len(self.turns),
+            "summary": self.summary,
+            "working_memory_tokens": self.working_memory_tokens() if self._generator else None,
+        }

@@ -1,0 +1,146 @@
+"""ask and chat logic around the model, with a scripted model (fast; the real one is in test_llm.py)."""
+
+import json
+
+import pytest
+
+from memcli.ask import DONT_KNOW, ask
+from memcli.chat import Chat
+from memcli.memory import Memory
+from memcli.records import Filters, NewMemory
+
+
+class Fake:
+    """Stands in for models.generate.Generator: replies come from `script(messages, grammar)`."""
+
+    name = "fake-llm"
+
+    def __init__(self, script, n_ctx: int = 4096) -> None:
+        self.script = script
+        self.n_ctx = n_ctx
+        self.prompts: list[list[dict]] = []
+        self.last_finish_reason = None
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def prompt_tokens(self, messages) -> int:
+        return sum(self.count_tokens(m["content"]) + 8 for m in messages)
+
+    def stream(self, messages, *, max_tokens, grammar=None, temperature=0.0):
+        self.prompts.append(list(messages))
+        reply = self.script(messages, grammar)
+        self.last_finish_reason = "stop"
+        yield from (reply[i : i + 4] for i in range(0, len(reply), 4))
+
+
+def ids_in(prompt: str) -> list[str]:
+    return [line[1:9] for line in prompt.splitlines() if line.startswith("[")]
+
+
+@pytest.fixture
+def notes(fake_memory: Memory) -> dict[str, str]:
+    results = fake_memory.remember(
+        [
+            NewMemory("The spare house key is under the blue flower pot"),
+            NewMemory("Ana's birthday is on 3 March; she likes orchids"),
+        ]
+    )
+    return {"key": results[0].id, "ana": results[1].id}
+
+
+def test_ask_cites_the_memory_it_used(fake_memory: Memory, notes) -> None:
+    def script(messages, grammar):
+        shown = ids_in(messages[-1]["content"])
+        assert notes["key"] in shown
+        return json.dumps({"answer": "Under the blue flower pot.", "memory_ids": [notes["key"]]})
+
+    streamed: list[str] = []
+    answer = ask(fake_memory, Fake(script), "where is the spare house key?", Filters(user="tester"), on_text=streamed.append)
+    assert answer.known and answer.text == "Under the blue flower pot." and answer.cited == [notes["key"]]
+    assert "".join(streamed) == "Under the blue flower pot."
+
+
+def test_ask_without_a_relevant_memory_never_calls_the_model(fake_memory: Memory, notes) -> None:
+    model = Fake(lambda *_: pytest.fail("the model was called"))
+    answer = ask(fake_memory, model, "xylophone zebra quartz", Filters(user="tester"))
+    assert (answer.text, answer.known, answer.cited) == (DONT_KNOW, False, [])
+    assert answer.reason == "no memory is relevant enough"
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ({"answer": "I don't know.", "memory_ids": []}, "the memories do not say"),
+        ({"answer": "Your dog is called Ana.", "memory_ids": []}, "the answer cited no memory"),
+    ],
+)
+def test_ask_abstains_when_the_model_does_or_cites_nothing(fake_memory: Memory, notes, reply, reason) -> None:
+    answer = ask(fake_memory, Fake(lambda *_: json.dumps(reply)), "what is Ana's dog called?", Filters(user="tester"))
+    assert (answer.text, answer.known, answer.reason) == (DONT_KNOW, False, reason)
+
+
+def test_ask_prompt_stays_within_the_context(fake_memory: Memory) -> None:
+    fake_memory.remember([NewMemory(f"garden note {i}: " + "tomatoes need water " * 40) for i in range(8)])
+    model = Fake(lambda m, g: json.dumps({"answer": "Water them.", "memory_ids": ids_in(m[-1]["content"])[:1]}), n_ctx=900)
+    answer = ask(fake_memory, model, "garden tomatoes water", Filters(user="tester"))
+    assert model.prompt_tokens(model.prompts[0]) <= 900 - 2 * 120
+    assert 1 <= len(answer.used) < 8 and answer.known
+
+
+def chat_script(replies: list[dict]):
+    def script(messages, grammar):
+        if "running summary" in messages[0]["content"]:
+            return json.dumps({"summary": "Talked about Porto and cats."})
+        return json.dumps(replies.pop(0))
+
+    return script
+
+
+def test_chat_stores_turns_and_resumes_a_session(fake_memory: Memory) -> None:
+    replies = [{"reply": "Nice!", "remember": ["The user moved to Porto."]}, {"reply": "Porto, you said.", "remember": []}]
+    model = Fake(chat_script(replies))
+    first = Chat(fake_memory, lambda: model, "trip", Filters(user="tester"))
+    reply = first.respond("I moved to Porto last week")
+    assert reply.text == "Nice!" and [t for _, t in reply.saved] == ["The user moved to Porto."]
+    assert fake_memory.get(reply.saved[0][0]).kind == "semantic"
+
+    again = Chat(fake_memory, lambda: model, "trip", Filters(user="tester"))
+    assert again.resumed and [t.user for t in again.turns] == ["I moved to Porto last week"]
+    again.respond("where do I live?")
+    prompt = model.prompts[-1]
+    assert prompt[1] == {"role": "user", "content": "I moved to Porto last week"}  # the resumed turn
+    turns = fake_memory.store.thread("tester", "chat:trip")
+    assert [(r.chunk, r.kind) for r in turns] == [(1, "episodic"), (2, "episodic")]
+    assert turns[1].text == "User: where do I live?\nAssistant: Porto, you said."
+
+
+def test_chat_search_function_runs_one_recall(fake_memory: Memory, notes) -> None:
+    replies = [{"search": "spare key"}, {"reply": "Under the blue pot.", "remember": []}]
+    model = Fake(chat_script(replies))
+    reply = Chat(fake_memory, lambda: model, "s", Filters(user="tester")).respond("hmm, remind me")
+    assert reply.searched == "spare key" and reply.text == "Under the blue pot."
+    assert 'Memories found for "spare key"' in model.prompts[-1][-1]["content"]
+    assert notes["key"] in model.prompts[-1][-1]["content"]
+
+
+def test_chat_folds_old_turns_into_the_summary(fake_memory: Memory, monkeypatch) -> None:
+    import memcli.chat as chat_mod
+
+    monkeypatch.setattr(chat_mod, "TURNS_BUDGET", 60)
+    replies = [{"reply": f"answer number {i} " + "words " * 10, "remember": []} for i in range(6)]
+    model = Fake(chat_script(replies))
+    session = Chat(fake_memory, lambda: model, "long", Filters(user="tester"))
+    for i in range(6):
+        session.respond(f"message number {i} about cats")
+    assert session.summary == "Talked about Porto and cats." and session.summarized_through >= 2
+    assert sum(model.count_tokens(t.text()) for t in session.turns) <= 60
+    resumed = Chat(fake_memory, lambda: model, "long", Filters(user="tester"))
+    assert resumed.summary == session.summary
+    assert [t.chunk for t in resumed.turns] == [t.chunk for t in session.turns]
+    assert "Summary of the conversation so far:\nTalked about Porto" in resumed._head()[0]["content"]
+
+    # Forgetting a turn drops the summary that may quote it.
+    first = fake_memory.store.thread("tester", "chat:long")[0]
+    fake_memory.forget([first.id])
+    assert fake_memory.store.chat_session("tester", "long")["summary"] == ""
