@@ -121,9 +121,14 @@ def speed(models: list[str], db: Path, runs: int) -> dict:
             "first_token_s": round(statistics.median(r["first_s"] for r in good), 2) if good else None,
             "total_s": round(statistics.median(r["total_s"] for r in good), 2) if good else None,
             "peak_rss_mb": round(max(r["rss_mb"] for r in good), 1) if good else None,
-            "examples": [{"question": q, "answer": r["answer"], "error": r["error"]} for q, r in zip(questions, rows)][:3],
+            "examples": [
+                {"question": q, "answer": r["answer"], "error": r["error"]} for q, r in zip(questions, rows)
+            ][:3],
         }
-        print(f"  {model}: {report[model]['first_token_s']} s first token, {report[model]['total_s']} s total", file=sys.stderr)
+        print(
+            f"  {model}: {report[model]['first_token_s']} s first token, {report[model]['total_s']} s total",
+            file=sys.stderr,
+        )
     return report
 
 
@@ -147,7 +152,7 @@ def f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-NO_MEMORY_PROMPT = "Answer the question in a few words. If you cannot know the answer, say \"I don't know.\""
+NO_MEMORY_PROMPT = 'Answer the question in a few words. If you cannot know the answer, say "I don\'t know."'
 
 
 def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
@@ -177,8 +182,12 @@ def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
         conv = data[ci]
         items = [
             NewMemory(
-                locomo.turn_text(t), occurred_at=occurred, meta={"dia_id": t["dia_id"]}, source="locomo",
-                doc_id=f"{conv.get('sample_id', '?')}:{session}", chunk=chunk,
+                locomo.turn_text(t),
+                occurred_at=occurred,
+                meta={"dia_id": t["dia_id"]},
+                source="locomo",
+                doc_id=f"{conv.get('sample_id', '?')}:{session}",
+                chunk=chunk,
             )
             for occurred, session, chunk, t in locomo.session_turns(conv["conversation"])
         ]
@@ -191,7 +200,10 @@ def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
                     answer = ask(mem, generator, q["question"], Filters(user="locomo", include_expired=True))
                     with_s = time.perf_counter() - a
                     bare = generator.complete(
-                        [{"role": "system", "content": NO_MEMORY_PROMPT}, {"role": "user", "content": q["question"]}],
+                        [
+                            {"role": "system", "content": NO_MEMORY_PROMPT},
+                            {"role": "user", "content": q["question"]},
+                        ],
                         max_tokens=60,
                     )
                     rows.append(
@@ -261,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     build_store(db)
     models = installed_models(args.models)
     if not models:
-        print("No generation model installed: mem models install qwen2.5-coder-0.5b-instruct", file=sys.stderr)
+        print(
+            "No generation model installed: mem models install qwen2.5-coder-0.5b-instruct", file=sys.stderr
+        )
         return 1
     report: dict = {"store": str(db), "speed": speed(models, db, args.runs), "targets": TARGETS}
     if not args.skip_locomo:
@@ -271,14 +285,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmem ask from the shell, 1,000 memories, median of {args.runs} cold runs")
     print(f"{'model':<32} {'first token':>12} {'total':>8} {'peak RSS':>10} {'failures':>9}")
     for model, r in report["speed"].items():
-        print(f"{model:<32} {r['first_token_s']!s:>10} s {r['total_s']!s:>6} s {r['peak_rss_mb']!s:>7} MB {r['failures']:>9}")
+        print(
+            f"{model:<32} {r['first_token_s']!s:>10} s {r['total_s']!s:>6} s {r['peak_rss_mb']!s:>7} MB {r['failures']:>9}"
+        )
     q = report.get("locomo")
     if q:
         print(f"\nLoCoMo answers ({q['questions']} questions, categories 1-4, {q['model']}), token F1:")
-        print(f"  with memories {q['f1_with_memory']:.3f}, without {q['f1_without_memory']:.3f}, gain x{q['gain_ratio']}")
+        print(
+            f"  with memories {q['f1_with_memory']:.3f}, without {q['f1_without_memory']:.3f}, gain x{q['gain_ratio']}"
+        )
         for name, c in q["categories"].items():
             print(f"  {name:<16} n={c['n']:<4} with {c['f1_with']:.3f}  without {c['f1_without']:.3f}")
-        print(f"  answered (not \"I don't know\"): {q['answered_share']:.0%}; mem ask in-process p50 {q['ask_seconds_p50']} s")
+        print(
+            f'  answered (not "I don\'t know"): {q["answered_share"]:.0%}; mem ask in-process p50 {q["ask_seconds_p50"]} s'
+        )
     print(f"\nwrote {args.out / 'ask.json'}")
     return 0
 

@@ -30,6 +30,10 @@ DONT_KNOW = "I don't know."
 MIN_SIMILARITY = 0.25  # MiniLM: unrelated sentences ~0.07; the gold memory of 95% of LoCoMo questions >= 0.27
 RECALL_K = 8
 ANSWER_TOKENS = 120
+# Prompt tokens: the model reads ~100-160 tokens/s on 2 cores, so this bounds the
+# wait before the first answer token (config: ask_prompt_tokens).
+PROMPT_TOKENS = 768
+MEMORY_CHARS = 600  # a longer memory (a document chunk) is cut in the prompt
 
 SYSTEM_PROMPT = """You answer questions using only the user's memories shown below. \
 Each memory starts with its id in square brackets and its date.
@@ -81,7 +85,15 @@ def relevant(hits: list[Hit], threshold: float | None = None) -> list[Hit]:
 
 def memory_line(hit: Hit) -> str:
     day = (hit.record.occurred_at or "")[:10]
-    return f"[{hit.record.id}] ({day}) {' '.join(hit.record.text.split())}"
+    text = " ".join(hit.record.text.split())
+    if len(text) > MEMORY_CHARS:
+        text = text[: MEMORY_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return f"[{hit.record.id}] ({day}) {text}"
+
+
+def prompt_tokens() -> int:
+    value = config.get("ask_prompt_tokens", PROMPT_TOKENS)
+    return int(value) if isinstance(value, int) and value > 0 else PROMPT_TOKENS
 
 
 def build_messages(
@@ -132,7 +144,7 @@ def ask(
         if on_text:
             on_text(DONT_KNOW)
         return Answer(question, DONT_KNOW, [], [], known=False, reason="no memory is relevant enough")
-    budget = generator.n_ctx - ANSWER_TOKENS * 2 - 16
+    budget = min(prompt_tokens(), generator.n_ctx - ANSWER_TOKENS * 2 - 16)
     messages, shown = build_messages(generator, question, hits, budget=budget)
     ids = [h.record.id for h in shown]
     reply = generate_json(

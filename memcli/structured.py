@@ -51,7 +51,7 @@ def generate_json(
     retries: int = 1,
     on_field: tuple[str, Callable[[str], None]] | None = None,
 ) -> dict[str, Any]:
-    schema_json = json.dumps(schema, sort_keys=True)
+    schema_json = json.dumps(schema)  # key order matters: the model writes the fields in this order
     grammar = grammar_for(schema_json)
     problem = ""
     raw = ""
@@ -67,7 +67,7 @@ def generate_json(
                     on_field[1](text)
         raw = "".join(pieces)
         try:
-            value = json.loads(raw)
+            value = json.loads(raw, strict=False)  # the grammar lets raw newlines into strings
         except json.JSONDecodeError as exc:
             cut = generator.last_finish_reason == "length"
             problem = (

@@ -66,7 +66,9 @@ def real_generator(shared_models_dir: Path):
     spec = catalog.get(catalog.DEFAULT_GENERATE_MODEL)
     source = catalog.model_path(spec, INSTALLED_MODELS_DIR)
     if not source.is_file():
-        message = f"{spec.name} is not installed in {INSTALLED_MODELS_DIR}: run `mem models install {spec.name}`"
+        message = (
+            f"{spec.name} is not installed in {INSTALLED_MODELS_DIR}: run `mem models install {spec.name}`"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

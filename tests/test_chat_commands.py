@@ -46,7 +46,9 @@ def test_recall_remember_and_help_never_load_the_generation_model(tmp_path: Path
         "        pass\n"
         "print(sorted(m for m in sys.modules if m in ('memcli.models.generate', 'memcli.chat', 'memcli.ask')))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, db], capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code, db], capture_output=True, text=True, env=dict(os.environ), timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert "lazy loading" in done.stdout

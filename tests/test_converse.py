@@ -56,7 +56,13 @@ def test_ask_cites_the_memory_it_used(fake_memory: Memory, notes) -> None:
         return json.dumps({"answer": "Under the blue flower pot.", "memory_ids": [notes["key"]]})
 
     streamed: list[str] = []
-    answer = ask(fake_memory, Fake(script), "where is the spare house key?", Filters(user="tester"), on_text=streamed.append)
+    answer = ask(
+        fake_memory,
+        Fake(script),
+        "where is the spare house key?",
+        Filters(user="tester"),
+        on_text=streamed.append,
+    )
     assert answer.known and answer.text == "Under the blue flower pot." and answer.cited == [notes["key"]]
     assert "".join(streamed) == "Under the blue flower pot."
 
@@ -76,15 +82,20 @@ def test_ask_without_a_relevant_memory_never_calls_the_model(fake_memory: Memory
     ],
 )
 def test_ask_abstains_when_the_model_does_or_cites_nothing(fake_memory: Memory, notes, reply, reason) -> None:
-    answer = ask(fake_memory, Fake(lambda *_: json.dumps(reply)), "what is Ana's dog called?", Filters(user="tester"))
+    answer = ask(
+        fake_memory, Fake(lambda *_: json.dumps(reply)), "what is Ana's dog called?", Filters(user="tester")
+    )
     assert (answer.text, answer.known, answer.reason) == (DONT_KNOW, False, reason)
 
 
 def test_ask_prompt_stays_within_the_context(fake_memory: Memory) -> None:
     fake_memory.remember([NewMemory(f"garden note {i}: " + "tomatoes need water " * 40) for i in range(8)])
-    model = Fake(lambda m, g: json.dumps({"answer": "Water them.", "memory_ids": ids_in(m[-1]["content"])[:1]}), n_ctx=900)
+    model = Fake(
+        lambda m, g: json.dumps({"answer": "Water them.", "memory_ids": ids_in(m[-1]["content"])[:1]}),
+        n_ctx=900,
+    )
     answer = ask(fake_memory, model, "garden tomatoes water", Filters(user="tester"))
-    assert model.prompt_tokens(model.prompts[0]) <= 900 - 2 * 120
+    assert model.prompt_tokens(model.prompts[0]) <= 900 - 2 * 120 - 16
     assert 1 <= len(answer.used) < 8 and answer.known
 
 
@@ -98,7 +109,10 @@ def chat_script(replies: list[dict]):
 
 
 def test_chat_stores_turns_and_resumes_a_session(fake_memory: Memory) -> None:
-    replies = [{"reply": "Nice!", "remember": ["The user moved to Porto."]}, {"reply": "Porto, you said.", "remember": []}]
+    replies = [
+        {"reply": "Nice!", "remember": ["The user moved to Porto."]},
+        {"reply": "Porto, you said.", "remember": []},
+    ]
     model = Fake(chat_script(replies))
     first = Chat(fake_memory, lambda: model, "trip", Filters(user="tester"))
     reply = first.respond("I moved to Porto last week")

@@ -98,7 +98,13 @@ def test_chat_session_is_resumed(notes) -> None:
 
 def test_missing_model_names_the_command_that_installs_it(notes) -> None:
     db, _ = notes
-    result = mem("ask", "--db", db, "anything?", "--model", "qwen2.5-coder-1.5b-instruct", code=ExitStatus.MODEL)
+    result = mem(
+        "ask", "--db", db, "anything?", "--model", "qwen2.5-coder-1.5b-instruct", code=ExitStatus.MODEL
+    )
     assert "mem models install qwen2.5-coder-1.5b-instruct" in result.stderr
     done = run("chat", "--db", db, input=b"hello\n", env={"MEMCLI_MODEL": "/nowhere/model.gguf"})
-    assert done.returncode == ExitStatus.MODEL and b"not found" in done.stderr and b"Traceback" not in done.stderr
+    assert (
+        done.returncode == ExitStatus.MODEL
+        and b"not found" in done.stderr
+        and b"Traceback" not in done.stderr
+    )

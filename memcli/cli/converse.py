@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -147,7 +147,7 @@ def chat(
     from ..chat import Chat
     from ..models.registry import preload
 
-    name = session or datetime.now(timezone.utc).strftime("chat-%Y%m%d-%H%M%S")
+    name = session or datetime.now(UTC).strftime("chat-%Y%m%d-%H%M%S")
     if not name.strip() or len(name) > 100 or any(c in name for c in "\n\r\t"):
         raise UsageError("a session name is 1-100 characters on one line")
     preload()

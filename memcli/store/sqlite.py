@@ -561,11 +561,13 @@ class SQLiteStore:
         ).fetchall()
         where, params = self.where(filters)
         if ranked:
-            marks = ",".join(str(int(r[0])) for r in ranked)
+            # CROSS JOIN: look the ranked rows up by key; left alone, the planner
+            # walks every memory of the user through the (user, kind) index.
             passing = {
                 r[0]
                 for r in self.conn.execute(
-                    f"SELECT m.seq FROM memories m WHERE m.seq IN ({marks}) AND {where}", params
+                    f"SELECT m.seq FROM json_each(?) j CROSS JOIN memories m ON m.seq = j.value WHERE {where}",
+                    [json.dumps([int(r[0]) for r in ranked]), *params],
                 )
             }
             kept = [(int(r[0]), float(r[1])) for r in ranked if r[0] in passing]
@@ -579,7 +581,7 @@ class SQLiteStore:
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, [match, *params, limit])]
 
     def vector_search(
-        self, query: np.ndarray, filters: Filters, limit: int, *, candidates: int = 200
+        self, query: np.ndarray, filters: Filters, limit: int, *, candidates: int = 400
     ) -> list[tuple[int, float]]:
         """(seq, cosine similarity) best first.
 
