@@ -132,6 +132,69 @@ def speed(models: list[str], db: Path, runs: int) -> dict:
     return report
 
 
+# -- answering and abstaining on a small personal store ---------------------------------
+
+NOTES = [
+    "The spare house key is under the blue flower pot",
+    "Ana's birthday is on 3 March; she likes orchids",
+    "My cat is called Miso and she is three years old",
+    "To deploy the blog, run make publish from the site folder",
+    "Dentist appointment with Dr. Okafor on Tuesday 14 May at 9:30",
+    "I parked the car on level 3 of the Rua Augusta garage",
+    "Ben's new phone number is 912 555 018",
+    "We decided to spend the summer holiday in Crete",
+]
+ANSWERABLE = [
+    ("Where is the spare key?", "flower pot"),
+    ("When is Ana's birthday?", "march"),
+    ("How old is my cat?", "three"),
+    ("How do I deploy the blog?", "make publish"),
+    ("When is my dentist appointment?", "14 may"),
+    ("Where did I park the car?", "level 3"),
+    ("What is Ben's phone number?", "912"),
+    ("Where are we going on holiday?", "crete"),
+]
+# Close to a stored note, but not answered by any: the small models' weak spot.
+UNANSWERABLE = [
+    "What is my dog's name?",
+    "What is Ana's phone number?",
+    "When is Ben's birthday?",
+    "Where did I park the bike?",
+    "Who won the 1966 football world cup?",
+]
+
+
+def guard_check(models: list[str]) -> dict:
+    from memcli.ask import ask
+    from memcli.memory import Memory
+    from memcli.models.generate import load_generator
+    from memcli.records import Filters, NewMemory
+
+    report = {}
+    with tempfile.TemporaryDirectory(prefix="memcli-guard-") as tmp:
+        mem = Memory(Path(tmp) / "notes.db", user="me")
+        try:
+            mem.remember([NewMemory(n) for n in NOTES])
+            for model in models:
+                generator = load_generator(model)
+                right = [
+                    gold in (a := ask(mem, generator, q, Filters(user="me"))).text.lower() and a.known
+                    for q, gold in ANSWERABLE
+                ]
+                abstained = [not ask(mem, generator, q, Filters(user="me")).known for q in UNANSWERABLE]
+                report[model] = {
+                    "answered_right": f"{sum(right)}/{len(right)}",
+                    "abstained": f"{sum(abstained)}/{len(abstained)}",
+                    "missed": [q for (q, _), ok in zip(ANSWERABLE, right) if not ok],
+                    "invented": [q for q, ok in zip(UNANSWERABLE, abstained) if not ok],
+                }
+                generator.close()
+                print(f"  {model}: {report[model]}", file=sys.stderr)
+        finally:
+            mem.close()
+    return report
+
+
 # -- LoCoMo answer quality ---------------------------------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the|and)\b")
@@ -278,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     report: dict = {"store": str(db), "speed": speed(models, db, args.runs), "targets": TARGETS}
+    report["guard"] = guard_check(models)
     if not args.skip_locomo:
         report["locomo"] = locomo_quality(args.locomo_questions, args.data)
     (args.out / "ask.json").write_text(json.dumps(report, indent=2))
@@ -288,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{model:<32} {r['first_token_s']!s:>10} s {r['total_s']!s:>6} s {r['peak_rss_mb']!s:>7} MB {r['failures']:>9}"
         )
+    print("\nanswers and abstentions on 8 notes (8 answerable questions, 5 close but unanswerable):")
+    for model, g in report["guard"].items():
+        print(f"  {model:<32} answered right {g['answered_right']}, said I don't know {g['abstained']}")
+        if g["invented"]:
+            print(f"    invented answers to: {'; '.join(g['invented'])}")
     q = report.get("locomo")
     if q:
         print(f"\nLoCoMo answers ({q['questions']} questions, categories 1-4, {q['model']}), token F1:")

@@ -7,9 +7,9 @@ dog's name?" -> "Ana"), so there are three guards:
    is below `ask_min_similarity` are not relevant; with none left there is no
    generation at all;
 2. in the prompt: answer only from the memories, otherwise exactly "I don't know.";
-3. in code, after the model: the reply is JSON constrained by a grammar whose
-   `memory_ids` can only name the memories shown; an answer that cites none of
-   them is replaced by "I don't know.".
+3. in the grammar and in code: the reply is JSON whose `memory_ids` come first
+   and can only name the memories shown, and an answer needs at least one of
+   them; without any the only reply the grammar allows is "I don't know.".
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import config
 from .records import Filters, Hit
-from .structured import generate_json
+from .structured import StructuredOutputError, generate_json
 
 if TYPE_CHECKING:
     from .memory import Memory
@@ -37,9 +37,9 @@ MEMORY_CHARS = 600  # a longer memory (a document chunk) is cut in the prompt
 
 SYSTEM_PROMPT = """You answer questions using only the user's memories shown below. \
 Each memory starts with its id in square brackets and its date.
-Reply in JSON. "answer": one or two short sentences that answer the question. \
-"memory_ids": the ids of the memories the answer comes from.
-If the memories do not say the answer, reply {"answer": "I don't know.", "memory_ids": []}. \
+Reply in JSON. "memory_ids": the ids of the memories that contain the answer. \
+"answer": one or two short sentences that answer the question from those memories.
+If no memory contains the answer, reply {"memory_ids": [], "answer": "I don't know."}. \
 Never guess and never use outside knowledge."""
 
 
@@ -113,15 +113,32 @@ def build_messages(
 
 
 def answer_schema(ids: list[str]) -> dict[str, Any]:
-    return {
+    """Evidence first: the ids of the memories that answer, then the answer from
+    them; or no ids and exactly "I don't know." Nothing else can be generated."""
+    cited = {
         "type": "object",
         "properties": {
+            "memory_ids": {
+                "type": "array",
+                "items": {"enum": ids},
+                "minItems": 1,
+                "maxItems": min(4, len(ids)),
+            },
             "answer": {"type": "string"},
-            "memory_ids": {"type": "array", "items": {"enum": ids}, "maxItems": min(4, len(ids))},
         },
-        "required": ["answer", "memory_ids"],
+        "required": ["memory_ids", "answer"],
         "additionalProperties": False,
     }
+    unknown = {
+        "type": "object",
+        "properties": {
+            "memory_ids": {"type": "array", "items": {"enum": ids}, "maxItems": 0},
+            "answer": {"const": DONT_KNOW},
+        },
+        "required": ["memory_ids", "answer"],
+        "additionalProperties": False,
+    }
+    return {"anyOf": [cited, unknown]}
 
 
 def is_dont_know(text: str) -> bool:
@@ -147,13 +164,16 @@ def ask(
     budget = min(prompt_tokens(), generator.n_ctx - ANSWER_TOKENS * 2 - 16)
     messages, shown = build_messages(generator, question, hits, budget=budget)
     ids = [h.record.id for h in shown]
-    reply = generate_json(
-        generator,
-        messages,
-        answer_schema(ids),
-        max_tokens=ANSWER_TOKENS,
-        on_field=("answer", on_text) if on_text else None,
-    )
+    try:
+        reply = generate_json(
+            generator,
+            messages,
+            answer_schema(ids),
+            max_tokens=ANSWER_TOKENS,
+            on_field=("answer", on_text) if on_text else None,
+        )
+    except StructuredOutputError as exc:
+        return Answer(question, DONT_KNOW, [], shown, known=False, reason=f"no usable answer: {exc}")
     text = " ".join(str(reply["answer"]).split())
     cited = [i for i in dict.fromkeys(reply["memory_ids"]) if i in ids]
     if is_dont_know(text):

@@ -21,6 +21,8 @@ saved and shown to the user), or asks to search memory first, once per turn.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,20 +30,21 @@ from typing import TYPE_CHECKING, Any
 from . import ask as ask_mod
 from .records import Filters, Hit, MemoryRecord, NewMemory
 from .store.sqlite import CHAT_THREAD_PREFIX
-from .structured import StructuredOutputError, generate_json
+from .structured import FieldStream, StructuredOutputError, generate_json
 
 if TYPE_CHECKING:
     from .memory import Memory
     from .models.generate import Generator, Message
 
-REPLY_TOKENS = 200
+REPLY_TOKENS = 160
 SUMMARY_TOKENS = 200
 TURNS_BUDGET = 900  # recent turns, verbatim
 MEMORIES_BUDGET = 400  # long-term memories injected per turn
 MEMORIES_K = 4
+REPEAT_PENALTY = 1.1  # small models otherwise loop on their own sentences
 
 SYSTEM_PROMPT = """You are a helpful assistant with a long-term memory of the user's notes. \
-Be brief: one to three sentences.
+Be brief: one to three sentences, speaking to the user as "you".
 Reply in JSON. Usually: {"reply": "...", "remember": []}. \
 Put in "remember" only new facts about the user, stated in this message, worth keeping for later \
 (most messages have none); write each as a short standalone sentence.
@@ -178,30 +181,18 @@ class Chat:
         hits = self._recall(text)
         head = self._head()
         stream = ("reply", on_text) if on_text else None
-        result = generate_json(
-            self.generator,
-            [*head, self._message(text, hits)],
-            FIRST_SCHEMA,
-            max_tokens=REPLY_TOKENS,
-            on_field=stream,
-        )
+        result = self._generate([*head, self._message(text, hits)], FIRST_SCHEMA, stream)
         searched = None
         if "search" in result:
             searched = " ".join(str(result["search"]).split()) or text
             hits = [
                 h for h in self._recall(searched) if h.record.id not in {x.record.id for x in hits}
             ] or hits
-            result = generate_json(
-                self.generator,
-                [*head, self._message(text, hits, searched)],
-                REPLY_SCHEMA,
-                max_tokens=REPLY_TOKENS,
-                on_field=stream,
-            )
-        reply = Reply(text=str(result["reply"]).strip(), searched=searched, memories=hits)
+            result = self._generate([*head, self._message(text, hits, searched)], REPLY_SCHEMA, stream)
+        reply = Reply(text=without_repeats(str(result["reply"])), searched=searched, memories=hits)
         for fact in result.get("remember", [])[:2]:
             fact = " ".join(str(fact).split())
-            if fact:
+            if fact and grounded(fact, text):
                 [saved] = self.memory.remember(
                     [
                         NewMemory(
@@ -218,6 +209,31 @@ class Chat:
         reply.turn_id = self._store_turn(text, reply.text)
         self._fold()
         return reply
+
+    def _generate(
+        self,
+        messages: list[Message],
+        schema: dict[str, Any],
+        stream: tuple[str, Callable[[str], None]] | None,
+    ) -> dict[str, Any]:
+        """One constrained reply. A reply that runs past its budget (small models
+        can loop) is kept up to where it was cut, marked as cut; nothing is saved
+        from it."""
+        try:
+            return generate_json(
+                self.generator,
+                messages,
+                schema,
+                max_tokens=REPLY_TOKENS,
+                retries=0,
+                on_field=stream,
+                repeat_penalty=REPEAT_PENALTY,
+            )
+        except StructuredOutputError as exc:
+            partial = FieldStream("reply").feed(exc.raw).strip()
+            if not partial:
+                raise
+            return {"reply": partial + " [cut off]", "remember": []}
 
     def _store_turn(self, user_text: str, assistant_text: str) -> str:
         chunk = self.memory.store.next_chunk(self.user, self.thread)
@@ -288,3 +304,50 @@ class Chat:
             "summary": self.summary,
             "working_memory_tokens": self.working_memory_tokens() if self._generator else None,
         }
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_FILLER = frozenset(
+    "user users the a an is are was were has have had to of in on at and or my me i you your".split()
+)
+
+
+def grounded(fact: str, message: str) -> bool:
+    """A fact the model wants to save must come from what the user just said.
+
+    Small models "remember" their own inventions ("The user lives in New York"
+    after "Where do I live?"): at least two thirds of the fact's content words
+    (by their first five letters, so "moved" matches "moving") must be in the
+    user's message.
+    """
+    if len(fact.split()) < 3:  # "Porto" is not a fact
+        return False
+    said = {w[:5] for w in _WORD.findall(message.lower())}
+    words = [w[:5] for w in _WORD.findall(fact.lower()) if w not in _FILLER]
+    return bool(words) and sum(w in said for w in words) >= math.ceil(len(words) * 2 / 3)
+
+
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
+
+
+def without_repeats(text: str) -> str:
+    """Drop sentences the reply already said (a looping small model), and the
+    cut-off marker when the cut fell inside such a loop."""
+    cut = text.endswith(" [cut off]")
+    body = text.removesuffix(" [cut off]").strip()
+    seen: set[str] = set()
+    kept: list[str] = []
+    repeated = False
+    for sentence in _SENTENCE.findall(body):
+        key = " ".join(sentence.lower().split()).strip(" .!?")
+        if not key:
+            continue
+        if key in seen or any(key in s for s in seen if len(key) > 12):
+            repeated = True
+            continue
+        seen.add(key)
+        kept.append(sentence.strip())
+    if repeated and kept and not kept[-1].endswith((".", "!", "?")):
+        kept.pop()  # the unfinished tail of a loop
+    out = " ".join(kept)
+    return out + (" [cut off]" if cut and not repeated else "")

@@ -50,6 +50,7 @@ def generate_json(
     max_tokens: int = 256,
     retries: int = 1,
     on_field: tuple[str, Callable[[str], None]] | None = None,
+    repeat_penalty: float = 1.0,
 ) -> dict[str, Any]:
     schema_json = json.dumps(schema)  # key order matters: the model writes the fields in this order
     grammar = grammar_for(schema_json)
@@ -59,7 +60,9 @@ def generate_json(
         budget = max_tokens * (attempt + 1)
         streamer = FieldStream(on_field[0]) if on_field else None
         pieces: list[str] = []
-        for piece in generator.stream(messages, max_tokens=budget, grammar=grammar):
+        for piece in generator.stream(
+            messages, max_tokens=budget, grammar=grammar, repeat_penalty=repeat_penalty
+        ):
             pieces.append(piece)
             if streamer is not None and on_field is not None:
                 text = streamer.feed(piece)
@@ -107,6 +110,8 @@ def validate(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
     kinds = kind if isinstance(kind, list) else [kind] if kind else []
     if kinds and not any(_TYPES[k](value) for k in kinds):
         return [f"{where} should be {' or '.join(kinds)}"]
+    if "const" in schema and value != schema["const"]:
+        return [f"{where} should be {schema['const']!r}"]
     if "enum" in schema and value not in schema["enum"]:
         return [f"{where} should be one of {schema['enum']}"]
     problems: list[str] = []

@@ -28,7 +28,7 @@ class Scripted:
         self.calls: list[int] = []
         self.last_finish_reason = None
 
-    def stream(self, messages, *, max_tokens, grammar=None, temperature=0.0):
+    def stream(self, messages, *, max_tokens, grammar=None, temperature=0.0, repeat_penalty=1.0):
         assert grammar and "root" in grammar  # the schema went to llama.cpp as a grammar
         self.calls.append(max_tokens)
         reply = self.replies.pop(0)

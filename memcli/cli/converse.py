@@ -97,7 +97,10 @@ def ask(
     generator = _generator(model)
     generator.preload()  # loads while the question is embedded and recalled
     stream = _Stream() if not json_out else None
-    answer = run_ask(mem, generator, text, filters, k=k, on_text=stream)
+    try:
+        answer = run_ask(mem, generator, text, filters, k=k, on_text=stream)
+    finally:
+        generator.settle()
     if json_out:
         render.emit_json({**answer.to_dict(), "model": generator.name})
         return

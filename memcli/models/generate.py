@@ -55,7 +55,14 @@ class Generator:
             except Exception:
                 pass
 
-        threading.Thread(target=work, daemon=True).start()
+        self._preloading = threading.Thread(target=work, daemon=True)
+        self._preloading.start()
+
+    def settle(self) -> None:
+        """Wait for a preload still running: exiting while llama.cpp loads can crash."""
+        thread = getattr(self, "_preloading", None)
+        if thread is not None:
+            thread.join()
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` by the model's own tokenizer."""
@@ -71,6 +78,7 @@ class Generator:
         max_tokens: int,
         grammar: str | None = None,
         temperature: float = 0.0,
+        repeat_penalty: float = 1.0,
     ) -> Iterator[str]:
         """Yield the reply piece by piece; greedy by default, so answers are repeatable."""
         from llama_cpp import LlamaGrammar
@@ -85,6 +93,7 @@ class Generator:
             temperature=temperature,
             stream=True,
             seed=0,
+            repeat_penalty=repeat_penalty,
             **kwargs,
         )
         for chunk in chunks:

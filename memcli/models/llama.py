@@ -93,7 +93,6 @@ def load_llama(
     import llama_cpp
     import llama_cpp.llama_cpp as llama_c
 
-    _install_log_callback()
     threads = n_threads or default_threads()
     kw.setdefault("n_threads_batch", threads)
     kw.setdefault("n_ubatch", n_batch)
@@ -103,6 +102,10 @@ def load_llama(
     # wrapped for the duration of the constructor. The lock keeps a
     # concurrent load from seeing (or restoring) the wrong function.
     with _patch_lock:
+        # Under the lock: two threads loading models at once (`mem ask` loads the
+        # embedder and the generator side by side) must not both install a log
+        # callback, or llama.cpp keeps a pointer to one that Python freed.
+        _install_log_callback()
         original = llama_c.llama_model_default_params
 
         def _params() -> Any:

