@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import config
 from .records import Filters, Hit
 from .structured import StructuredOutputError, generate_json
+from .timeparse import now_str
 
 if TYPE_CHECKING:
     from .memory import Memory
@@ -182,4 +183,5 @@ def ask(
         if on_text:
             on_text(f"\n(withdrawn: no memory supports it) {DONT_KNOW}")
         return Answer(question, DONT_KNOW, [], shown, known=False, reason="the answer cited no memory")
+    memory.store.touch_recalled(cited, now_str())
     return Answer(question, text, cited, shown)

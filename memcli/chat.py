@@ -31,6 +31,7 @@ from . import ask as ask_mod
 from .records import Filters, Hit, MemoryRecord, NewMemory
 from .store.sqlite import CHAT_THREAD_PREFIX
 from .structured import FieldStream, StructuredOutputError, generate_json
+from .timeparse import now_str
 
 if TYPE_CHECKING:
     from .memory import Memory
@@ -190,6 +191,7 @@ class Chat:
             ] or hits
             result = self._generate([*head, self._message(text, hits, searched)], REPLY_SCHEMA, stream)
         reply = Reply(text=without_repeats(str(result["reply"])), searched=searched, memories=hits)
+        self.memory.store.touch_recalled([h.record.id for h in hits], now_str())
         for fact in result.get("remember", [])[:2]:
             fact = " ".join(str(fact).split())
             if fact and grounded(fact, text):

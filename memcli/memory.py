@@ -134,6 +134,13 @@ class Memory:
             "source": item.source,
             "meta": dict(item.meta or {}),
             "tags": sorted({t.strip() for t in item.tags if t and t.strip()}),
+            "sources": list(dict.fromkeys(item.sources or [])),
+            "valid_to": parse_time(item.valid_to) if item.valid_to else None,
+            "superseded_by": item.superseded_by,
+            "consolidated_at": parse_time(item.consolidated_at) if item.consolidated_at else None,
+            "recalled": int(item.recalled or 0),
+            "last_recalled_at": parse_time(item.last_recalled_at) if item.last_recalled_at else None,
+            "digest_id": item.digest_id,
         }
         chunks = chunk_text(text) if item.chunk is None else [text]
         if len(chunks) == 1:
@@ -172,12 +179,12 @@ class Memory:
 
     def _store_batch(self, batch: list[dict[str, Any]]) -> list[RememberResult]:
         # Skip the model for texts already stored: re-remembering is cheap.
-        known: dict[tuple[str, str], str] = {}
-        for user in {row["user"] for row in batch}:
-            hashes = [row["content_hash"] for row in batch if row["user"] == user]
-            for h, memory_id in self.store.existing_hashes(user, hashes).items():
-                known[(user, h)] = memory_id
-        fresh = [row for row in batch if (row["user"], row["content_hash"]) not in known]
+        known: dict[tuple[str, str, str], str] = {}
+        for user, kind in {(row["user"], row["kind"]) for row in batch}:
+            hashes = [row["content_hash"] for row in batch if (row["user"], row["kind"]) == (user, kind)]
+            for h, memory_id in self.store.existing_hashes(user, kind, hashes).items():
+                known[(user, kind, h)] = memory_id
+        fresh = [row for row in batch if (row["user"], row["kind"], row["content_hash"]) not in known]
         stored: dict[int, tuple[str, str]] = {}
         if fresh:
             vectors = self._embed([row["text"] for row in fresh])
@@ -185,7 +192,10 @@ class Memory:
                 stored[id(row)] = outcome
         results = []
         for row in batch:
-            memory_id, status = stored.get(id(row)) or (known[(row["user"], row["content_hash"])], "exists")
+            memory_id, status = stored.get(id(row)) or (
+                known[(row["user"], row["kind"], row["content_hash"])],
+                "exists",
+            )
             results.append(RememberResult(memory_id, status, row["text"], row["doc_id"], row["chunk"]))
         return results
 
@@ -215,8 +225,16 @@ class Memory:
     # -- reading -------------------------------------------------------------------
 
     def recall(
-        self, query: str, filters: Filters | None = None, *, k: int = 10, mode: str = "hybrid"
+        self,
+        query: str,
+        filters: Filters | None = None,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        touch: bool = False,
     ) -> list[Hit]:
+        """The k best memories for a query. `touch` counts them as recalled (the
+        commands people use do; consolidation turns frequent use into importance)."""
         if mode not in search.MODES:
             raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(search.MODES)}")
         if not query or not query.strip():
@@ -224,9 +242,12 @@ class Memory:
         if k < 1:
             raise UsageError("-k must be at least 1")
         filters = filters or Filters(user=self.user)
-        return search.recall(
+        hits = search.recall(
             self.store, lambda q: self._embed([q])[0], query, filters, k=min(k, 1000), mode=mode
         )
+        if touch and hits:
+            self.store.touch_recalled([h.record.id for h in hits], now_str())
+        return hits
 
     def get(self, memory_id: str) -> MemoryRecord:
         return self.store.get(memory_id)
@@ -311,6 +332,13 @@ _RECORD_FIELDS = {
     "updated_at",
     "doc_id",
     "chunk",
+    "sources",
+    "valid_to",
+    "superseded_by",
+    "consolidated_at",
+    "recalled",
+    "last_recalled_at",
+    "digest_id",
 }
 
 
@@ -333,7 +361,10 @@ def record_to_new(data: Any, line: int = 0) -> NewMemory:
     meta = fields.get("meta", {})
     if not isinstance(meta, dict):
         raise InputError(f"{where}'meta' must be an object")
-    for key in ("importance", "chunk"):
+    sources = fields.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(i, str) for i in sources):
+        raise InputError(f"{where}'sources' must be a list of memory ids")
+    for key in ("importance", "chunk", "recalled"):
         if key in fields and (isinstance(fields[key], bool) or not isinstance(fields[key], int)):
             raise InputError(f"{where}'{key}' must be an integer")
     for key in (
@@ -346,13 +377,18 @@ def record_to_new(data: Any, line: int = 0) -> NewMemory:
         "created_at",
         "updated_at",
         "doc_id",
+        "valid_to",
+        "superseded_by",
+        "consolidated_at",
+        "last_recalled_at",
+        "digest_id",
     ):
         if key in fields and not isinstance(fields[key], str):
             raise InputError(f"{where}'{key}' must be a string")
     try:
         item = NewMemory(**fields)
         # Validate times and text now, so a bad line stops the load before anything is stored.
-        for key in ("occurred_at", "expires_at", "created_at", "updated_at"):
+        for key in ("occurred_at", "expires_at", "created_at", "updated_at", "valid_to", "consolidated_at", "last_recalled_at"):
             if getattr(item, key):
                 parse_time(getattr(item, key))
         clean_text(item.text)

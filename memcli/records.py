@@ -27,6 +27,18 @@ class MemoryRecord:
     content_hash: str
     embed_model: str | None
     embed_dim: int | None
+    # Consolidation (mem consolidate): where a fact came from, whether it still holds.
+    sources: list[str] = field(default_factory=list)  # ids of the memories it was derived from
+    valid_to: str | None = None  # set when a newer fact superseded this one
+    superseded_by: str | None = None
+    consolidated_at: str | None = None  # episodes: when their facts were extracted
+    recalled: int = 0  # times returned by mem recall / ask / chat
+    last_recalled_at: str | None = None
+    digest_id: str | None = None  # episodes: the digest that summarises them
+
+    @property
+    def current(self) -> bool:
+        return self.valid_to is None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,6 +63,13 @@ class NewMemory:
     updated_at: str | None = None
     doc_id: str | None = None
     chunk: int | None = None
+    sources: list[str] = field(default_factory=list)
+    valid_to: str | None = None
+    superseded_by: str | None = None
+    consolidated_at: str | None = None
+    recalled: int = 0
+    last_recalled_at: str | None = None
+    digest_id: str | None = None
 
 
 @dataclass
@@ -73,6 +92,7 @@ class Filters:
     since: str | None = None  # occurred_at >= since
     until: str | None = None  # occurred_at < until
     include_expired: bool = False
+    current_only: bool = False  # leave out facts a newer one superseded
 
 
 @dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from .records import Filters, Hit
@@ -70,6 +71,7 @@ def recall(
     *,
     k: int = 10,
     mode: str = "hybrid",
+    adjust: bool = True,
 ) -> list[Hit]:
     depth = max(50, 3 * k)
     fts: list[tuple[int, float]] = []
@@ -96,6 +98,8 @@ def recall(
         if missing and vec:  # vec is empty when the store has no vectors yet
             sims.update(store.similarities(missing, query_vector))
         scores = fuse(bm25, sims)
+    if adjust and scores:
+        scores = adjusted(store, scores)
     best = sorted(scores, key=lambda seq: (-scores[seq], seq))[:k]
     records = store.by_seq(best)
     return [
@@ -110,6 +114,20 @@ def recall(
         for seq in best
         if seq in records
     ]
+
+
+def adjusted(store: SQLiteStore, scores: dict[int, float]) -> dict[int, float]:
+    """Scores weighed by importance, recency and validity (memcli.ranking)."""
+    from datetime import datetime
+
+    from .ranking import Weights, factor
+
+    weights = Weights.from_config()
+    now = datetime.now(UTC)
+    facts = store.ranking_facts(list(scores))
+    return {
+        seq: score * factor(*facts[seq], weights, now) if seq in facts else score for seq, score in scores.items()
+    }
 
 
 def fuse(bm25: dict[int, float], sims: dict[int, float], fts_weight: float = FTS_WEIGHT) -> dict[int, float]:

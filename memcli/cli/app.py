@@ -27,7 +27,11 @@ EXIT_CODES_HELP = "Exit status:\n\n\b\n" + "\n".join(
                     ExitStatus.DATABASE,
                     "database missing, not a memcli database, corrupt, read-only or locked",
                 ),
-                (ExitStatus.MODEL, "embedding model missing, broken or different from the store's"),
+                (
+                    ExitStatus.MODEL,
+                    "a model missing or broken, embeddings not the store's, or a model reply unusable",
+                ),
+                (ExitStatus.BUSY, "another mem consolidate is running on this database"),
                 (ExitStatus.INTERRUPTED, "interrupted"),
             ]
         ),
@@ -118,7 +122,7 @@ def _root(
     _debug = debug
 
 
-from . import commands, converse, models  # noqa: E402,F401  (registers the commands on app)
+from . import commands, consolidation, converse, models  # noqa: E402,F401  (registers the commands on app)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -144,6 +145,10 @@ def remember(
             "from stdin or -f.",
         ),
     ] = False,
+    extract: Annotated[
+        bool,
+        typer.Option("--extract", help="Also extract its facts now, as `mem consolidate` would (loads the model)."),
+    ] = False,
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
@@ -220,9 +225,18 @@ def remember(
     mem = _open(db, user, create=True)
     with _progress(len(items), "Remembering") as advance:
         results = mem.remember(items, progress=advance)
+    report = None
+    if extract:
+        from .consolidation import extract_now
+
+        report = extract_now(mem, [r.id for r in results if r.status == "added"], user or mem.user)
     if json_out:
-        render.emit_json({"results": [r.to_dict() for r in results]})
+        data: dict[str, Any] = {"results": [r.to_dict() for r in results]}
+        if report is not None:
+            data["facts"] = [asdict(c) for c in report.changes]
+        render.emit_json(data)
         return
+
     out = render.console()
     added = [r for r in results if r.status == "added"]
     for r in results if len(results) <= 20 else []:
@@ -231,6 +245,10 @@ def remember(
         out.print(f"{label} {r.id}{part}: {render.one_line(r.text, 60)}")
     if len(results) > 20:
         out.print(f"Remembered {len(added)} memories; {len(results) - len(added)} were already known.")
+    if report is not None:
+        from .consolidation import print_changes
+
+        print_changes(report, render.console(stderr=True))
 
 
 @app.command()
@@ -268,7 +286,7 @@ def recall(
         preload()
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until)
-    hits = mem.recall(text, filters, k=k, mode=mode)
+    hits = mem.recall(text, filters, k=k, mode=mode, touch=True)
     rows = [hit.to_dict() for hit in hits]
     if json_out:
         render.emit_json({"query": text, "mode": mode, "results": rows})

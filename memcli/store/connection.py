@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
@@ -125,6 +126,9 @@ def retry_busy(fn, *, attempts: int = 8):  # type: ignore[no-untyped-def]
     raise AssertionError("unreachable")
 
 
+_savepoints = itertools.count()
+
+
 @contextmanager
 def write_transaction(conn: Connection) -> Iterator[Connection]:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
@@ -132,6 +136,18 @@ def write_transaction(conn: Connection) -> Iterator[Connection]:
     IMMEDIATE takes the write lock up front, so a concurrent writer waits in
     busy_timeout instead of failing when a read transaction tries to upgrade.
     """
+    if conn.in_transaction:  # nested: a savepoint inside the caller's transaction
+        name = f"nested_{next(_savepoints)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            conn.execute(f"RELEASE {name}")
+        return
     retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
         yield conn

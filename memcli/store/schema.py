@@ -181,6 +181,37 @@ def m005_chat_sessions(db: Any) -> None:
     )
 
 
+@migration
+def m006_consolidation(db: Any) -> None:
+    """Provenance, validity and use of memories, for `mem consolidate`."""
+    _run(
+        db,
+        [
+            "ALTER TABLE memories ADD COLUMN sources TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE memories ADD COLUMN valid_to TEXT",
+            "ALTER TABLE memories ADD COLUMN superseded_by TEXT",
+            "ALTER TABLE memories ADD COLUMN consolidated_at TEXT",
+            "ALTER TABLE memories ADD COLUMN recalled INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE memories ADD COLUMN last_recalled_at TEXT",
+            "ALTER TABLE memories ADD COLUMN digest_id TEXT",
+            "CREATE INDEX memories_pending ON memories (user, seq) "
+            "WHERE kind = 'episodic' AND consolidated_at IS NULL",
+        ],
+    )
+
+
+@migration
+def m007_unique_per_kind(db: Any) -> None:
+    """The same text may be both an episode and the fact distilled from it."""
+    _run(
+        db,
+        [
+            "DROP INDEX memories_user_hash",
+            "CREATE UNIQUE INDEX memories_user_kind_hash ON memories (user, kind, content_hash)",
+        ],
+    )
+
+
 def migration_names() -> list[str]:
     return [name for name, _ in MIGRATIONS]
 

@@ -18,6 +18,7 @@ from ..records import Filters, HistoryEntry, MemoryRecord
 from ..timeparse import now_str
 from . import schema
 from .connection import (
+    BUSY_TIMEOUT_MS,
     DatabaseError,
     IntegrityError,
     OperationalError,
@@ -38,7 +39,8 @@ CONTEXT_WEIGHT = 0.5
 CHAT_THREAD_PREFIX = "chat:"  # doc_id of a chat session's turns
 _COLUMNS = (
     "seq, id, user, kind, text, importance, created_at, occurred_at, updated_at, "
-    "expires_at, source, doc_id, chunk, meta, content_hash, embed_model, embed_dim"
+    "expires_at, source, doc_id, chunk, meta, content_hash, embed_model, embed_dim, "
+    "sources, valid_to, superseded_by, consolidated_at, recalled, last_recalled_at, digest_id"
 )
 
 
@@ -116,16 +118,16 @@ class SQLiteStore:
 
     # -- writing -----------------------------------------------------------------
 
-    def existing_hashes(self, user: str, hashes: Sequence[str]) -> dict[str, str]:
-        """content_hash -> id of memories this user already has."""
+    def existing_hashes(self, user: str, kind: str, hashes: Sequence[str]) -> dict[str, str]:
+        """content_hash -> id of memories of this kind this user already has."""
         found: dict[str, str] = {}
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for h, memory_id in self.conn.execute(
-                f"SELECT content_hash, id FROM memories WHERE user = ? AND content_hash IN ({marks})",
-                [user, *chunk],
+                f"SELECT content_hash, id FROM memories WHERE user = ? AND kind = ? AND content_hash IN ({marks})",
+                [user, kind, *chunk],
             ):
                 found[h] = memory_id
         return found
@@ -167,15 +169,19 @@ class SQLiteStore:
         self, row: dict[str, Any], vector: np.ndarray, model: str, dim: int
     ) -> tuple[str, str, int | None]:
         existing = self.conn.execute(
-            "SELECT id FROM memories WHERE user = ? AND content_hash = ?",
-            [row["user"], row["content_hash"]],
+            "SELECT id FROM memories WHERE user = ? AND kind = ? AND content_hash = ?",
+            [row["user"], row["kind"], row["content_hash"]],
         ).fetchone()
         if existing:
             return existing[0], "exists", None
         preset_id = row.get("id")
         if preset_id and self.id_exists(preset_id):
             return preset_id, "exists", None
-        values = {**row, "meta": json.dumps(row.get("meta") or {}, ensure_ascii=False)}
+        values = {
+            **row,
+            "meta": json.dumps(row.get("meta") or {}, ensure_ascii=False),
+            "sources": json.dumps(row.get("sources") or []),
+        }
         tags = values.pop("tags", []) or []
         values["embed_model"], values["embed_dim"] = model, dim
         for _attempt in range(10):
@@ -271,8 +277,8 @@ class SQLiteStore:
             self.check_embedding_space(model, int(vector.shape[0]))
             seq = self._seq(record.id)
             clash = self.conn.execute(
-                "SELECT id FROM memories WHERE user = ? AND content_hash = ? AND seq != ?",
-                [record.user, content_hash, seq],
+                "SELECT id FROM memories WHERE user = ? AND kind = ? AND content_hash = ? AND seq != ?",
+                [record.user, record.kind, content_hash, seq],
             ).fetchone()
             if clash:
                 raise InputError(f"memory {clash[0]} already holds this text")
@@ -322,7 +328,7 @@ class SQLiteStore:
                     "WHERE m.user = chat_sessions.user AND m.doc_id = ? || chat_sessions.name)",
                     [CHAT_THREAD_PREFIX],
                 )
-        if deleted:
+        if deleted and not self.conn.in_transaction:  # a caller's transaction scrubs when it ends
             self.scrub()
         return deleted
 
@@ -333,6 +339,133 @@ class SQLiteStore:
         for real; old copies of pages can still sit in the WAL until a checkpoint.
         """
         retry_busy(lambda: self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+
+    # -- consolidation ---------------------------------------------------------------
+
+    UPDATABLE = frozenset(
+        {"importance", "sources", "valid_to", "superseded_by", "consolidated_at", "recalled", "digest_id", "updated_at"}
+    )
+
+    def set_fields(self, memory_id: str, **values: Any) -> None:
+        """Change bookkeeping columns of one memory (not its text: see update_text)."""
+        unknown = set(values) - self.UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        if "sources" in values:
+            values["sources"] = json.dumps(list(dict.fromkeys(values["sources"])))
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with write_transaction(self.conn):
+            changed = self.conn.execute(
+                f"UPDATE memories SET {assignments} WHERE id = ?", [*values.values(), memory_id]
+            ).rowcount
+        if not changed:
+            raise NotFound(f"no memory with id {memory_id!r}")
+
+    def add_tags(self, memory_id: str, tags: Sequence[str]) -> None:
+        if not tags:
+            return
+        seq = self._seq(memory_id)
+        with write_transaction(self.conn):
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO memory_tags (seq, tag) VALUES (?, ?)", [(seq, t) for t in tags]
+            )
+
+    def add_history(self, memory_id: str, text: str, changed_at: str) -> None:
+        """Keep a text the memory absorbed (a merged duplicate) in its history."""
+        with write_transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO memory_history (seq, text, changed_at) VALUES (?, ?, ?)",
+                [self._seq(memory_id), text, changed_at],
+            )
+
+    def pending_episodes(self, user: str | None, limit: int | None = None) -> list[MemoryRecord]:
+        """Episodes whose facts were never extracted, or that changed since, oldest first."""
+        sql = (
+            f"SELECT {_COLUMNS} FROM memories WHERE kind = 'episodic' AND digest_id IS NULL "
+            "AND (consolidated_at IS NULL OR (updated_at IS NOT NULL AND updated_at > consolidated_at))"
+        )
+        params: list[Any] = []
+        if user is not None:
+            sql += " AND user = ?"
+            params.append(user)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._records(self.conn.execute(sql, params).fetchall())
+
+    def expired_ids(self, user: str | None, now: str) -> list[str]:
+        sql = "SELECT id FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
+        params: list[Any] = [now]
+        if user is not None:
+            sql += " AND user = ?"
+            params.append(user)
+        return [r[0] for r in self.conn.execute(sql, params)]
+
+    def touch_recalled(self, memory_ids: Sequence[str], now: str) -> None:
+        """Count that these memories were recalled. A lost count costs nothing, so
+        this write skips the fsync every other write pays (WAL, synchronous=NORMAL)."""
+        if not memory_ids or self.conn.in_transaction:
+            return
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA busy_timeout = 200")  # never make a recall wait on a writer
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany(
+                "UPDATE memories SET recalled = recalled + 1, last_recalled_at = ? WHERE id = ?",
+                [(now, i) for i in memory_ids],
+            )
+            self.conn.execute("COMMIT")
+        except (OperationalError, DatabaseError):  # read-only file, busy: the count is skipped
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        finally:
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    def recalled_often(self, user: str | None, times: int) -> list[MemoryRecord]:
+        sql = f"SELECT {_COLUMNS} FROM memories WHERE recalled >= ?"
+        params: list[Any] = [times]
+        if user is not None:
+            sql += " AND user = ?"
+            params.append(user)
+        return self._records(self.conn.execute(sql, params).fetchall())
+
+    def undigested_episodes(self, user: str | None, before: str) -> list[MemoryRecord]:
+        sql = (
+            f"SELECT {_COLUMNS} FROM memories m WHERE kind = 'episodic' AND digest_id IS NULL "
+            "AND consolidated_at IS NOT NULL AND occurred_at < ? AND NOT EXISTS (SELECT 1 FROM memory_tags t WHERE t.seq = m.seq AND t.tag = 'digest')"
+        )
+        params: list[Any] = [before]
+        if user is not None:
+            sql += " AND user = ?"
+            params.append(user)
+        return self._records(self.conn.execute(sql + " ORDER BY occurred_at, seq", params).fetchall())
+
+    def records_after(self, seq: int, user: str | None) -> list[tuple[int, MemoryRecord]]:
+        """(seq, record) of memories stored after `seq`: the new work of a merge pass."""
+        sql = f"SELECT {_COLUMNS} FROM memories WHERE seq > ?"
+        params: list[Any] = [seq]
+        if user is not None:
+            sql += " AND user = ?"
+            params.append(user)
+        rows = self.conn.execute(sql + " ORDER BY seq", params).fetchall()
+        return list(zip([r[0] for r in rows], self._records(rows)))
+
+    def vector_of(self, memory_id: str) -> np.ndarray | None:
+        import numpy as np
+
+        row = self.conn.execute(
+            "SELECT v.embedding FROM memory_vectors v JOIN memories m ON m.seq = v.seq WHERE m.id = ?", [memory_id]
+        ).fetchone()
+        return None if row is None else np.frombuffer(row[0], dtype=np.float32)
+
+    def max_seq(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM memories").fetchone()[0])
+
+    def set_setting(self, key: str, value: str) -> None:
+        with write_transaction(self.conn):
+            self.conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value])
 
     # -- threads and chat sessions ------------------------------------------------------
 
@@ -421,6 +554,17 @@ class SQLiteStore:
         row = self.conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?", [memory_id]).fetchone()
         return self._records([row])[0]
 
+    def ranking_facts(self, seqs: Sequence[int]) -> dict[int, tuple[int, str, str | None, str | None]]:
+        """seq -> (importance, occurred_at, last_recalled_at, valid_to) for ranking."""
+        if not seqs:
+            return {}
+        rows = self.conn.execute(
+            "SELECT m.seq, m.importance, m.occurred_at, m.last_recalled_at, m.valid_to "
+            "FROM json_each(?) j CROSS JOIN memories m ON m.seq = j.value",
+            [json.dumps([int(s) for s in seqs])],
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
     def by_seq(self, seqs: Sequence[int]) -> dict[int, MemoryRecord]:
         out: dict[int, MemoryRecord] = {}
         for start in range(0, len(seqs), 500):
@@ -463,6 +607,13 @@ class SQLiteStore:
                 content_hash=r[14],
                 embed_model=r[15],
                 embed_dim=r[16],
+                sources=json.loads(r[17] or "[]"),
+                valid_to=r[18],
+                superseded_by=r[19],
+                consolidated_at=r[20],
+                recalled=r[21] or 0,
+                last_recalled_at=r[22],
+                digest_id=r[23],
                 tags=tags[r[0]],
             )
             for r in rows
@@ -487,6 +638,8 @@ class SQLiteStore:
         if filters.until:
             clauses.append(f"{alias}.occurred_at < ?")
             params.append(filters.until)
+        if filters.current_only:
+            clauses.append(f"{alias}.valid_to IS NULL")
         if not filters.include_expired:
             clauses.append(f"({alias}.expires_at IS NULL OR {alias}.expires_at > ?)")
             params.append(now_str())

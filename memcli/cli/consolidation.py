@@ -1,0 +1,211 @@
+"""`mem consolidate` and `mem cron`: the nightly job and its crontab line."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ..errors import UsageError
+from . import render
+from .app import app
+from .commands import DbOpt, JsonOpt, UserOpt, _open
+from .converse import ModelOpt, _generator
+
+if TYPE_CHECKING:
+    from ..consolidate import Report
+    from ..memory import Memory
+
+CRON_SCHEDULE = "17 3 * * *"  # every night at 03:17, off the round hour many jobs share
+
+_LABELS = {
+    "ADD": "added",
+    "UPDATE": "updated",
+    "SUPERSEDE": "superseded",
+    "NOOP": "already known",
+    "MERGE": "merged",
+    "EXPIRE": "expired",
+    "DIGEST": "digest",
+    "IMPORTANCE": "more important",
+}
+
+
+def print_changes(report: Report, out: Any) -> None:
+    for change in report.changes:
+        label = _LABELS[change.action]
+        ref = f" {change.id}" if change.id else ""
+        target = f" (was {change.target})" if change.action == "SUPERSEDE" else ""
+        target = f" (into {change.id}, from {change.target})" if change.action == "MERGE" else target
+        out.print(f"  {label}{ref}{target}: {render.one_line(change.text, 80)}")
+
+
+def extract_now(memory: Memory, ids: list[str], user: str) -> Report:
+    """`mem remember --extract`: consolidate just these new episodes, now."""
+    from ..consolidate import Consolidator, exclusive
+
+    with exclusive(memory.path):
+        runner = Consolidator(memory, lambda: _generator(None), user=user)
+        runner.extract_pending(only=ids)
+    return runner.report
+
+
+@app.command()
+def consolidate(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned changes; change nothing.")] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="Process at most N episodes (and N digests) in this run.", min=1),
+    ] = None,
+    all_users: Annotated[bool, typer.Option("--all-users", help="Every user's memories, not just one user's.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing unless something fails.")] = False,
+    model: ModelOpt = None,
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Turn episodes into facts, merge duplicates, purge expired memories, write digests.
+
+    Each new episode's facts are extracted by the local model and reconciled with
+    what is known: added, used to update a fact, marked as superseding one (the
+    old fact is kept, no longer current), or found known already. Safe to run
+    beside other commands and to kill; a second run at once changes nothing. The
+    run is logged to consolidate.log in the data dir.
+
+    Examples:
+
+      mem consolidate --dry-run
+
+      mem consolidate --json --limit 50
+
+      mem cron --install   # run it every night
+    """
+    from ..consolidate import Consolidator, attach_log_file, exclusive
+
+    mem = _open(db, user, create=False)
+    attach_log_file()
+    scope = None if all_users else (user or mem.user)
+    bar = _StageBar(enabled=not quiet and not json_out and sys.stderr.isatty())
+    with exclusive(mem.path):
+        runner = Consolidator(
+            mem,
+            lambda: _generator(model),
+            user=scope,
+            dry_run=dry_run,
+            limit=limit,
+            progress=bar.update,
+        )
+        try:
+            report = runner.run()
+        finally:
+            bar.close()
+    if json_out:
+        render.emit_json(report.to_dict())
+        return
+    if quiet and not report.failures:
+        return
+    out = render.console()
+    if dry_run:
+        out.print("Dry run: nothing was changed. Planned:")
+    print_changes(report, out)
+    out.print(
+        f"{report.episodes} episodes, {report.facts} facts: {report.added} added, {report.updated} updated, "
+        f"{report.superseded} superseded, {report.unchanged} already known; {report.merged} merged, "
+        f"{report.expired} expired, {report.summarised} digests; {report.seconds} s"
+    )
+    if report.failures:
+        print(
+            f"{report.failures} item(s) left for the next run: the model gave no usable answer "
+            "(see consolidate.log)",
+            file=sys.stderr,
+        )
+
+
+class _StageBar:
+    """A progress bar per stage on a terminal; nothing under cron."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled or total < 1:
+            return
+        if self.bar is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=render.console(stderr=True),
+                transient=True,
+            )
+            self.bar.start()
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def cron_line(db: Path, user: str) -> str:
+    from ..consolidate import log_path
+
+    exe = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name in ("mem", "memcli") else None
+    mem = str(exe) if exe and exe.exists() else (shutil.which("mem") or f"{sys.executable} -m memcli")
+    return (
+        f"{CRON_SCHEDULE} MEMCLI_USER={shlex.quote(user)} {shlex.quote(mem)} consolidate --quiet "
+        f"--db {shlex.quote(str(db))} >> {shlex.quote(str(log_path()))} 2>&1"
+    )
+
+
+@app.command()
+def cron(
+    install: Annotated[
+        bool, typer.Option("--install", help="Add the line to your crontab (once; never twice).")
+    ] = False,
+    user: UserOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Print the crontab line that runs `mem consolidate` every night, or install it.
+
+    The line names the absolute paths of this `mem`, the database and the log file.
+
+    Examples:
+
+      mem cron
+
+      mem cron --install
+
+      mem cron >> my-crontab.txt
+    """
+    from ..paths import db_path, default_user
+
+    database = db_path(db).resolve()
+    line = cron_line(database, user or default_user())
+    if not install:
+        print(line)
+        return
+    crontab = shutil.which("crontab")
+    if crontab is None:
+        raise UsageError("crontab not found: install cron (e.g. apt install cron), or add the line `mem cron` prints")
+    current = subprocess.run([crontab, "-l"], capture_output=True, text=True)
+    existing = current.stdout if current.returncode == 0 else ""
+    marker = f"consolidate --quiet --db {shlex.quote(str(database))}"
+    if any(marker in row and not row.lstrip().startswith("#") for row in existing.splitlines()):
+        render.console().print(f"Already in your crontab: consolidation of {database}")
+        return
+    new = existing + ("" if not existing or existing.endswith("\n") else "\n") + line + "\n"
+    done = subprocess.run([crontab, "-"], input=new, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UsageError(f"crontab refused the new table: {done.stderr.strip() or done.returncode}")
+    render.console().print(f"Installed in your crontab:\n{line}")

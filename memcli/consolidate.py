@@ -1,0 +1,686 @@
+"""`mem consolidate`: what a nightly cron job runs to turn episodes into a clean, current memory.
+
+One run, in order:
+
+1. purge: memories past their TTL are forgotten (same erasure as `mem forget`);
+2. extract: each episode not consolidated yet (or edited since) gives atomic,
+   self-contained facts (the structured-output helper; relative dates resolved
+   against when the episode happened), each reconciled with the closest current
+   facts of the same user:
+   - ADD       nothing close is known: a new semantic memory;
+   - UPDATE    same subject, more or newer detail: the fact's text is replaced,
+               the old text goes to its history;
+   - SUPERSEDE a contradiction: the old fact stays, marked no longer valid
+               (valid_to, superseded_by) and ranked below the new one;
+   - NOOP      already known (a near-identical text is decided without the
+               model): the episode joins the fact's sources, its importance rises;
+   every fact keeps the ids of the episodes it came from (`sources`);
+3. merge: near-duplicate memories (same user and kind, cosine >= 0.95) become
+   one, with the union of sources and tags, the highest importance, and the
+   other text in the survivor's history;
+4. importance: memories recalled at least 3 times since the last run gain 1;
+5. digest: episodes older than `digest_after_days` (30) are summarised per day
+   (per session for chats) into a digest memory linked to them; the episodes
+   are kept unless `episode_retention = "digested"` in the config.
+
+Safety: a lock file lets one run at a time (a second exits with status 7);
+each change commits on its own, and an episode is marked done only after its
+facts are stored, so a run killed at any point leaves a consistent store and
+the next run redoes at most that episode (its facts then reconcile as NOOP).
+A second run right after the first changes nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .chat import grounded
+from .errors import ExitStatus, MemcliError
+from .records import Filters, MemoryRecord, NewMemory
+from .structured import StructuredOutputError, generate_json
+from .timeparse import now_str
+
+if TYPE_CHECKING:
+    from .memory import Memory
+    from .models.generate import Generator, Message
+
+log = logging.getLogger("memcli.consolidate")
+
+SAME = 0.95  # cosine at which two memories say the same thing
+RELATED = 0.35  # below this, a new fact is about something else: ADD without asking the model
+CANDIDATES = 3
+RECALL_BUMP = 3
+MIN_WORDS = 4  # shorter episodes ("Thanks!", "Haha ok") hold no facts
+REPEAT_PENALTY = 1.1
+MERGE_WATERMARK = "merge_watermark"
+ACTIONS = ("ADD", "UPDATE", "SUPERSEDE", "NOOP")
+
+
+class Busy(MemcliError):
+    exit_status = ExitStatus.BUSY
+
+
+@dataclass
+class Change:
+    action: str  # ADD UPDATE SUPERSEDE NOOP MERGE EXPIRE DIGEST IMPORTANCE
+    text: str
+    id: str | None = None  # the memory created or changed
+    target: str | None = None  # the memory it relates to
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    dry_run: bool = False
+    episodes: int = 0
+    facts: int = 0
+    added: int = 0
+    updated: int = 0
+    superseded: int = 0
+    unchanged: int = 0
+    merged: int = 0
+    expired: int = 0
+    summarised: int = 0
+    importance_raised: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+    changes: list[Change] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def count(self, change: Change) -> None:
+        self.changes.append(change)
+        key = {
+            "ADD": "added",
+            "UPDATE": "updated",
+            "SUPERSEDE": "superseded",
+            "NOOP": "unchanged",
+            "MERGE": "merged",
+            "EXPIRE": "expired",
+            "DIGEST": "summarised",
+            "IMPORTANCE": "importance_raised",
+        }[change.action]
+        setattr(self, key, getattr(self, key) + 1)
+
+
+# -- the lock ---------------------------------------------------------------------------
+
+
+@contextmanager
+def exclusive(db_path: Path) -> Iterator[None]:
+    """One consolidation per database at a time (an advisory lock, freed if the process dies)."""
+    lock_path = db_path.with_name(db_path.name + ".consolidate.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            raise Busy(
+                f"another mem consolidate is running on {db_path}"
+                + (f" (pid {holder})" if holder else "")
+                + "; this run did nothing"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- prompts ----------------------------------------------------------------------------
+
+EXTRACT_PROMPT = """You extract facts about the user from one of their notes.
+Each fact is one short sentence that stands on its own: name who or what it is about \
+(never "he", "she", "it", "today"). Write dates as dates: the note was written on {date}, \
+so turn "yesterday", "last week" or "next Friday" into the date they mean. \
+Keep names and numbers exactly as written.
+Only facts stated in the note; none for greetings, questions or small talk.
+Give each fact an importance from 1 (trivia) to 5 (vital: health, family, money, deadlines).
+Reply in JSON: {{"facts": [{{"fact": "...", "importance": 3}}]}}"""
+
+EXTRACT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "facts": {
+            "type": "array",
+            "maxItems": 5,
+            "items": {
+                "type": "object",
+                # maxLength: a small model otherwise rambles on inside the string
+                "properties": {
+                    "fact": {"type": "string", "maxLength": 160},
+                    "importance": {"enum": [1, 2, 3, 4, 5]},
+                },
+                "required": ["fact", "importance"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["facts"],
+    "additionalProperties": False,
+}
+
+RECONCILE_PROMPT = """You keep a list of facts about the user up to date. \
+Compare the new fact with the known facts and choose one action:
+ADD: the new fact is about something the known facts do not cover;
+UPDATE: it is about the same thing as a known fact and adds or changes a detail; \
+"text" is the known fact rewritten to include the new detail;
+SUPERSEDE: it says a known fact is no longer true (the user moved, changed jobs, \
+sold something, ended something); "target" is that fact;
+NOOP: a known fact already says the same.
+Reply in JSON: {"action": "...", "target": "<id of the known fact, or none>", "text": "..."}"""
+
+SUMMARY_PROMPT = """Summarise the user's notes from {when} in at most three sentences. \
+Keep every name, number, date and decision; write about the user in the third person.
+Reply in JSON: {{"summary": "..."}}"""
+SUMMARY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"summary": {"type": "string"}},
+    "required": ["summary"],
+    "additionalProperties": False,
+}
+
+
+def reconcile_schema(ids: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "action": {"enum": list(ACTIONS)},
+            "target": {"enum": [*ids, "none"]},
+            "text": {"type": "string"},
+        },
+        "required": ["action", "target", "text"],
+        "additionalProperties": False,
+    }
+
+
+def long_date(stamp: str) -> str:
+    try:
+        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return stamp
+    return moment.strftime("%A %-d %B %Y")
+
+
+def episode_text(record: MemoryRecord) -> str:
+    """What facts come from: a chat turn's user side only (the model's reply is not the user's word)."""
+    if record.source == "chat" and record.text.startswith("User: "):
+        return record.text.removeprefix("User: ").split("\nAssistant: ", 1)[0]
+    return record.text
+
+
+# -- making a model's fact fit to keep -----------------------------------------------------
+
+CHANGED = re.compile(
+    r"\b(moved|moving|relocated|no longer|not any ?more|anymore|quit|quitting|left|leaving|sold|"
+    r"ended|stopped|divorced|broke up|changed|switched|new job|now (?:lives?|works?|is))\b",
+    re.IGNORECASE,
+)
+
+
+def merged_text(proposed: str, known: str, fact: str) -> str:
+    """The model's combined fact, minus sentences neither fact supports (its commentary)."""
+    source = f"{known} {fact}"
+    kept = [s.strip() for s in _SENTENCES.findall(" ".join(proposed.split())) if grounded(s, source)]
+    return " ".join(kept) if kept else fact
+
+
+_SENTENCES = re.compile(r"[^.!?]+[.!?]?")
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def tidy_fact(fact: str, episode: str, occurred_at: str) -> str | None:
+    """Keep the sentences the episode supports, in the third person, dates absolute.
+
+    Small models pad a fact with invented context ("Lisbon is a city in
+    Portugal...") and leave "I", "my" and "yesterday" in place; those are
+    fixed here rather than trusted to the prompt.
+    """
+    kept = [s.strip() for s in _SENTENCES.findall(" ".join(fact.split())) if grounded(s, episode)]
+    if not kept:
+        return None
+    text = resolve_dates(third_person(" ".join(kept)), occurred_at)
+    return text if len(text.split()) >= 3 else None
+
+
+def third_person(text: str) -> str:
+    swaps: list[tuple[str, Any]] = [
+        (r"\bI am\b", "the user is"),
+        (r"\bI'm\b", "the user is"),
+        (r"\bI was\b", "the user was"),
+        (r"\bI have\b", "the user has"),
+        (r"\bI've\b", "the user has"),
+        (r"\bI (" + "|".join(_VERBS) + r")\b", lambda m: f"the user {_third(m.group(1))}"),
+        (r"\bI\b", "the user"),
+        (r"\b[Mm]y\b", "the user's"),
+        (r"\b[Mm]ine\b", "the user's"),
+        (r"\b[Mm]e\b", "the user"),
+        (r"\b[Mm]yself\b", "the user"),
+        (r"\b[Ww]e\b", "the user and others"),
+        (r"\b[Oo]ur\b", "their"),
+    ]
+    for pattern, replacement in swaps:
+        text = re.sub(pattern, replacement, text)
+    return text[:1].upper() + text[1:]
+
+
+_VERBS = """live work have like love want need go do own prefer hate study play use know think feel eat
+drink run drive speak teach take keep visit plan train read write cook walk swim ride""".split()
+
+
+def _third(verb: str) -> str:
+    irregular = {"have": "has", "go": "goes", "do": "does", "study": "studies", "teach": "teaches"}
+    return irregular.get(verb, verb + "s")
+
+
+def resolve_dates(text: str, occurred_at: str) -> str:
+    """Relative dates ("yesterday", "last month", "next Friday") -> dates, from the episode's time."""
+    try:
+        day = datetime.strptime(occurred_at[:10], "%Y-%m-%d")
+    except ValueError:
+        return text
+
+    def on(d: datetime) -> str:
+        return f"on {d.day} {d.strftime('%B %Y')}"
+
+    def month(d: datetime, delta: int) -> str:
+        index = d.year * 12 + d.month - 1 + delta
+        return f"in {datetime(index // 12, index % 12 + 1, 1).strftime('%B %Y')}"
+
+    rules: list[tuple[str, Callable[[re.Match[str]], str]]] = [
+        (r"\b(this morning|this afternoon|this evening|tonight|today)\b", lambda m: on(day)),
+        (r"\byesterday\b", lambda m: on(day - timedelta(days=1))),
+        (r"\btomorrow\b", lambda m: on(day + timedelta(days=1))),
+        (r"\b(\d+) days ago\b", lambda m: on(day - timedelta(days=int(m.group(1))))),
+        (r"\blast week\b", lambda m: f"in the week of {(day - timedelta(days=7)).day} "
+            f"{(day - timedelta(days=7)).strftime('%B %Y')}"),
+        (r"\bnext week\b", lambda m: f"in the week of {(day + timedelta(days=7)).day} "
+            f"{(day + timedelta(days=7)).strftime('%B %Y')}"),
+        (r"\blast month\b", lambda m: month(day, -1)),
+        (r"\bnext month\b", lambda m: month(day, 1)),
+        (r"\bthis month\b", lambda m: month(day, 0)),
+        (r"\blast year\b", lambda m: f"in {day.year - 1}"),
+        (r"\bnext year\b", lambda m: f"in {day.year + 1}"),
+        (r"\bthis year\b", lambda m: f"in {day.year}"),
+        (
+            r"\b(last|next|this) (" + "|".join(_WEEKDAYS) + r")\b",
+            lambda m: on(_weekday(day, m.group(1).lower(), m.group(2).lower())),
+        ),
+    ]
+    for pattern, replace in rules:
+        text = re.sub(pattern, replace, text, flags=re.IGNORECASE)
+    return text
+
+
+def _weekday(day: datetime, which: str, name: str) -> datetime:
+    target = _WEEKDAYS.index(name)
+    if which == "last":
+        back = (day.weekday() - target) % 7 or 7
+        return day - timedelta(days=back)
+    ahead = (target - day.weekday()) % 7
+    if which == "next":
+        ahead = ahead or 7
+    return day + timedelta(days=ahead)
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+class Consolidator:
+    def __init__(
+        self,
+        memory: Memory,
+        generator: Callable[[], Generator],
+        *,
+        user: str | None,
+        dry_run: bool = False,
+        limit: int | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.memory = memory
+        self.store = memory.store
+        self._generator_factory = generator
+        self._generator: Generator | None = None
+        self.user = user
+        self.dry_run = dry_run
+        self.limit = limit
+        self.progress = progress or (lambda _stage, _done, _total: None)
+        self.report = Report(dry_run=dry_run)
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            self._generator = self._generator_factory()
+        return self._generator
+
+    def run(self) -> Report:
+        started = time.perf_counter()
+        self.purge_expired()
+        self.extract_pending()
+        self.merge_duplicates()
+        self.raise_importance()
+        self.digest_old_episodes()
+        if not self.dry_run and (self.report.expired or self.report.merged):
+            self.store.scrub()
+        self.report.seconds = round(time.perf_counter() - started, 2)
+        log.info(
+            "consolidated%s: %s",
+            " (dry run)" if self.dry_run else "",
+            {k: v for k, v in self.report.to_dict().items() if k != "changes"},
+        )
+        return self.report
+
+    # -- 1. TTL ----------------------------------------------------------------
+
+    def purge_expired(self) -> None:
+        ids = self.store.expired_ids(self.user, now_str())
+        for memory_id in ids:
+            record = self.store.get(memory_id)
+            self.report.count(Change("EXPIRE", record.text, id=memory_id))
+        if ids and not self.dry_run:
+            self.memory.forget(ids)
+
+    # -- 2. facts ----------------------------------------------------------------
+
+    def extract_pending(self, only: list[str] | None = None) -> None:
+        episodes = self.store.pending_episodes(self.user, self.limit)
+        if only is not None:
+            episodes = [e for e in episodes if e.id in set(only)]
+        for done, episode in enumerate(episodes):
+            self.progress("facts", done, len(episodes))
+            try:
+                self.consolidate_episode(episode)
+            except MemcliError as exc:
+                # Not marked done: the episode stays pending for the next run.
+                self.report.failures += 1
+                log.warning("episode %s left for the next run: %s", episode.id, exc)
+        self.progress("facts", len(episodes), len(episodes))
+
+    def consolidate_episode(self, episode: MemoryRecord) -> None:
+        self.report.episodes += 1
+        text = episode_text(episode)
+        facts: list[tuple[str, int]] = []
+        if len(text.split()) >= MIN_WORDS:
+            facts = self.extract(text, episode.occurred_at)
+        for fact, importance in facts:
+            self.report.facts += 1
+            self.reconcile(fact, importance, episode)
+        if not self.dry_run:
+            self.store.set_fields(episode.id, consolidated_at=now_str())
+
+    def extract(self, text: str, occurred_at: str) -> list[tuple[str, int]]:
+        messages: list[Message] = [
+            {"role": "system", "content": EXTRACT_PROMPT.format(date=long_date(occurred_at))},
+            {"role": "user", "content": text[:4000]},
+        ]
+        reply = generate_json(
+            self.generator, messages, EXTRACT_SCHEMA, max_tokens=300, repeat_penalty=REPEAT_PENALTY
+        )
+        out: list[tuple[str, int]] = []
+        for item in reply["facts"]:
+            fact = tidy_fact(str(item["fact"]), text, occurred_at)
+            if fact and fact not in {f for f, _ in out}:
+                out.append((fact, int(item["importance"])))
+        return out
+
+    def _closest(self, vector: Any, user: str) -> list[tuple[MemoryRecord, float]]:
+        filters = Filters(user=user, kinds=["semantic"], current_only=True)
+        found = self.store.vector_search(vector, filters, CANDIDATES)
+        records = self.store.by_seq([seq for seq, _ in found])
+        return [(records[seq], sim) for seq, sim in found if seq in records]
+
+    def reconcile(self, fact: str, importance: int, episode: MemoryRecord) -> None:
+        vector = self.memory._embed([fact])[0]
+        closest = self._closest(vector, episode.user)
+        sources = [episode.id]
+        if closest and closest[0][1] >= SAME:
+            self._noop(closest[0][0], fact, importance, sources)
+            return
+        related = [(r, s) for r, s in closest if s >= RELATED]
+        if not related:
+            self._add(fact, importance, episode, sources)
+            return
+        if CHANGED.search(fact):
+            # "moved", "no longer", "quit"...: a change of state replaces the closest
+            # related fact. Decided here: the small models call it UPDATE or ADD.
+            self._supersede(related[0][0], fact, importance, episode, sources)
+            return
+        known = "\n".join(f"[{r.id}] {r.text}" for r, _ in related)
+        messages: list[Message] = [
+            {"role": "system", "content": RECONCILE_PROMPT},
+            {"role": "user", "content": f"Known facts:\n{known}\n\nNew fact: {fact}"},
+        ]
+        ids = [r.id for r, _ in related]
+        decision = generate_json(self.generator, messages, reconcile_schema(ids), max_tokens=120)
+        action, target_id = decision["action"], decision["target"]
+        target = next((r for r, _ in related if r.id == target_id), None)
+        if action == "ADD" or target is None:
+            self._add(fact, importance, episode, sources)
+        elif action == "NOOP":
+            self._noop(target, fact, importance, sources)
+        elif action == "SUPERSEDE":
+            self._supersede(target, fact, importance, episode, sources)
+        else:
+            merged = merged_text(str(decision["text"]), target.text, fact)
+            if grounded(target.text, merged) and grounded(fact, merged):
+                self._update(target, merged, importance, sources)
+            else:  # the combined text would drop what one of them says: keep both
+                self._add(fact, importance, episode, sources)
+
+    def _add(self, fact: str, importance: int, episode: MemoryRecord, sources: list[str]) -> str | None:
+        new_id = None
+        if not self.dry_run:
+            [result] = self.memory.remember(
+                [
+                    NewMemory(
+                        fact,
+                        kind="semantic",
+                        importance=importance,
+                        occurred_at=episode.occurred_at,
+                        source="consolidate",
+                        user=episode.user,
+                        sources=sources,
+                    )
+                ]
+            )
+            new_id = result.id
+            if result.status == "exists":  # the same text, stored meanwhile: it is a restatement
+                existing = self.store.get(result.id)
+                self._noop(existing, fact, importance, sources)
+                return new_id
+        self.report.count(Change("ADD", fact, id=new_id, sources=sources))
+        return new_id
+
+    def _noop(self, known: MemoryRecord, fact: str, importance: int, sources: list[str]) -> None:
+        merged_sources = list(dict.fromkeys([*known.sources, *sources]))
+        restated = merged_sources != known.sources
+        if restated and not self.dry_run:
+            self.store.set_fields(
+                known.id,
+                sources=merged_sources,
+                importance=min(5, max(known.importance, importance) + 1),
+            )
+        self.report.count(Change("NOOP", fact, id=known.id, target=known.id, sources=sources))
+
+    def _update(self, known: MemoryRecord, text: str, importance: int, sources: list[str]) -> None:
+        if not self.dry_run:
+            if text != known.text:
+                self.memory.edit(known.id, text)  # the old text goes to history
+            self.store.set_fields(
+                known.id,
+                sources=[*known.sources, *sources],
+                importance=max(known.importance, importance),
+            )
+        self.report.count(Change("UPDATE", text, id=known.id, target=known.id, sources=sources))
+
+    def _supersede(
+        self, known: MemoryRecord, fact: str, importance: int, episode: MemoryRecord, sources: list[str]
+    ) -> None:
+        # The new fact is stored first: a contradiction never removes knowledge.
+        new_id = None
+        if not self.dry_run:
+            [result] = self.memory.remember(
+                [
+                    NewMemory(
+                        fact,
+                        kind="semantic",
+                        importance=max(importance, known.importance),
+                        occurred_at=episode.occurred_at,
+                        source="consolidate",
+                        user=episode.user,
+                        sources=sources,
+                    )
+                ]
+            )
+            new_id = result.id
+            if new_id != known.id:
+                self.store.set_fields(known.id, valid_to=episode.occurred_at, superseded_by=new_id)
+        self.report.count(Change("SUPERSEDE", fact, id=new_id, target=known.id, sources=sources))
+
+    # -- 3. near duplicates ---------------------------------------------------------
+
+    def merge_duplicates(self) -> None:
+        """Each memory stored since the last pass against its nearest neighbour."""
+        watermark = int(self.store.setting(MERGE_WATERMARK) or 0)
+        fresh = self.store.records_after(watermark, self.user)
+        gone: set[str] = set()
+        for done, (_seq, record) in enumerate(fresh):
+            self.progress("duplicates", done, len(fresh))
+            if record.id in gone or not record.current:
+                continue
+            vector = self.store.vector_of(record.id)
+            if vector is None:
+                continue
+            filters = Filters(user=record.user, kinds=[record.kind], current_only=True, include_expired=True)
+            for seq, sim in self.store.vector_search(vector, filters, 3):
+                if sim < SAME:
+                    break
+                other = self.store.by_seq([seq]).get(seq)
+                if other is None or other.id == record.id or other.id in gone:
+                    continue
+                keep, drop = (other, record) if other.created_at <= record.created_at else (record, other)
+                self._merge(keep, drop)
+                gone.add(drop.id)
+                break
+        if not self.dry_run and fresh:
+            self.store.set_setting(MERGE_WATERMARK, str(max(seq for seq, _ in fresh)))
+
+    def _merge(self, keep: MemoryRecord, drop: MemoryRecord) -> None:
+        self.report.count(Change("MERGE", drop.text, id=keep.id, target=drop.id, sources=drop.sources))
+        if self.dry_run:
+            return
+        from .store.connection import write_transaction
+
+        with write_transaction(self.store.conn):  # all or nothing: never lose the dropped text
+            self.store.add_history(keep.id, drop.text, now_str())
+            self.store.set_fields(
+                keep.id,
+                sources=[*keep.sources, *drop.sources],
+                importance=max(keep.importance, drop.importance),
+            )
+            self.store.add_tags(keep.id, drop.tags)
+            self.store.delete([drop.id])
+
+    # -- 4. importance from use --------------------------------------------------------
+
+    def raise_importance(self) -> None:
+        for record in self.store.recalled_often(self.user, RECALL_BUMP):
+            raised = min(5, record.importance + 1)
+            self.report.count(Change("IMPORTANCE", record.text, id=record.id))
+            if not self.dry_run:
+                self.store.set_fields(record.id, importance=raised, recalled=0)
+
+    # -- 5. digests -------------------------------------------------------------------
+
+    def digest_old_episodes(self) -> None:
+        days = config.get("digest_after_days", 30)
+        if not isinstance(days, int | float) or days <= 0:
+            return
+        cutoff = (datetime.now(UTC) - timedelta(days=float(days))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        groups: dict[tuple[str, str], list[MemoryRecord]] = {}
+        for record in self.store.undigested_episodes(self.user, cutoff):
+            key = record.doc_id if record.doc_id and record.doc_id.startswith("chat:") else record.occurred_at[:10]
+            groups.setdefault((record.user, key), []).append(record)
+        todo = [g for g in groups.values() if len(g) >= 2]
+        if self.limit is not None:
+            todo = todo[: self.limit]
+        retention = config.get("episode_retention", "keep")
+        for done, group in enumerate(todo):
+            self.progress("digests", done, len(todo))
+            try:
+                self._digest(group, delete_episodes=retention == "digested")
+            except StructuredOutputError as exc:
+                self.report.failures += 1
+                log.warning("digest of %d episodes left for the next run: %s", len(group), exc)
+
+    def _digest(self, group: list[MemoryRecord], *, delete_episodes: bool) -> None:
+        first = group[0]
+        when = (
+            f"the chat session {first.doc_id.removeprefix('chat:')}"
+            if first.doc_id and first.doc_id.startswith("chat:")
+            else long_date(first.occurred_at)
+        )
+        notes = "\n".join(f"- {episode_text(r)[:500]}" for r in group)[:6000]
+        messages: list[Message] = [
+            {"role": "system", "content": SUMMARY_PROMPT.format(when=when)},
+            {"role": "user", "content": notes},
+        ]
+        summary = " ".join(str(generate_json(self.generator, messages, SUMMARY_SCHEMA, max_tokens=200)["summary"]).split())
+        if not summary:
+            return
+        text = f"Digest of {when}: {summary}"
+        ids = [r.id for r in group]
+        digest_id = None
+        if not self.dry_run:
+            [result] = self.memory.remember(
+                [
+                    NewMemory(
+                        text,
+                        kind="episodic",
+                        tags=["digest"],
+                        importance=max(r.importance for r in group),
+                        occurred_at=first.occurred_at,
+                        source="consolidate",
+                        user=first.user,
+                        sources=ids,
+                        consolidated_at=now_str(),  # its facts came from its episodes already
+                    )
+                ]
+            )
+            digest_id = result.id
+            for r in group:
+                self.store.set_fields(r.id, digest_id=digest_id)
+            if delete_episodes:
+                self.memory.forget(ids)
+        self.report.count(Change("DIGEST", text, id=digest_id, sources=ids))
+
+
+def log_path() -> Path:
+    from .paths import data_dir, ensure_private_dir
+
+    return ensure_private_dir(data_dir()) / "consolidate.log"
+
+
+def attach_log_file() -> Path:
+    """Append this run's log lines to consolidate.log (0600) in the data dir."""
+    path = log_path()
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return path
