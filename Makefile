@@ -54,6 +54,8 @@ lint: $(VENV)/.dev-installed
 bench: install
 	$(BIN)/python bench/recall_latency.py
 	$(BIN)/python bench/locomo.py
+	$(BIN)/python bench/ask.py
+	$(BIN)/python bench/consolidate.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -305,10 +305,20 @@ def resolve_dates(text: str, occurred_at: str) -> str:
         (r"\byesterday\b", lambda m: on(day - timedelta(days=1))),
         (r"\btomorrow\b", lambda m: on(day + timedelta(days=1))),
         (r"\b(\d+) days ago\b", lambda m: on(day - timedelta(days=int(m.group(1))))),
-        (r"\blast week\b", lambda m: f"in the week of {(day - timedelta(days=7)).day} "
-            f"{(day - timedelta(days=7)).strftime('%B %Y')}"),
-        (r"\bnext week\b", lambda m: f"in the week of {(day + timedelta(days=7)).day} "
-            f"{(day + timedelta(days=7)).strftime('%B %Y')}"),
+        (
+            r"\blast week\b",
+            lambda m: (
+                f"in the week of {(day - timedelta(days=7)).day} "
+                f"{(day - timedelta(days=7)).strftime('%B %Y')}"
+            ),
+        ),
+        (
+            r"\bnext week\b",
+            lambda m: (
+                f"in the week of {(day + timedelta(days=7)).day} "
+                f"{(day + timedelta(days=7)).strftime('%B %Y')}"
+            ),
+        ),
         (r"\blast month\b", lambda m: month(day, -1)),
         (r"\bnext month\b", lambda m: month(day, 1)),
         (r"\bthis month\b", lambda m: month(day, 0)),
@@ -557,7 +567,7 @@ class Consolidator:
         watermark = int(self.store.setting(MERGE_WATERMARK) or 0)
         fresh = self.store.records_after(watermark, self.user)
         gone: set[str] = set()
-        for done, (_seq, record) in enumerate(fresh):
+        for done, (record_seq, record) in enumerate(fresh):
             self.progress("duplicates", done, len(fresh))
             if record.id in gone or not record.current:
                 continue
@@ -571,7 +581,9 @@ class Consolidator:
                 other = self.store.by_seq([seq]).get(seq)
                 if other is None or other.id == record.id or other.id in gone:
                     continue
-                keep, drop = (other, record) if other.created_at <= record.created_at else (record, other)
+                keep, drop = (
+                    (other, record) if seq < record_seq else (record, other)
+                )  # the first stored stays
                 self._merge(keep, drop)
                 gone.add(drop.id)
                 break
@@ -612,7 +624,11 @@ class Consolidator:
         cutoff = (datetime.now(UTC) - timedelta(days=float(days))).strftime("%Y-%m-%dT%H:%M:%SZ")
         groups: dict[tuple[str, str], list[MemoryRecord]] = {}
         for record in self.store.undigested_episodes(self.user, cutoff):
-            key = record.doc_id if record.doc_id and record.doc_id.startswith("chat:") else record.occurred_at[:10]
+            key = (
+                record.doc_id
+                if record.doc_id and record.doc_id.startswith("chat:")
+                else record.occurred_at[:10]
+            )
             groups.setdefault((record.user, key), []).append(record)
         todo = [g for g in groups.values() if len(g) >= 2]
         if self.limit is not None:
@@ -638,7 +654,9 @@ class Consolidator:
             {"role": "system", "content": SUMMARY_PROMPT.format(when=when)},
             {"role": "user", "content": notes},
         ]
-        summary = " ".join(str(generate_json(self.generator, messages, SUMMARY_SCHEMA, max_tokens=200)["summary"]).split())
+        summary = " ".join(
+            str(generate_json(self.generator, messages, SUMMARY_SCHEMA, max_tokens=200)["summary"]).split()
+        )
         if not summary:
             return
         text = f"Digest of {when}: {summary}"

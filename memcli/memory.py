@@ -388,7 +388,15 @@ def record_to_new(data: Any, line: int = 0) -> NewMemory:
     try:
         item = NewMemory(**fields)
         # Validate times and text now, so a bad line stops the load before anything is stored.
-        for key in ("occurred_at", "expires_at", "created_at", "updated_at", "valid_to", "consolidated_at", "last_recalled_at"):
+        for key in (
+            "occurred_at",
+            "expires_at",
+            "created_at",
+            "updated_at",
+            "valid_to",
+            "consolidated_at",
+            "last_recalled_at",
+        ):
             if getattr(item, key):
                 parse_time(getattr(item, key))
         clean_text(item.text)

@@ -42,7 +42,9 @@ class Weights:
         values = {}
         for key, default in DEFAULTS.items():
             value = data.get(key, default)
-            values[key] = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+            values[key] = (
+                float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+            )
         values["half_life_days"] = max(values["half_life_days"], 1e-3)
         return cls(**values)
 

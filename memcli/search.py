@@ -126,7 +126,8 @@ def adjusted(store: SQLiteStore, scores: dict[int, float]) -> dict[int, float]:
     now = datetime.now(UTC)
     facts = store.ranking_facts(list(scores))
     return {
-        seq: score * factor(*facts[seq], weights, now) if seq in facts else score for seq, score in scores.items()
+        seq: score * factor(*facts[seq], weights, now) if seq in facts else score
+        for seq, score in scores.items()
     }
 
 

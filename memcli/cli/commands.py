@@ -147,7 +147,9 @@ def remember(
     ] = False,
     extract: Annotated[
         bool,
-        typer.Option("--extract", help="Also extract its facts now, as `mem consolidate` would (loads the model)."),
+        typer.Option(
+            "--extract", help="Also extract its facts now, as `mem consolidate` would (loads the model)."
+        ),
     ] = False,
     user: UserOpt = None,
     db: DbOpt = None,
@@ -381,22 +383,42 @@ def history(
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the earlier texts of a memory, oldest first.
+    """Show the earlier texts of a memory, oldest first, and what it replaced or was replaced by.
 
     Example:
 
       mem history 3k9x2mqa
     """
-    record, entries = _open(db).history(memory_id)
+    mem = _open(db)
+    record, entries = mem.history(memory_id)
+    replaced = mem.store.superseded_by(record.id)
+    successor = mem.store.get(record.superseded_by) if record.superseded_by else None
     if json_out:
-        render.emit_json({"id": record.id, "history": [e.to_dict() for e in entries]})
+        render.emit_json(
+            {
+                "id": record.id,
+                "history": [e.to_dict() for e in entries],
+                "valid_to": record.valid_to,
+                "superseded_by": record.superseded_by,
+                "supersedes": [r.to_dict() for r in replaced],
+            }
+        )
         return
     from rich.text import Text
 
     out = render.console()
+    for old in replaced:
+        out.print(Text(f"{render.when(old.valid_to)}  replaces {old.id}: {render.printable(old.text)}"))
     for entry in entries:
-        mark = "current" if entry.current else "was"
+        mark = "current" if entry.current and record.current else "was"
         out.print(Text(f"{render.when(entry.changed_at)}  {mark:7}  {render.printable(entry.text)}"))
+    if successor is not None:
+        out.print(
+            Text(
+                f"{render.when(record.valid_to)}  no longer valid: superseded by {successor.id}: "
+                f"{render.printable(successor.text)}"
+            )
+        )
 
 
 @app.command()

@@ -56,13 +56,19 @@ def extract_now(memory: Memory, ids: list[str], user: str) -> Report:
 
 @app.command()
 def consolidate(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned changes; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned changes; change nothing.")
+    ] = False,
     limit: Annotated[
         int | None,
         typer.Option("--limit", help="Process at most N episodes (and N digests) in this run.", min=1),
     ] = None,
-    all_users: Annotated[bool, typer.Option("--all-users", help="Every user's memories, not just one user's.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing unless something fails.")] = False,
+    all_users: Annotated[
+        bool, typer.Option("--all-users", help="Every user's memories, not just one user's.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing unless something fails.")
+    ] = False,
     model: ModelOpt = None,
     user: UserOpt = None,
     db: DbOpt = None,
@@ -160,12 +166,23 @@ class _StageBar:
 def cron_line(db: Path, user: str) -> str:
     from ..consolidate import log_path
 
-    exe = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name in ("mem", "memcli") else None
-    mem = str(exe) if exe and exe.exists() else (shutil.which("mem") or f"{sys.executable} -m memcli")
+    command = " ".join(shlex.quote(part) for part in mem_command())
     return (
-        f"{CRON_SCHEDULE} MEMCLI_USER={shlex.quote(user)} {shlex.quote(mem)} consolidate --quiet "
+        f"{CRON_SCHEDULE} MEMCLI_USER={shlex.quote(user)} {command} consolidate --quiet "
         f"--db {shlex.quote(str(db))} >> {shlex.quote(str(log_path()))} 2>&1"
     )
+
+
+def mem_command() -> list[str]:
+    """The absolute command of the `mem` in use (cron has a minimal PATH)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name in ("mem", "memcli") and argv0.exists():
+        return [str(argv0.resolve())]
+    beside = Path(sys.executable).with_name("mem")  # the venv this Python belongs to
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("mem")
+    return [found] if found else [sys.executable, "-m", "memcli"]
 
 
 @app.command()
@@ -197,7 +214,9 @@ def cron(
         return
     crontab = shutil.which("crontab")
     if crontab is None:
-        raise UsageError("crontab not found: install cron (e.g. apt install cron), or add the line `mem cron` prints")
+        raise UsageError(
+            "crontab not found: install cron (e.g. apt install cron), or add the line `mem cron` prints"
+        )
     current = subprocess.run([crontab, "-l"], capture_output=True, text=True)
     existing = current.stdout if current.returncode == 0 else ""
     marker = f"consolidate --quiet --db {shlex.quote(str(database))}"

@@ -343,7 +343,16 @@ class SQLiteStore:
     # -- consolidation ---------------------------------------------------------------
 
     UPDATABLE = frozenset(
-        {"importance", "sources", "valid_to", "superseded_by", "consolidated_at", "recalled", "digest_id", "updated_at"}
+        {
+            "importance",
+            "sources",
+            "valid_to",
+            "superseded_by",
+            "consolidated_at",
+            "recalled",
+            "digest_id",
+            "updated_at",
+        }
     )
 
     def set_fields(self, memory_id: str, **values: Any) -> None:
@@ -393,6 +402,13 @@ class SQLiteStore:
             sql += " LIMIT ?"
             params.append(limit)
         return self._records(self.conn.execute(sql, params).fetchall())
+
+    def superseded_by(self, memory_id: str) -> list[MemoryRecord]:
+        """The facts this memory replaced."""
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE superseded_by = ? ORDER BY seq", [memory_id]
+        )
+        return self._records(rows.fetchall())
 
     def expired_ids(self, user: str | None, now: str) -> list[str]:
         sql = "SELECT id FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
@@ -456,7 +472,8 @@ class SQLiteStore:
         import numpy as np
 
         row = self.conn.execute(
-            "SELECT v.embedding FROM memory_vectors v JOIN memories m ON m.seq = v.seq WHERE m.id = ?", [memory_id]
+            "SELECT v.embedding FROM memory_vectors v JOIN memories m ON m.seq = v.seq WHERE m.id = ?",
+            [memory_id],
         ).fetchone()
         return None if row is None else np.frombuffer(row[0], dtype=np.float32)
 

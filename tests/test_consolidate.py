@@ -1,0 +1,320 @@
+"""`mem consolidate`: the logic with a scripted model, then the real model, a kill, the lock and cron."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memcli.cli import app
+from memcli.consolidate import Consolidator, exclusive, resolve_dates, third_person
+from memcli.errors import ExitStatus
+from memcli.memory import Memory
+from memcli.records import Filters, NewMemory
+
+runner = CliRunner()
+
+
+class Scripted:
+    """A generation model for the logic: facts per episode text, one reconcile decision per call."""
+
+    name = "scripted"
+    n_ctx = 4096
+
+    def __init__(self, facts: dict[str, list[str]], decisions: list[dict] | None = None) -> None:
+        self.facts = facts
+        self.decisions = list(decisions or [])
+        self.calls: list[str] = []
+        self.last_finish_reason = "stop"
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, messages, *, max_tokens, grammar=None, temperature=0.0, repeat_penalty=1.0):
+        system = messages[0]["content"]
+        if system.startswith("You extract facts"):
+            self.calls.append("extract")
+            facts = self.facts.get(messages[1]["content"], [])
+            reply = {"facts": [{"fact": f, "importance": 3} for f in facts]}
+        elif system.startswith("You keep a list"):
+            self.calls.append("reconcile")
+            reply = self.decisions.pop(0)
+        else:
+            self.calls.append("summary")
+            reply = {"summary": "The user met Ana and Ben and planned the garden."}
+        yield json.dumps(reply)
+
+
+def consolidate(memory: Memory, model: Scripted, **kw):
+    return Consolidator(memory, lambda: model, user="tester", **kw).run()
+
+
+def semantic(memory: Memory, *, current_only: bool = False):
+    return memory.list(Filters(user="tester", kinds=["semantic"], current_only=current_only), limit=None)
+
+
+def test_facts_are_stored_with_their_episode(fake_memory: Memory) -> None:
+    [episode] = fake_memory.remember(
+        [NewMemory("I adopted a grey cat called Miso", occurred_at="2024-01-10")]
+    )
+    model = Scripted({"I adopted a grey cat called Miso": ["I adopted a grey cat called Miso."]})
+    report = consolidate(fake_memory, model)
+    assert (report.episodes, report.facts, report.added) == (1, 1, 1)
+    [fact] = semantic(fake_memory)
+    assert fact.text == "The user adopted a grey cat called Miso."  # third person
+    assert fact.sources == [episode.id] and fact.occurred_at == "2024-01-10T00:00:00Z"
+    assert fake_memory.get(episode.id).consolidated_at is not None
+    # Provenance is exported, so it survives a round trip.
+    assert next(r for r in fake_memory.export() if r["id"] == fact.id)["sources"] == [episode.id]
+
+
+def test_a_fact_not_in_the_episode_is_dropped(fake_memory: Memory) -> None:
+    fake_memory.remember([NewMemory("Lunch with Ana at the harbour")])
+    model = Scripted(
+        {"Lunch with Ana at the harbour": ["Lunch with Ana at the harbour. Ana is a famous pilot."]}
+    )
+    consolidate(fake_memory, model)
+    assert [f.text for f in semantic(fake_memory)] == ["Lunch with Ana at the harbour."]
+
+
+def test_relative_dates_and_person_are_resolved() -> None:
+    assert resolve_dates("saw Ana yesterday and moved last month", "2024-03-05T10:00:00Z") == (
+        "saw Ana on 4 March 2024 and moved in February 2024"
+    )
+    assert resolve_dates("see you next Friday", "2024-03-06T00:00:00Z") == "see you on 8 March 2024"
+    assert third_person("I live with my sister") == "The user lives with the user's sister"
+
+
+def _known(memory: Memory, text: str) -> str:
+    [result] = memory.remember([NewMemory(text, kind="semantic", user="tester")])
+    return result.id
+
+
+@pytest.mark.parametrize("action", ["ADD", "UPDATE", "SUPERSEDE", "NOOP"])
+def test_reconciliation(fake_memory: Memory, action: str) -> None:
+    old = _known(fake_memory, "The user plays tennis on Sundays.")
+    episode_text = "I play tennis on Sundays at the club with Rui"
+    [episode] = fake_memory.remember([NewMemory(episode_text)])
+    decision = {
+        "action": action,
+        "target": old,
+        "text": "The user plays tennis on Sundays at the club with Rui.",
+    }
+    model = Scripted({episode_text: ["I play tennis on Sundays at the club with Rui."]}, [decision])
+    report = consolidate(fake_memory, model)
+    assert model.calls == ["extract", "reconcile"]
+    facts = {f.id: f for f in semantic(fake_memory)}
+    if action == "ADD":
+        assert report.added == 1 and len(facts) == 2
+    elif action == "UPDATE":
+        assert report.updated == 1 and len(facts) == 1
+        assert facts[old].text == "The user plays tennis on Sundays at the club with Rui."
+        assert [h.text for h in fake_memory.history(old)[1]][0] == "The user plays tennis on Sundays."
+        assert episode.id in facts[old].sources
+    elif action == "SUPERSEDE":
+        assert report.superseded == 1 and len(facts) == 2
+        new = next(f for f in facts.values() if f.id != old)
+        assert facts[old].valid_to is not None and facts[old].superseded_by == new.id and new.current
+        assert [f.id for f in semantic(fake_memory, current_only=True)] == [new.id]
+        hits = fake_memory.recall("tennis on Sundays", Filters(user="tester", kinds=["semantic"]))
+        assert hits[0].record.id == new.id  # the current fact ranks first
+        shown = runner.invoke(app, ["history", old, "--db", str(fake_memory.path)]).stdout
+        assert f"no longer valid: superseded by {new.id}" in shown
+        shown = runner.invoke(app, ["history", new.id, "--db", str(fake_memory.path), "--json"]).stdout
+        assert [r["id"] for r in json.loads(shown)["supersedes"]] == [old]
+    else:
+        assert report.unchanged == 1 and len(facts) == 1
+        assert facts[old].sources == [episode.id] and facts[old].importance == 4  # re-stated: more important
+
+
+def test_a_change_of_state_supersedes_without_asking(fake_memory: Memory) -> None:
+    lisbon = _known(fake_memory, "The user lives in Lisbon.")
+    fake_memory.remember([NewMemory("I moved to Porto, I live in Porto now")])
+    model = Scripted({"I moved to Porto, I live in Porto now": ["I moved to Porto."]})
+    report = consolidate(fake_memory, model)
+    assert report.superseded == 1 and model.calls == ["extract"]
+    old = fake_memory.get(lisbon)
+    assert old.valid_to and fake_memory.get(old.superseded_by).text == "The user moved to Porto."
+
+
+def test_a_second_run_changes_nothing(fake_memory: Memory) -> None:
+    fake_memory.remember([NewMemory("Ana's birthday is on 3 March"), NewMemory("ok thanks")])
+    model = Scripted({"Ana's birthday is on 3 March": ["Ana's birthday is on 3 March."]})
+    first = consolidate(fake_memory, model)
+    assert first.episodes == 2 and first.added == 1  # "ok thanks" holds no facts: no model call
+    before = list(fake_memory.export())
+    again = consolidate(fake_memory, model)
+    assert (again.episodes, again.added, again.merged, again.expired, again.summarised) == (0, 0, 0, 0, 0)
+    assert list(fake_memory.export()) == before
+
+
+def test_dry_run_plans_but_changes_nothing(fake_memory: Memory) -> None:
+    fake_memory.remember([NewMemory("Ben's phone number is 912 555 018")])
+    before = list(fake_memory.export())
+    model = Scripted({"Ben's phone number is 912 555 018": ["Ben's phone number is 912 555 018."]})
+    report = consolidate(fake_memory, model, dry_run=True)
+    assert report.added == 1 and report.changes[0].text == "Ben's phone number is 912 555 018."
+    assert list(fake_memory.export()) == before
+
+
+def test_expired_memories_are_purged_for_good(fake_memory: Memory, db_path: Path) -> None:
+    marker = "zqx" + "expired" + "9931"
+    fake_memory.remember(
+        [NewMemory(f"temporary code {marker}", expires_at="2020-01-01"), NewMemory("keep me")]
+    )
+    report = consolidate(fake_memory, Scripted({}))
+    assert report.expired == 1
+    assert [r.text for r in fake_memory.list(Filters(user="tester", include_expired=True))] == ["keep me"]
+    for path in (db_path, db_path.with_name(db_path.name + "-wal")):
+        if path.exists():
+            assert marker.encode() not in path.read_bytes()
+
+
+def test_near_duplicates_are_merged(fake_memory: Memory) -> None:
+    [a] = fake_memory.remember([NewMemory("Ana likes orchids and jazz", kind="semantic", tags=["ana"])])
+    [b] = fake_memory.remember(
+        [
+            NewMemory(
+                "Ana likes orchids and jazz.", kind="semantic", importance=5, tags=["music"], sources=["x1"]
+            )
+        ]
+    )
+    report = consolidate(fake_memory, Scripted({}))
+    assert report.merged == 1
+    [kept] = semantic(fake_memory)
+    assert (
+        kept.id == a.id and kept.importance == 5 and kept.tags == ["ana", "music"] and kept.sources == ["x1"]
+    )
+    assert [h.text for h in fake_memory.history(a.id)[1]][0] == "Ana likes orchids and jazz."
+    assert consolidate(fake_memory, Scripted({})).merged == 0
+
+
+def test_old_episodes_get_a_digest(fake_memory: Memory, monkeypatch) -> None:
+    day = "2024-01-10T09:00:00Z"
+    olds = fake_memory.remember(
+        [
+            NewMemory("Met Ana at the market", occurred_at=day),
+            NewMemory("Planned the garden with Ben", occurred_at=day),
+        ]
+    )
+    fake_memory.remember([NewMemory("Fresh note from today")])
+    report = consolidate(fake_memory, Scripted({}))
+    assert report.summarised == 1
+    digest = fake_memory.list(Filters(user="tester", tags=["digest"]))[0]
+    assert digest.sources == [r.id for r in olds] and digest.text.startswith(
+        "Digest of Wednesday 10 January 2024"
+    )
+    assert all(fake_memory.get(r.id).digest_id == digest.id for r in olds)  # the episodes are kept
+    assert consolidate(fake_memory, Scripted({})).summarised == 0
+
+
+def test_frequent_recall_raises_importance(fake_memory: Memory) -> None:
+    [r] = fake_memory.remember([NewMemory("The wifi password is on the fridge")])
+    consolidate(fake_memory, Scripted({}))
+    for _ in range(3):
+        fake_memory.recall("wifi password", Filters(user="tester"), touch=True)
+    assert fake_memory.get(r.id).recalled == 3
+    assert consolidate(fake_memory, Scripted({})).importance_raised == 1
+    assert fake_memory.get(r.id).importance == 4 and fake_memory.get(r.id).recalled == 0
+
+
+def test_a_second_consolidation_is_refused(db_path: Path, real_embedder) -> None:
+    runner.invoke(app, ["remember", "--db", str(db_path), "a note"])
+    with exclusive(db_path):
+        result = runner.invoke(app, ["consolidate", "--db", str(db_path)])
+    assert result.exit_code == ExitStatus.BUSY
+    assert "another mem consolidate is running" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_cron_line_and_install(tmp_path: Path, monkeypatch) -> None:
+    line = runner.invoke(app, ["cron", "--db", str(tmp_path / "m.db")]).stdout.strip()
+    assert line.startswith("17 3 * * * MEMCLI_USER=tester /") and "consolidate --quiet --db" in line
+    assert str(tmp_path / "m.db") in line and "consolidate.log" in line
+    table = tmp_path / "crontab.txt"
+    table.write_text("0 1 * * * backup\n")
+    fake = tmp_path / "bin" / "crontab"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {table}; else cat > {table}; fi\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    for _ in range(2):
+        assert runner.invoke(app, ["cron", "--install", "--db", str(tmp_path / "m.db")]).exit_code == 0
+    assert table.read_text().splitlines() == ["0 1 * * * backup", line]
+
+
+# -- with the real model --------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_real_model_supersedes_and_is_idempotent(tmp_path: Path, real_embedder, real_generator) -> None:
+    db = str(tmp_path / "real.db")
+
+    def mem(*args: str):
+        result = runner.invoke(app, [*args, "--db", db])
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return result
+
+    lisbon = json.loads(
+        mem("remember", "I live in Lisbon with my partner Rui.", "--at", "2024-01-10", "--json").stdout
+    )
+    first = json.loads(mem("consolidate", "--json").stdout)
+    assert first["added"] >= 1
+    porto = json.loads(mem("remember", "I moved to Porto last month.", "--at", "2024-03-05", "--json").stdout)
+    second = json.loads(mem("consolidate", "--json").stdout)
+    assert second["superseded"] == 1, second
+    facts = json.loads(mem("list", "--kind", "semantic", "--json").stdout)["results"]
+    old = next(f for f in facts if "Lisbon" in f["text"])
+    new = next(f for f in facts if f["id"] == old["superseded_by"])
+    assert old["valid_to"] == "2024-03-05T00:00:00Z" and old["sources"] == [lisbon["results"][0]["id"]]
+    assert "Porto" in new["text"] and "February 2024" in new["text"] and new["valid_to"] is None
+    assert new["sources"] == [porto["results"][0]["id"]]
+    third = json.loads(mem("consolidate", "--json").stdout)
+    assert third["episodes"] == third["added"] == third["superseded"] == 0
+
+
+@pytest.mark.model
+def test_killed_halfway_the_next_run_completes(tmp_path: Path, real_embedder, real_generator) -> None:
+    db = tmp_path / "kill.db"
+    notes = [
+        f"Note {i}: I booked the {city} trip with {name} for {i + 2} nights."
+        for i, (city, name) in enumerate(
+            zip(["Rome", "Oslo", "Lima", "Kyiv", "Cork", "Bern"], ["Ana", "Ben", "Cai", "Dee", "Eli", "Fay"])
+        )
+    ]
+    for note in notes:
+        assert runner.invoke(app, ["remember", "--db", str(db), note]).exit_code == 0
+    exe = Path(sys.executable).with_name("mem")
+    proc = subprocess.Popen([str(exe), "consolidate", "--db", str(db), "--quiet"], env=dict(os.environ))
+    time.sleep(6)  # the model is loaded and some episodes are done
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    memory = Memory(db, user="tester")
+    try:
+        assert memory.store.integrity_problems() == []
+        done = [
+            e
+            for e in memory.list(Filters(user="tester", kinds=["episodic"]), limit=None)
+            if e.consolidated_at
+        ]
+        assert len(done) < len(notes)  # killed before the end
+    finally:
+        memory.close()
+    result = runner.invoke(app, ["consolidate", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.stderr
+    memory = Memory(db, user="tester")
+    try:
+        assert memory.store.integrity_problems() == []
+        assert memory.store.pending_episodes("tester") == []
+        texts = [f.text for f in memory.list(Filters(user="tester", kinds=["semantic"]), limit=None)]
+        assert len(texts) == len(set(texts))  # no fact stored twice
+        assert (
+            sum(any(city in t for t in texts) for city in ["Rome", "Oslo", "Lima", "Kyiv", "Cork", "Bern"])
+            >= 4
+        )
+    finally:
+        memory.close()
