@@ -328,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", help="comma-separated model names (default: every installed one)")
     parser.add_argument("--locomo-questions", type=int, default=200)
     parser.add_argument("--skip-locomo", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true", help="only the quality parts")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("LOCOMO_PATH", locomo.DEFAULT_DATA)))
     parser.add_argument("--out", type=Path, default=HERE / "out")
     args = parser.parse_args(argv)
@@ -340,8 +341,9 @@ def main(argv: list[str] | None = None) -> int:
             "No generation model installed: mem models install qwen2.5-coder-0.5b-instruct", file=sys.stderr
         )
         return 1
-    report: dict = {"store": str(db), "speed": speed(models, db, args.runs), "targets": TARGETS}
-    report["guard"] = guard_check(models)
+    report: dict = {"store": str(db), "targets": TARGETS}
+    report["speed"] = {} if args.skip_speed else speed(models, db, args.runs)
+    report["guard"] = {} if args.skip_speed else guard_check(models)
     if not args.skip_locomo:
         report["locomo"] = locomo_quality(args.locomo_questions, args.data)
     (args.out / "ask.json").write_text(json.dumps(report, indent=2))
