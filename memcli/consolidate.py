@@ -15,8 +15,8 @@ One run, in order:
    - NOOP      already known (a near-identical text is decided without the
                model): the episode joins the fact's sources, its importance rises;
    every fact keeps the ids of the episodes it came from (`sources`);
-3. merge: near-duplicate memories (same user and kind, cosine >= 0.95) become
-   one, with the union of sources and tags, the highest importance, and the
+3. merge: near-duplicate memories (same user and kind, cosine >= 0.95, not
+   turns or chunks of a thread, which are distinct events) become one, with the union of sources and tags, the highest importance, and the
    other text in the survivor's history;
 4. importance: memories recalled at least 3 times since the last run gain 1;
 5. digest: episodes older than `digest_after_days` (30) are summarised per day
@@ -569,8 +569,8 @@ class Consolidator:
         gone: set[str] = set()
         for done, (record_seq, record) in enumerate(fresh):
             self.progress("duplicates", done, len(fresh))
-            if record.id in gone or not record.current:
-                continue
+            if record.id in gone or not record.current or record.doc_id is not None:
+                continue  # a thread's turns and chunks are distinct events, never merged
             vector = self.store.vector_of(record.id)
             if vector is None:
                 continue
@@ -579,7 +579,7 @@ class Consolidator:
                 if sim < SAME:
                     break
                 other = self.store.by_seq([seq]).get(seq)
-                if other is None or other.id == record.id or other.id in gone:
+                if other is None or other.id == record.id or other.id in gone or other.doc_id is not None:
                     continue
                 keep, drop = (
                     (other, record) if seq < record_seq else (record, other)

@@ -194,6 +194,17 @@ def test_near_duplicates_are_merged(fake_memory: Memory) -> None:
     assert consolidate(fake_memory, Scripted({})).merged == 0
 
 
+def test_turns_of_a_thread_are_never_merged(fake_memory: Memory) -> None:
+    fake_memory.remember(
+        [
+            NewMemory("User: hello again there", doc_id="chat:s", chunk=1),
+            NewMemory("User: hello again there!", doc_id="chat:s", chunk=2),
+        ]
+    )
+    assert consolidate(fake_memory, Scripted({})).merged == 0
+    assert len(fake_memory.store.thread("tester", "chat:s")) == 2
+
+
 def test_old_episodes_get_a_digest(fake_memory: Memory, monkeypatch) -> None:
     day = "2024-01-10T09:00:00Z"
     olds = fake_memory.remember(

@@ -40,7 +40,8 @@ def print_changes(report: Report, out: Any) -> None:
         label = _LABELS[change.action]
         ref = f" {change.id}" if change.id else ""
         target = f" (was {change.target})" if change.action == "SUPERSEDE" else ""
-        target = f" (into {change.id}, from {change.target})" if change.action == "MERGE" else target
+        if change.action == "MERGE":
+            ref, target = f" {change.target} into {change.id}", ""
         out.print(f"  {label}{ref}{target}: {render.one_line(change.text, 80)}")
 
 
