@@ -226,7 +226,7 @@ def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
     from memcli.ask import ask
     from memcli.memory import Memory
     from memcli.models.generate import load_generator
-    from memcli.records import Filters, NewMemory
+    from memcli.records import Filters
 
     pool = [
         (ci, q)
@@ -243,17 +243,7 @@ def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
     t0 = time.perf_counter()
     for ci, questions in sorted(by_conv.items()):
         conv = data[ci]
-        items = [
-            NewMemory(
-                locomo.turn_text(t),
-                occurred_at=occurred,
-                meta={"dia_id": t["dia_id"]},
-                source="locomo",
-                doc_id=f"{conv.get('sample_id', '?')}:{session}",
-                chunk=chunk,
-            )
-            for occurred, session, chunk, t in locomo.session_turns(conv["conversation"])
-        ]
+        items = locomo.turn_memories(conv)
         with tempfile.TemporaryDirectory(prefix="memcli-ask-") as tmp:
             mem = Memory(Path(tmp) / "locomo.db", user="locomo")
             try:

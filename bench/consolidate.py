@@ -47,10 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     from memcli.consolidate import Consolidator
     from memcli.memory import Memory
     from memcli.models.generate import load_generator
-    from memcli.records import Filters, NewMemory
+    from memcli.records import Filters
 
     conv = data[args.conversation]
-    turns = [t for t in locomo.session_turns(conv["conversation"]) if t[1] <= args.sessions]
     sessions = {f"D{n}" for n in range(1, args.sessions + 1)}
     questions = [
         q
@@ -59,17 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         and locomo.gold_ids(q)
         and all(g.split(":")[0] in sessions for g in locomo.gold_ids(q))
     ]
-    items = [
-        NewMemory(
-            locomo.turn_text(t),
-            occurred_at=occurred,
-            meta={"dia_id": t["dia_id"]},
-            source="locomo",
-            doc_id=f"{conv.get('sample_id', '?')}:{session}",
-            chunk=chunk,
-        )
-        for occurred, session, chunk, t in turns
-    ]
+    items = locomo.turn_memories(conv, max_session=args.sessions)
     filters = Filters(user="locomo", include_expired=True)
     with tempfile.TemporaryDirectory(prefix="memcli-consolidate-") as tmp:
         mem = Memory(Path(tmp) / "locomo.db", user="locomo")

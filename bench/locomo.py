@@ -77,6 +77,24 @@ def turn_text(turn: dict) -> str:
     return text
 
 
+def turn_memories(conv: dict, max_session: int | None = None) -> list:
+    """One memory per turn; each session is one thread (a doc_id, turns numbered in order)."""
+    from memcli.records import NewMemory
+
+    return [
+        NewMemory(
+            turn_text(t),
+            occurred_at=occurred,
+            meta={"dia_id": t["dia_id"]},
+            source="locomo",
+            doc_id=f"{conv.get('sample_id', '?')}:{session}",
+            chunk=chunk,
+        )
+        for occurred, session, chunk, t in session_turns(conv["conversation"])
+        if max_session is None or session <= max_session
+    ]
+
+
 def gold_ids(qa: dict) -> list[str]:
     ids: list[str] = []
     for item in qa.get("evidence") or []:
@@ -126,7 +144,7 @@ def run(args: argparse.Namespace) -> dict | None:
         )
         return None
     from memcli.memory import Memory
-    from memcli.records import Filters, NewMemory
+    from memcli.records import Filters
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     conversations = data[: args.limit_conversations] if args.limit_conversations else data
@@ -141,19 +159,7 @@ def run(args: argparse.Namespace) -> dict | None:
     n_questions = 0
     store_seconds = 0.0
     for conv in conversations:
-        turns = session_turns(conv["conversation"])
-        # Each session is one thread: its turns share a doc_id and are numbered in order.
-        items = [
-            NewMemory(
-                turn_text(t),
-                occurred_at=occurred,
-                meta={"dia_id": t["dia_id"]},
-                source="locomo",
-                doc_id=f"{conv.get('sample_id', '?')}:{session}",
-                chunk=chunk,
-            )
-            for occurred, session, chunk, t in turns
-        ]
+        items = turn_memories(conv)
         questions = [q for q in conv["qa"] if q.get("category") in CATEGORIES and gold_ids(q)]
         with tempfile.TemporaryDirectory(prefix="memcli-locomo-") as tmp:
             mem = Memory(Path(tmp) / "locomo.db", embedder=embedder, user="locomo")

