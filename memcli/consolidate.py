@@ -188,7 +188,7 @@ Keep every name, number, date and decision; write about the user in the third pe
 Reply in JSON: {{"summary": "..."}}"""
 SUMMARY_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"summary": {"type": "string"}},
+    "properties": {"summary": {"type": "string", "maxLength": 400}},  # small models ramble on
     "required": ["summary"],
     "additionalProperties": False,
 }
@@ -648,7 +648,11 @@ class Consolidator:
             {"role": "user", "content": notes},
         ]
         summary = " ".join(
-            str(generate_json(self.generator, messages, SUMMARY_SCHEMA, max_tokens=200)["summary"]).split()
+            str(
+                generate_json(
+                    self.generator, messages, SUMMARY_SCHEMA, max_tokens=200, repeat_penalty=REPEAT_PENALTY
+                )["summary"]
+            ).split()
         )
         if not summary:
             return
