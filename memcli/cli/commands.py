@@ -89,16 +89,7 @@ def _progress(total: int, label: str) -> Iterator[Any]:
     if not sys.stderr.isatty() or total < 2:
         yield lambda n: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=render.console(stderr=True),
-        transient=True,
-    ) as bar:
+    with render.progress_bar() as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 

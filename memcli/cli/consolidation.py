@@ -144,16 +144,7 @@ class _StageBar:
         if not self.enabled or total < 1:
             return
         if self.bar is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            self.bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=render.console(stderr=True),
-                transient=True,
-            )
+            self.bar = render.progress_bar()
             self.bar.start()
         if stage not in self.tasks:
             self.tasks[stage] = self.bar.add_task(stage, total=total)

@@ -91,3 +91,17 @@ def show_record(data: dict[str, Any]) -> None:
     out.print(table)
     out.print()
     out.print(Text(printable(data["text"])))
+
+
+def progress_bar() -> Any:
+    """The progress bar every long command shows on stderr (a terminal only; callers check)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}", markup=False),  # the console prints markup literally
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+        transient=True,
+    )
