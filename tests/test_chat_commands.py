@@ -52,3 +52,9 @@ def test_recall_remember_and_help_never_load_the_generation_model(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert "lazy loading" in done.stdout
+
+
+def test_a_bad_session_name_is_refused(tmp_path: Path, real_embedder) -> None:
+    for name in ("", "   ", "a\nb", "x" * 101):
+        result = runner.invoke(app, ["chat", "--db", str(tmp_path / "s.db"), "--session", name], input="")
+        assert result.exit_code == 2 and "session name" in result.stderr

@@ -150,7 +150,7 @@ def chat(
     from ..chat import Chat
     from ..models.registry import preload
 
-    name = session or datetime.now(UTC).strftime("chat-%Y%m%d-%H%M%S")
+    name = datetime.now(UTC).strftime("chat-%Y%m%d-%H%M%S") if session is None else session
     if not name.strip() or len(name) > 100 or any(c in name for c in "\n\r\t"):
         raise UsageError("a session name is 1-100 characters on one line")
     preload()
