@@ -1,11 +1,14 @@
 """`mem ask`: answer a question from the user's memories, citing them, or say "I don't know".
 
 Small local models invent answers when the notes do not hold one ("What is my
-dog's name?" -> "Ana"), so there are three guards:
+dog's name?" -> "Ana", or the cat's name), so there are three guards:
 
-1. in code, before the model: memories whose cosine similarity to the question
-   is below `ask_min_similarity` are not relevant; with none left there is no
-   generation at all;
+1. in code, before the model: a memory is shown only when its cosine similarity
+   to the question reaches `ask_min_similarity` and it is about what the
+   question asks: it shares one of the question's key words (by their first
+   five letters, so "birthday" finds "birthdays"), or, where it words things
+   differently, its similarity reaches `ask_support_similarity`. With nothing
+   left there is no generation at all;
 2. in the prompt: answer only from the memories, otherwise exactly "I don't know.";
 3. in the grammar and in code: the reply is JSON whose `memory_ids` come first
    and can only name the memories shown, and an answer needs at least one of
@@ -14,12 +17,14 @@ dog's name?" -> "Ana"), so there are three guards:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import config
 from .records import Filters, Hit
+from .search import STOPWORDS
 from .structured import StructuredOutputError, generate_json
 from .timeparse import now_str
 
@@ -29,6 +34,16 @@ if TYPE_CHECKING:
 
 DONT_KNOW = "I don't know."
 MIN_SIMILARITY = 0.25  # MiniLM: unrelated sentences ~0.07; the gold memory of 95% of LoCoMo questions >= 0.27
+# A memory that shares no key word with the question must be this similar
+# ("What is my dog's name?" / "My cat is called Miso": 0.46).
+SUPPORT_SIMILARITY = 0.5
+# Words that say what kind of answer is wanted, not what it is about.
+QUESTION_FILLER = STOPWORDS | frozenset(
+    """name names named called call kind type sort thing things time times much many long
+    often ever usually tell know remember say said s t d ll ve re m yesterday today
+    tonight tomorrow last next ago recently week weeks month months year years day days""".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
 RECALL_K = 8
 ANSWER_TOKENS = 120
 # Prompt tokens: the model reads ~100-160 tokens/s on 2 cores, so this bounds the
@@ -74,14 +89,38 @@ class Answer:
         }
 
 
+def _setting(key: str, default: float) -> float:
+    value = config.get(key, default)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
 def min_similarity() -> float:
-    value = config.get("ask_min_similarity", MIN_SIMILARITY)
-    return float(value) if isinstance(value, int | float) else MIN_SIMILARITY
+    return _setting("ask_min_similarity", MIN_SIMILARITY)
 
 
-def relevant(hits: list[Hit], threshold: float | None = None) -> list[Hit]:
-    limit = min_similarity() if threshold is None else threshold
-    return [h for h in hits if h.similarity is not None and h.similarity >= limit]
+def _stem(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:5]
+
+
+def key_words(question: str) -> set[str]:
+    """The stems of what a question is about: "What is my dog's name?" -> {"dog"}."""
+    return {_stem(w) for w in _WORD.findall(question.lower()) if w not in QUESTION_FILLER}
+
+
+def relevant(hits: list[Hit], question: str) -> list[Hit]:
+    """The hits that may answer `question` (see the module's first guard)."""
+    floor, support = min_similarity(), _setting("ask_support_similarity", SUPPORT_SIMILARITY)
+    keys = key_words(question)
+    kept = []
+    for hit in hits:
+        if hit.similarity is None or hit.similarity < floor:
+            continue
+        words = {_stem(w) for w in _WORD.findall(hit.record.text.lower())}
+        if not keys or keys & words or hit.similarity >= support:
+            kept.append(hit)
+    return kept
 
 
 def memory_line(hit: Hit) -> str:
@@ -157,7 +196,7 @@ def ask(
     on_text: Callable[[str], None] | None = None,
 ) -> Answer:
     question = " ".join(question.split())
-    hits = relevant(memory.recall(question, filters, k=k, mode="hybrid"))
+    hits = relevant(memory.recall(question, filters, k=k, mode="hybrid"), question)
     if not hits:
         if on_text:
             on_text(DONT_KNOW)

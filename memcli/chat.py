@@ -148,7 +148,7 @@ class Chat:
 
     def _recall(self, query: str) -> list[Hit]:
         window = {t.chunk for t in self.turns}
-        hits = ask_mod.relevant(self.memory.recall(query, self.filters, k=MEMORIES_K + len(window)))
+        hits = ask_mod.relevant(self.memory.recall(query, self.filters, k=MEMORIES_K + len(window)), query)
         fresh = [h for h in hits if not (h.record.doc_id == self.thread and h.record.chunk in window)]
         shown: list[Hit] = []
         used = 0

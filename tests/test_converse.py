@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from memcli.ask import DONT_KNOW, ask
+from memcli.ask import DONT_KNOW, ask, key_words, relevant
 from memcli.chat import Chat
 from memcli.memory import Memory
-from memcli.records import Filters, NewMemory
+from memcli.records import Filters, Hit, NewMemory
 
 
 class Fake:
@@ -72,6 +72,27 @@ def test_ask_without_a_relevant_memory_never_calls_the_model(fake_memory: Memory
     answer = ask(fake_memory, model, "xylophone zebra quartz", Filters(user="tester"))
     assert (answer.text, answer.known, answer.cited) == (DONT_KNOW, False, [])
     assert answer.reason == "no memory is relevant enough"
+
+
+def test_a_memory_about_something_else_is_not_shown(fake_memory: Memory) -> None:
+    cat, ana = fake_memory.remember(
+        [
+            NewMemory("My cat is called Miso and she is three years old"),
+            NewMemory("Ana's birthdays are in March"),
+        ]
+    )
+    records = {r.id: fake_memory.get(r.id) for r in (cat, ana)}
+
+    def hit(memory_id: str, similarity: float) -> Hit:
+        return Hit(records[memory_id], score=similarity, similarity=similarity)
+
+    assert key_words("What is my dog's name?") == {"dog"}
+    # Similar, but about a cat: the model would name the cat (measured 0.46 with MiniLM).
+    assert relevant([hit(cat.id, 0.46)], "What is my dog's name?") == []
+    assert relevant([hit(cat.id, 0.46)], "What is my cat's name?") != []
+    assert relevant([hit(ana.id, 0.3)], "When is Ana's birthday?") != []  # "birthday" finds "birthdays"
+    assert relevant([hit(cat.id, 0.55)], "Do I have pets?") != []  # worded differently, but very similar
+    assert relevant([hit(cat.id, 0.2)], "What is my cat's name?") == []  # below ask_min_similarity
 
 
 @pytest.mark.parametrize(
