@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import config
+from . import settings
 from .records import Filters, Hit
 from .search import STOPWORDS
 from .structured import StructuredOutputError, generate_json
@@ -89,13 +89,8 @@ class Answer:
         }
 
 
-def _setting(key: str, default: float) -> float:
-    value = config.get(key, default)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-
-
 def min_similarity() -> float:
-    return _setting("ask_min_similarity", MIN_SIMILARITY)
+    return settings.value("ask_min_similarity")
 
 
 def _stem(word: str) -> str:
@@ -111,7 +106,7 @@ def key_words(question: str) -> set[str]:
 
 def relevant(hits: list[Hit], question: str) -> list[Hit]:
     """The hits that may answer `question` (see the module's first guard)."""
-    floor, support = min_similarity(), _setting("ask_support_similarity", SUPPORT_SIMILARITY)
+    floor, support = min_similarity(), settings.value("ask_support_similarity")
     keys = key_words(question)
     kept = []
     for hit in hits:
@@ -132,8 +127,7 @@ def memory_line(hit: Hit) -> str:
 
 
 def prompt_tokens() -> int:
-    value = config.get("ask_prompt_tokens", PROMPT_TOKENS)
-    return int(value) if isinstance(value, int) and value > 0 else PROMPT_TOKENS
+    return settings.value("ask_prompt_tokens")
 
 
 def build_messages(

@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config
+from . import settings
 from .chat import grounded
 from .errors import ExitStatus, MemcliError
 from .records import Filters, MemoryRecord, NewMemory, RememberResult
@@ -611,8 +611,8 @@ class Consolidator:
     # -- 5. digests -------------------------------------------------------------------
 
     def digest_old_episodes(self) -> None:
-        days = config.get("digest_after_days", 30)
-        if not isinstance(days, int | float) or days <= 0:
+        days = settings.value("digest_after_days")
+        if days <= 0:
             return
         cutoff = (datetime.now(UTC) - timedelta(days=float(days))).strftime("%Y-%m-%dT%H:%M:%SZ")
         groups: dict[tuple[str, str], list[MemoryRecord]] = {}
@@ -626,7 +626,7 @@ class Consolidator:
         todo = [g for g in groups.values() if len(g) >= 2]
         if self.limit is not None:
             todo = todo[: self.limit]
-        retention = config.get("episode_retention", "keep")
+        retention = settings.value("episode_retention")
         for done, group in enumerate(todo):
             self.progress("digests", done, len(todo))
             try:

@@ -19,13 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from . import config
+from . import settings
 
 DEFAULTS = {
-    "importance_weight": 0.05,
-    "recency_weight": 0.1,
-    "half_life_days": 90.0,
-    "superseded_factor": 0.5,
+    key: settings.SETTINGS[key].default
+    for key in ("importance_weight", "recency_weight", "half_life_days", "superseded_factor")
 }
 
 
@@ -38,15 +36,7 @@ class Weights:
 
     @classmethod
     def from_config(cls) -> Weights:
-        data = config.load()
-        values = {}
-        for key, default in DEFAULTS.items():
-            value = data.get(key, default)
-            values[key] = (
-                float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-            )
-        values["half_life_days"] = max(values["half_life_days"], 1e-3)
-        return cls(**values)
+        return cls(**{key: settings.value(key) for key in DEFAULTS})
 
 
 def _days_since(stamp: str | None, now: datetime) -> float:

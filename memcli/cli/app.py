@@ -122,7 +122,7 @@ def _root(
     _debug = debug
 
 
-from . import commands, consolidation, converse, models  # noqa: E402,F401  (registers the commands on app)
+from . import commands, config_cmd, consolidation, converse, models  # noqa: E402,F401  (registers the commands on app)
 
 
 def main() -> None:

@@ -587,33 +587,42 @@ def stats(db: DbOpt = None, json_out: JsonOpt = False) -> None:
 
 
 @app.command()
-def doctor(db: DbOpt = None, json_out: JsonOpt = False) -> None:
-    """Check the database: integrity, indexes against rows, file permissions.
+def doctor(
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    no_load: Annotated[
+        bool, typer.Option("--no-load", help="Check the model files but do not load them (faster).")
+    ] = False,
+) -> None:
+    """Check SQLite, sqlite-vec, the models, the database, file permissions and free disk.
 
-    Exits with status 5 when something is wrong.
+    Prints one line per check and, for each problem, the fix. Changes nothing.
+    Exits with 0 when all is well, else 5 (SQLite or the database), 6 (a model)
+    or 1 (permissions, config, disk).
 
-    Example:
+    Examples:
 
       mem doctor
+
+      mem doctor --no-load --json
     """
-    import stat
+    from .. import doctor as checks
+    from ..paths import db_path
 
-    from ..errors import ExitStatus
-
-    mem = _open(db)
-    problems = mem.store.integrity_problems()
-    mode = stat.S_IMODE(mem.path.stat().st_mode)
-    if mode & 0o077:
-        problems.append(f"{mem.path} is readable by others (mode {mode:o}): chmod 600 {mem.path}")
+    found = checks.run(db_path(db), load_models=not no_load)
+    status = checks.exit_status(found)
     if json_out:
-        render.emit_json({"ok": not problems, "problems": problems})
-    elif problems:
-        for p in problems:
-            print(f"problem: {p}", file=sys.stderr)
+        render.emit_json({"ok": status == 0, "checks": [c.to_dict() for c in found]})
     else:
-        print("ok: integrity, full-text and vector indexes, permissions")
-    if problems:
-        raise typer.Exit(ExitStatus.DATABASE)
+        for check in found:
+            mark = "ok     " if check.ok else "PROBLEM"
+            print(f"{mark} {check.area:<9} {render.printable(check.detail)}")
+            if check.fix:
+                print(f"        {'':<9} fix: {render.printable(check.fix)}")
+        problems = sum(not c.ok for c in found)
+        print("All checks passed." if not problems else f"{problems} problem(s) found.", file=sys.stderr)
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from .. import settings
 from ..errors import ModelError, UsageError
 from . import embed
 
@@ -96,7 +97,7 @@ MODELS: dict[str, ModelSpec] = {
         ),
     ]
 }
-DEFAULT_GENERATE_MODEL = "qwen2.5-coder-0.5b-instruct"
+DEFAULT_GENERATE_MODEL = settings.SETTINGS["generate_model"].default
 
 
 def get(name: str) -> ModelSpec:

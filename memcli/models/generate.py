@@ -6,13 +6,12 @@ never load a generation model; `mem ask` and `mem chat` load it once per process
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import config
+from .. import settings
 from ..errors import ModelError
 from ..paths import models_dir
 from . import catalog
@@ -116,7 +115,7 @@ class Generator:
 
 def configured_generate_model() -> str:
     """MEMCLI_MODEL, else `generate_model` in the config file, else the default."""
-    return os.environ.get("MEMCLI_MODEL") or config.get("generate_model") or catalog.DEFAULT_GENERATE_MODEL
+    return settings.value("generate_model")
 
 
 def resolve(spec: str) -> tuple[Path, str]:

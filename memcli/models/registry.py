@@ -7,21 +7,21 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import config
+from .. import settings
 from ..errors import ModelError
 from ..paths import models_dir
 
 if TYPE_CHECKING:
     from .embed import Embedder
 
-DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_EMBED_MODEL = settings.SETTINGS["embed_model"].default
 _loaded: dict[str, Embedder] = {}
 _lock = threading.Lock()
 
 
 def configured_embed_model() -> str:
     """MEMCLI_EMBED_MODEL, else `embed_model` in the config file, else the default."""
-    return os.environ.get("MEMCLI_EMBED_MODEL") or config.get("embed_model") or DEFAULT_EMBED_MODEL
+    return settings.value("embed_model")
 
 
 def model_name(spec: str) -> str:

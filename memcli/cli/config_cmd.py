@@ -1,0 +1,135 @@
+"""`mem config`: read and change the settings of the config file."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from . import render
+from .app import app
+
+config_app = typer.Typer(
+    help="Read and change settings (one TOML file in the user config dir).", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+KeyArg = Annotated[
+    str, typer.Argument(help="A setting's name (mem config list shows them).", show_default=False)
+]
+
+
+def _row(setting: Any, value: Any, source: str) -> dict[str, Any]:
+    return {
+        "key": setting.key,
+        "value": value,
+        "default": setting.default,
+        "source": source,
+        "help": setting.help,
+    }
+
+
+@config_app.command("list")
+def list_settings(json_out: JsonOpt = False) -> None:
+    """List every setting with its value, where the value comes from, and what it does.
+
+    Example:
+
+      mem config list
+    """
+    from .. import settings
+
+    rows = [_row(*row) for row in settings.effective()]
+    if json_out:
+        render.emit_json({"config": str(_path()), "settings": rows})
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("key", "value", "source", "meaning"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["key"], render.printable(str(row["value"])), row["source"], row["help"])
+    render.console().print(table)
+    print(f"Config file: {_path()}", file=sys.stderr)
+
+
+@config_app.command("get")
+def get(key: KeyArg, json_out: JsonOpt = False) -> None:
+    """Print the value in force of one setting (from the environment, the file or the default).
+
+    Example:
+
+      mem config get ask_min_similarity
+    """
+    from .. import settings
+
+    setting = settings.lookup(key)
+    row = next(_row(*r) for r in settings.effective() if r[0] is setting)
+    if json_out:
+        render.emit_json(row)
+    else:
+        print(row["value"])
+
+
+@config_app.command("set")
+def set_(
+    key: KeyArg,
+    value: Annotated[str, typer.Argument(help="The new value.", show_default=False)],
+) -> None:
+    """Set one setting in the config file; the value is checked first.
+
+    Examples:
+
+      mem config set ask_min_similarity 0.3
+
+      mem config set episode_retention digested
+    """
+    from .. import config, settings
+
+    setting = settings.lookup(key)
+    parsed = setting.parse(value)
+    config.set_value(key, parsed)
+    print(f"{key} = {parsed!r} in {_path()}", file=sys.stderr)
+    if setting.env:
+        import os
+
+        if os.environ.get(setting.env):
+            print(f"Note: {setting.env} is set and overrides it.", file=sys.stderr)
+
+
+@config_app.command("unset")
+def unset(key: Annotated[str, typer.Argument(help="A setting's name.", show_default=False)]) -> None:
+    """Remove a setting from the config file, so its default applies again.
+
+    Also removes a key the config file has but memcli does not know.
+
+    Example:
+
+      mem config unset ask_prompt_tokens
+    """
+    from .. import config, settings
+
+    if key not in settings.SETTINGS and key not in config.load():
+        settings.lookup(key)  # the unknown-setting error
+    config.set_value(key, None)
+    print(f"{key} removed from {_path()}", file=sys.stderr)
+
+
+@config_app.command("path")
+def path() -> None:
+    """Print the config file's path (it need not exist yet).
+
+    Example:
+
+      $EDITOR "$(mem config path)"
+    """
+    print(_path())
+
+
+def _path() -> Any:
+    from ..paths import config_path
+
+    return config_path()

@@ -1,0 +1,225 @@
+"""`mem doctor`: check everything memcli depends on and say how to fix what is wrong.
+
+Each check gives one line: what was checked, what was found and, when it is a
+problem, the command or step that fixes it. The checks never change anything.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import paths, settings
+from .errors import ExitStatus, MemcliError
+
+MIN_FREE_BYTES = 200 * 1024 * 1024  # below this a bulk import or a model install can fail
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+@dataclass
+class Check:
+    area: str  # sqlite | models | database | files | config | disk
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def exit_status(checks: list[Check]) -> int:
+    """0 when all is well; else the status of the first failing area."""
+    for check in checks:
+        if not check.ok:
+            if check.area in ("database", "sqlite"):
+                return ExitStatus.DATABASE
+            if check.area == "models":
+                return ExitStatus.MODEL
+            return ExitStatus.ERROR
+    return ExitStatus.OK
+
+
+def run(db: Path, *, load_models: bool = True) -> list[Check]:
+    checks: list[Check] = []
+    for step in (_sqlite, _config, lambda: _database(db), lambda: _models(load_models), lambda: _files(db)):
+        try:
+            checks.extend(step())
+        except MemcliError as exc:  # a check that cannot even run is a problem of its own
+            checks.append(Check("config", "read", False, str(exc), "fix or remove the file it names"))
+    checks.extend(_disk(db))
+    return checks
+
+
+def _sqlite() -> Iterator[Check]:
+    import sqlean
+
+    from .store.connection import _load_vec
+
+    conn = sqlean.connect(":memory:")
+    try:
+        version = conn.execute("SELECT sqlite_version()").fetchone()[0]
+        yield Check("sqlite", "version", True, f"SQLite {version} (sqlean.py)")
+        try:
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+            yield Check("sqlite", "fts5", True, "FTS5 full-text search is built in")
+        except sqlean.Error as exc:
+            yield Check("sqlite", "fts5", False, f"no FTS5: {exc}", "pip install --force-reinstall sqlean.py")
+        try:
+            _load_vec(conn)
+            vec = conn.execute("SELECT vec_version()").fetchone()[0]
+            yield Check("sqlite", "sqlite-vec", True, f"extension loading works; sqlite-vec {vec}")
+        except (sqlean.Error, MemcliError, AttributeError) as exc:
+            yield Check(
+                "sqlite",
+                "sqlite-vec",
+                False,
+                f"cannot load sqlite-vec: {exc}",
+                "pip install --force-reinstall sqlite-vec",
+            )
+    finally:
+        conn.close()
+
+
+def _config() -> Iterator[Check]:
+    path = paths.config_path()
+    found = settings.problems()
+    for problem in found:
+        yield Check("config", "settings", False, problem.rsplit(": ", 1)[0], problem.rsplit(": ", 1)[1])
+    if not found:
+        yield Check("config", "settings", True, f"{path}" if path.exists() else f"{path} (not created yet)")
+
+
+def _database(db: Path) -> Iterator[Check]:
+    if not db.exists():
+        yield Check("database", "file", True, f"{db} does not exist yet (mem remember creates it)")
+        return
+    from .store.sqlite import SQLiteStore
+
+    try:
+        store = SQLiteStore(db, create=False)
+    except MemcliError as exc:
+        yield Check("database", "open", False, str(exc), f"restore {db} from a backup, or move it aside")
+        return
+    try:
+        problems = store.integrity_problems()
+        counts = store.counts()
+        if problems:
+            yield Check(
+                "database",
+                "integrity",
+                False,
+                "; ".join(problems),
+                "mem export -o backup.jsonl, then mem import it into a new --db",
+            )
+        else:
+            yield Check(
+                "database",
+                "integrity",
+                True,
+                f"{db}: integrity ok; {counts['memories']} memories, "
+                f"full-text and vector indexes match the rows",
+            )
+    finally:
+        store.close()
+
+
+def _models(load: bool) -> Iterator[Check]:
+    from .models import catalog
+    from .models.generate import configured_generate_model
+    from .models.registry import configured_embed_model
+
+    for role, spec in (("embed", configured_embed_model()), ("generate", configured_generate_model())):
+        known = catalog.MODELS.get(spec)
+        path = catalog.model_path(known, paths.models_dir()) if known else Path(spec).expanduser()
+        if known:
+            install = f"mem models install {spec}"
+        elif role == "generate":
+            install = "mem models use NAME|PATH (a name from mem models list, or a GGUF file)"
+        else:
+            install = (
+                "mem config set embed_model all-MiniLM-L6-v2 (or the path of a GGUF file), then mem reindex"
+            )
+        if not path.is_file():
+            yield Check("models", role, False, f"{spec} is not installed ({path})", install)
+            continue
+        if known and not catalog.is_installed(known, paths.models_dir(), full_check=True):
+            yield Check("models", role, False, f"{path} does not match its sha256", f"rm {path} && {install}")
+            continue
+        detail = f"{spec}: {path} ({path.stat().st_size / 1e6:.0f} MB" + (", sha256 ok)" if known else ")")
+        if load:
+            problem = _loads(role, spec)
+            if problem:
+                yield Check(
+                    "models", role, False, f"{spec} does not load: {problem}", f"rm {path} && {install}"
+                )
+                continue
+            detail += ", loads"
+        yield Check("models", role, True, detail)
+
+
+def _loads(role: str, spec: str) -> str | None:
+    try:
+        if role == "embed":
+            from .models.registry import load_embedder
+
+            load_embedder(spec).embed(["doctor"])
+        else:
+            from .models.generate import load_generator
+
+            load_generator(spec).count_tokens("doctor")
+    except Exception as exc:  # any failure to load is the finding
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _mode_check(area: str, path: Path, want: int, fix: Callable[[Path], str]) -> Check | None:
+    if not path.exists():
+        return None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return Check(area, str(path), False, f"{path} is open to other users (mode {mode:o})", fix(path))
+    return Check(area, str(path), True, f"{path} is private (mode {mode:o})")
+
+
+def _files(db: Path) -> Iterator[Check]:
+    candidates = [
+        (db, PRIVATE_FILE),
+        (Path(f"{db}-wal"), PRIVATE_FILE),
+        (db.parent, PRIVATE_DIR),
+        (paths.data_dir(), PRIVATE_DIR),
+        (paths.models_dir(), PRIVATE_DIR),
+        (paths.data_dir() / "consolidate.log", PRIVATE_FILE),
+        (paths.config_path(), PRIVATE_FILE),
+    ]
+    seen: set[Path] = set()
+    for path, want in candidates:
+        resolved = path.resolve() if path.exists() else path
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        check = _mode_check("files", path, want, lambda p, want=want: f"chmod {want:o} {p}")
+        if check is not None:
+            yield check
+
+
+def _disk(db: Path) -> Iterator[Check]:
+    where = db.parent if db.parent.exists() else paths.data_dir()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < MIN_FREE_BYTES:
+        yield Check(
+            "disk",
+            "free",
+            False,
+            f"only {free / 1e6:.0f} MB free under {where}",
+            "free some space, or move the data with MEMCLI_HOME",
+        )
+    else:
+        yield Check("disk", "free", True, f"{free / 1e9:.1f} GB free under {where}")
