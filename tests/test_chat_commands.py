@@ -30,6 +30,18 @@ def test_slash_commands_work_without_a_model(tmp_path: Path, real_embedder, monk
     assert json.loads(runner.invoke(app, ["list", "--db", db, "--json"]).stdout)["results"] == []
 
 
+def test_piped_json_gives_one_object_per_line(tmp_path: Path, real_embedder, monkeypatch) -> None:
+    monkeypatch.setenv("MEMCLI_MODEL", str(tmp_path / "no-such-model.gguf"))
+    db = str(tmp_path / "chat.db")
+    result = runner.invoke(
+        app, ["chat", "--db", db, "--json"], input="/remember Ana likes orchids\n/forget nope\n"
+    )
+    assert result.exit_code == 0, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["command"] == "/remember" and "Ana likes orchids" in first["output"][0]
+    assert second["output"] == [] and second["errors"] == ["Error: no memory with id 'nope'"]
+
+
 def test_recall_remember_and_help_never_load_the_generation_model(tmp_path: Path, real_embedder) -> None:
     import os
     import subprocess

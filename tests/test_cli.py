@@ -152,12 +152,28 @@ def test_recall_modes_and_json_shape(db: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ['"unbalanced', "NEAR(a b", "a AND OR", "col:x*", "-", "'); DROP TABLE memories;--"]
+    "query", ['"unbalanced', "NEAR(a b", "a AND OR", "col:x*", "- -", "-x", "'); DROP TABLE memories;--"]
 )
 def test_hostile_queries_never_fail(db: str, query: str) -> None:
     mem("remember", "--db", db, "a note with AND OR NEAR words")
-    mem("recall", "--db", db, query)
+    mem("recall", "--db", db, "--", query)  # after "--", even "-x" is a query
     assert js("stats", "--db", db)["memories"] == 1
+
+
+def test_recall_and_forget_read_stdin(db: str) -> None:
+    [a, b, c] = js(
+        "remember",
+        "--db",
+        db,
+        "--jsonl",
+        input='{"text": "red apple"}\n{"text": "green pear"}\n{"text": "blue plum"}\n',
+    )["results"]
+    assert js("recall", "--db", db, "-k", "1", input="green pear\n")["results"][0]["id"] == b["id"]
+    assert js("recall", "--db", db, "-", "-k", "1", input="blue plum")["results"][0]["id"] == c["id"]
+    mem("recall", "--db", db, input="  \n", code=ExitStatus.INPUT)
+    assert js("forget", "--db", db, "-", input=f"{a['id']}\n{c['id']}\n\n")["forgotten"] == 2
+    assert [r["id"] for r in js("list", "--db", db)["results"]] == [b["id"]]
+    mem("forget", "--db", db, "-", input="\n", code=ExitStatus.INPUT)
 
 
 def test_list_show_edit_history(db: str) -> None:
@@ -242,8 +258,9 @@ def test_stats_and_doctor(db: str) -> None:
     stats = js("stats", "--db", db)
     assert stats["memories"] == 1 and stats["indexes_ok"] is True
     assert stats["embed_model"] == "all-MiniLM-L6-v2"
-    report = js("doctor", "--db", db, "--no-load")
-    assert report["ok"] is True and all(c["ok"] for c in report["checks"]), report
+    report = json.loads(mem("doctor", "--db", db, "--no-load", "--json", code=None).stdout)
+    database = [c for c in report["checks"] if c["area"] == "database"]
+    assert database[0]["ok"] and "1 memories" in database[0]["detail"], report
     assert "indexes" in mem("stats", "--db", db).stdout
 
 

@@ -253,9 +253,13 @@ def test_cron_line_and_install(tmp_path: Path, monkeypatch) -> None:
     fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {table}; else cat > {table}; fi\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    states = []
     for _ in range(2):
-        assert runner.invoke(app, ["cron", "--install", "--db", str(tmp_path / "m.db")]).exit_code == 0
+        result = runner.invoke(app, ["cron", "--install", "--db", str(tmp_path / "m.db"), "--json"])
+        assert result.exit_code == 0, result.stderr
+        states.append(json.loads(result.stdout))
     assert table.read_text().splitlines() == ["0 1 * * * backup", line]
+    assert [s["crontab"] for s in states] == ["installed", "already installed"] and states[0]["line"] == line
 
 
 # -- with the real model --------------------------------------------------------------------

@@ -84,6 +84,11 @@ def test_chat_piped_answers_once_and_exits(notes) -> None:
     assert done.returncode == 0, done.stderr
     assert b"three" in done.stdout.lower() or b"3" in done.stdout, done.stdout
     assert run("chat", "--db", db, input=None).returncode == 0  # no stdin at all: returns at once
+    scripted = run("chat", "--db", db, "--json", input=b"Where is the spare key?\n")
+    assert scripted.returncode == 0, scripted.stderr
+    [turn] = [json.loads(line) for line in scripted.stdout.splitlines()]
+    assert turn["message"] == "Where is the spare key?" and turn["reply"].strip(), turn
+    assert ids["key"] in turn["memories"] and turn["turn_id"]
 
 
 def test_chat_session_is_resumed(notes) -> None:

@@ -13,30 +13,23 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import ExitStatus, MemcliError
 
-EXIT_CODES_HELP = "Exit status:\n\n\b\n" + "\n".join(
-    [
-        *(
-            f"{int(s):>3}  {text}"
-            for s, text in [
-                (ExitStatus.OK, "success"),
-                (ExitStatus.ERROR, "unexpected error (rerun with --debug for details)"),
-                (ExitStatus.USAGE, "bad usage, or a confirmation refused"),
-                (ExitStatus.NOT_FOUND, "unknown memory id"),
-                (ExitStatus.INPUT, "bad input: empty, not UTF-8, binary, unreadable file, bad date"),
-                (
-                    ExitStatus.DATABASE,
-                    "database missing, not a memcli database, corrupt, read-only or locked",
-                ),
-                (
-                    ExitStatus.MODEL,
-                    "a model missing or broken, embeddings not the store's, or a model reply unusable",
-                ),
-                (ExitStatus.BUSY, "another mem consolidate is running on this database"),
-                (ExitStatus.INTERRUPTED, "interrupted"),
-            ]
-        ),
-    ]
-)
+# What each exit status means: `mem --help` and the man page both print this list.
+EXIT_CODES: list[tuple[ExitStatus, str]] = [
+    (ExitStatus.OK, "success"),
+    (ExitStatus.ERROR, "unexpected error (rerun with --debug for details)"),
+    (ExitStatus.USAGE, "bad usage, or a confirmation refused"),
+    (ExitStatus.NOT_FOUND, "unknown memory id"),
+    (ExitStatus.INPUT, "bad input: empty, not UTF-8, binary, unreadable file, bad date"),
+    (ExitStatus.DATABASE, "database missing, not a memcli database, corrupt, read-only or locked"),
+    (
+        ExitStatus.MODEL,
+        "a model missing or broken, embeddings not the store's, or a model reply unusable",
+    ),
+    (ExitStatus.BUSY, "another mem consolidate is running on this database"),
+    (ExitStatus.INTERRUPTED, "interrupted"),
+]
+
+EXIT_CODES_HELP = "Exit status:\n\n\b\n" + "\n".join(f"{int(s):>3}  {text}" for s, text in EXIT_CODES)
 
 _debug = False
 
@@ -57,8 +50,46 @@ def _database_message(exc: Exception) -> str:
     return f"database problem: {text} (run `mem doctor`)"
 
 
+# How values are named in help and the man page ("--since WHEN", not "--since <str>").
+METAVARS = {
+    "db": "PATH",
+    "file": "FILE",
+    "output": "FILE",
+    "meta": "KEY=VALUE",
+    "importance": "1-5",
+    "at": "WHEN",
+    "expires": "WHEN",
+    "since": "WHEN",
+    "until": "WHEN",
+    "before": "WHEN",
+    "ttl": "DURATION",
+    "k": "N",
+    "limit": "N",
+    "memory_id": "ID",
+    "memory_ids": "ID",
+    "names": "NAME",
+    "session": "NAME",
+    "model": "NAME|PATH",
+}
+
+
+def _name_values(command: Any) -> None:
+    for param in command.params:
+        if param.metavar is not None or getattr(param, "is_flag", False) or param.name is None:
+            continue
+        param.metavar = METAVARS.get(param.name, param.name.upper())
+        if param.param_type_name == "argument":  # the name says it; no "<list[str]>" after it
+            param.display_type_rich = lambda ctx: None
+    for sub in getattr(command, "commands", {}).values():
+        _name_values(sub)
+
+
 class MemGroup(TyperGroup):
     """Turns every failure into one `Error: ...` line and a documented exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _name_values(self)
 
     def invoke(self, ctx: Any) -> Any:
         from ..store.connection import DatabaseError

@@ -246,7 +246,12 @@ def remember(
 
 @app.command()
 def recall(
-    query: Annotated[list[str], typer.Argument(help="What to look for, in any words.", show_default=False)],
+    query: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="What to look for, in any words (read from stdin when piped).", show_default=False
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("-k", "--limit", help="How many results.", min=1, max=1000)] = 10,
     mode: Annotated[
         str, typer.Option("--mode", help="hybrid (BM25 + vectors), fts (BM25 only) or vector.")
@@ -271,8 +276,16 @@ def recall(
       mem recall deploy --kind procedural --json
 
       mem recall "trip" --since 2024-01-01 --mode fts
+
+      echo "spare key" | mem recall -k 3
     """
-    text = " ".join(query)
+    if not query or query == ["-"]:
+        if not query and not stdin_is_piped():
+            raise UsageError("say what to recall: mem recall QUERY, or pipe it on stdin")
+        query = [read_stdin()]
+    text = " ".join(" ".join(query).split())
+    if not text:
+        raise InputError("the query is empty")
     if mode != "fts":
         from ..models.registry import preload
 
@@ -415,7 +428,10 @@ def history(
 @app.command()
 def forget(
     memory_ids: Annotated[
-        list[str] | None, typer.Argument(metavar="[ID]...", help="Memories to delete.", show_default=False)
+        list[str] | None,
+        typer.Argument(
+            help="Memories to delete ('-' reads ids from stdin, one per line).", show_default=False
+        ),
     ] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", "-t", help="Delete memories with this tag.")
@@ -445,6 +461,8 @@ def forget(
       mem forget --tag temp --before 30d --yes
 
       mem forget --user guest --all --yes
+
+      mem list --tag temp --json | jq -r '.results[].id' | mem forget - --yes
     """
     from ..timeparse import parse_time
 
@@ -453,9 +471,13 @@ def forget(
         raise UsageError("give ids or filters (--tag, --before, --query, --all), not both")
     if not memory_ids and not has_filter:
         raise UsageError("say what to forget: ids, or --tag / --before / --query / --kind / --all")
+    if memory_ids == ["-"]:
+        memory_ids = read_stdin().split()
+        if not memory_ids:
+            raise InputError("no ids on stdin")
     mem = _open(db, user)
     if memory_ids:
-        records = [mem.get(i) for i in memory_ids]
+        records = [mem.get(i) for i in dict.fromkeys(memory_ids)]
     else:
         filters = _filters(mem, user, kind, tag, None, parse_time(before) if before else None)
         filters.include_expired = True

@@ -78,6 +78,7 @@ def get(key: KeyArg, json_out: JsonOpt = False) -> None:
 def set_(
     key: KeyArg,
     value: Annotated[str, typer.Argument(help="The new value.", show_default=False)],
+    json_out: JsonOpt = False,
 ) -> None:
     """Set one setting in the config file; the value is checked first.
 
@@ -92,7 +93,10 @@ def set_(
     setting = settings.lookup(key)
     parsed = setting.parse(value)
     config.set_value(key, parsed)
-    print(f"{key} = {parsed!r} in {_path()}", file=sys.stderr)
+    if json_out:
+        render.emit_json({"key": key, "value": parsed, "config": str(_path())})
+    else:
+        print(f"{key} = {parsed!r} in {_path()}", file=sys.stderr)
     if setting.env:
         import os
 
@@ -101,7 +105,10 @@ def set_(
 
 
 @config_app.command("unset")
-def unset(key: Annotated[str, typer.Argument(help="A setting's name.", show_default=False)]) -> None:
+def unset(
+    key: Annotated[str, typer.Argument(help="A setting's name.", show_default=False)],
+    json_out: JsonOpt = False,
+) -> None:
     """Remove a setting from the config file, so its default applies again.
 
     Also removes a key the config file has but memcli does not know.
@@ -114,19 +121,26 @@ def unset(key: Annotated[str, typer.Argument(help="A setting's name.", show_defa
 
     if key not in settings.SETTINGS and key not in config.load():
         settings.lookup(key)  # the unknown-setting error
+    was_set = key in config.load()
     config.set_value(key, None)
-    print(f"{key} removed from {_path()}", file=sys.stderr)
+    if json_out:
+        render.emit_json({"key": key, "removed": was_set, "config": str(_path())})
+    else:
+        print(f"{key} removed from {_path()}" if was_set else f"{key} was not set", file=sys.stderr)
 
 
 @config_app.command("path")
-def path() -> None:
+def path(json_out: JsonOpt = False) -> None:
     """Print the config file's path (it need not exist yet).
 
     Example:
 
       $EDITOR "$(mem config path)"
     """
-    print(_path())
+    if json_out:
+        render.emit_json({"config": str(_path()), "exists": _path().exists()})
+    else:
+        print(_path())
 
 
 def _path() -> Any:

@@ -184,6 +184,7 @@ def cron(
     ] = False,
     user: UserOpt = None,
     db: DbOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON: the line and what was done.")] = False,
 ) -> None:
     """Print the crontab line that runs `mem consolidate` every night, or install it.
 
@@ -197,12 +198,23 @@ def cron(
 
       mem cron >> my-crontab.txt
     """
+    from ..consolidate import log_path
     from ..paths import db_path, default_user
 
     database = db_path(db).resolve()
     line = cron_line(database, user or default_user())
+
+    def report(status: str, message: str) -> None:
+        if json_out:
+            render.emit_json({"line": line, "log": str(log_path()), "crontab": status})
+        elif message:
+            render.console().print(message)
+
     if not install:
-        print(line)
+        if json_out:
+            report("not installed", "")
+        else:
+            print(line)
         return
     crontab = shutil.which("crontab")
     if crontab is None:
@@ -213,10 +225,10 @@ def cron(
     existing = current.stdout if current.returncode == 0 else ""
     marker = f"consolidate --quiet --db {shlex.quote(str(database))}"
     if any(marker in row and not row.lstrip().startswith("#") for row in existing.splitlines()):
-        render.console().print(f"Already in your crontab: consolidation of {database}")
+        report("already installed", f"Already in your crontab: consolidation of {database}")
         return
     new = existing + ("" if not existing or existing.endswith("\n") else "\n") + line + "\n"
     done = subprocess.run([crontab, "-"], input=new, capture_output=True, text=True)
     if done.returncode != 0:
         raise UsageError(f"crontab refused the new table: {done.stderr.strip() or done.returncode}")
-    render.console().print(f"Installed in your crontab:\n{line}")
+    report("installed", f"Installed in your crontab:\n{line}")

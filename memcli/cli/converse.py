@@ -131,6 +131,9 @@ def chat(
     model: ModelOpt = None,
     user: UserOpt = None,
     db: DbOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Piped input only: one JSON object per line of input.")
+    ] = False,
 ) -> None:
     """Talk with the local model; it remembers, and so does the session.
 
@@ -146,6 +149,8 @@ def chat(
       echo "what do I know about Ana?" | mem chat
 
       printf '/remember I moved to Porto\\n/recall Porto\\n' | mem chat
+
+      echo "where is the spare key?" | mem chat --json
     """
     from ..chat import Chat
     from ..models.registry import preload
@@ -158,79 +163,53 @@ def chat(
     filters = _filters(mem, user, kind, tag, None, None)
     conversation = Chat(mem, lambda: _generator(model), name, filters)
     interactive = sys.stdin is not None and sys.stdin.isatty()
+    if interactive and json_out:
+        raise UsageError("--json is for piped input: echo 'question' | mem chat --json")
     if interactive:
         _repl(conversation)
     else:
         lines = read_stdin().splitlines() if stdin_is_piped() else []
         for line in lines:
-            if line.strip() and not _handle(conversation, line, live=False):
+            if line.strip() and not _handle(conversation, line, live=False, json_out=json_out):
                 break
 
 
-def _handle(conversation: Chat, line: str, *, live: bool) -> bool:
+def _handle(conversation: Chat, line: str, *, live: bool, json_out: bool = False) -> bool:
     """One line of input; False means leave."""
     out = render.console()
     note = render.console(stderr=True)
     text = line.strip()
     if text.startswith("/"):
         command, _, arg = text.partition(" ")
-        arg = arg.strip()
         if command in ("/exit", "/quit"):
             return False
-        if command == "/help":
-            out.print(HELP_TEXT)
-        elif command == "/remember":
-            if not arg:
-                note.print("Usage: /remember TEXT")
-            else:
-                from ..records import NewMemory
-
-                [result] = conversation.memory.remember([NewMemory(arg, user=conversation.user)])
-                verb = "Remembered" if result.status == "added" else "Already known"
-                out.print(f"{verb} {result.id}: {render.one_line(result.text, 80)}")
-        elif command == "/recall":
-            if not arg:
-                note.print("Usage: /recall QUERY")
-            else:
-                hits = conversation.memory.recall(arg, conversation.filters, k=5)
-                if not hits:
-                    out.print("No memories match.")
-                for hit in hits:
-                    out.print(
-                        f"  [{hit.record.id}] {render.when(hit.record.occurred_at)}  {render.one_line(hit.record.text, 80)}"
-                    )
-        elif command == "/forget":
-            if not arg:
-                note.print("Usage: /forget ID")
-            else:
-                from ..errors import NotFound
-
-                try:
-                    record = conversation.memory.get(arg)
-                except NotFound as exc:
-                    note.print(f"Error: {exc}")
-                else:
-                    if record.user != conversation.user:
-                        note.print(f"Error: no memory with id {arg!r}")
-                    else:
-                        conversation.memory.forget([record.id])
-                        out.print(f"Forgot {record.id}: {render.one_line(record.text, 80)}")
-        elif command == "/session":
-            info = conversation.describe()
-            out.print(
-                f"session {info['session']}: {info['turns_stored']} turns stored, {info['turns_in_window']} in the window"
-            )
-            if info["working_memory_tokens"] is not None:
-                out.print(f"working memory: {info['working_memory_tokens']} tokens")
-            out.print(f"summary: {info['summary'] or '(none yet)'}")
+        output, errors = _slash(conversation, command, arg.strip())
+        if json_out:
+            render.emit_json({"command": command, "output": output, "errors": errors})
         else:
-            note.print(f"Unknown command {command}: /help lists them")
+            for line_out in output:
+                out.print(line_out)
+            for error in errors:
+                note.print(error)
         return True
     stream = _Stream() if live else None
     if live:
         sys.stdout.write("mem> ")
         sys.stdout.flush()
     reply = conversation.respond(text, on_text=stream)
+    if json_out:
+        render.emit_json(
+            {
+                "session": conversation.session,
+                "message": text,
+                "reply": reply.text,
+                "turn_id": reply.turn_id,
+                "saved": [{"id": i, "text": fact} for i, fact in reply.saved],
+                "searched": reply.searched,
+                "memories": [h.record.id for h in reply.memories],
+            }
+        )
+        return True
     if stream is not None and stream.started:
         sys.stdout.write("\n")
     else:
@@ -240,6 +219,53 @@ def _handle(conversation: Chat, line: str, *, live: bool) -> bool:
     for memory_id, fact in reply.saved:
         note.print(f"  Saved {memory_id}: {render.one_line(fact, 80)}")
     return True
+
+
+def _slash(conversation: Chat, command: str, arg: str) -> tuple[list[str], list[str]]:
+    """A slash command -> (lines for stdout, lines for stderr)."""
+    if command == "/help":
+        return HELP_TEXT.splitlines(), []
+    if command == "/remember":
+        if not arg:
+            return [], ["Usage: /remember TEXT"]
+        from ..records import NewMemory
+
+        [result] = conversation.memory.remember([NewMemory(arg, user=conversation.user)])
+        verb = "Remembered" if result.status == "added" else "Already known"
+        return [f"{verb} {result.id}: {render.one_line(result.text, 80)}"], []
+    if command == "/recall":
+        if not arg:
+            return [], ["Usage: /recall QUERY"]
+        hits = conversation.memory.recall(arg, conversation.filters, k=5)
+        if not hits:
+            return ["No memories match."], []
+        return [
+            f"  [{hit.record.id}] {render.when(hit.record.occurred_at)}  {render.one_line(hit.record.text, 80)}"
+            for hit in hits
+        ], []
+    if command == "/forget":
+        if not arg:
+            return [], ["Usage: /forget ID"]
+        from ..errors import NotFound
+
+        try:
+            record = conversation.memory.get(arg)
+        except NotFound as exc:
+            return [], [f"Error: {exc}"]
+        if record.user != conversation.user:
+            return [], [f"Error: no memory with id {arg!r}"]
+        conversation.memory.forget([record.id])
+        return [f"Forgot {record.id}: {render.one_line(record.text, 80)}"], []
+    if command == "/session":
+        info = conversation.describe()
+        lines = [
+            f"session {info['session']}: {info['turns_stored']} turns stored, {info['turns_in_window']} in the window"
+        ]
+        if info["working_memory_tokens"] is not None:
+            lines.append(f"working memory: {info['working_memory_tokens']} tokens")
+        lines.append(f"summary: {info['summary'] or '(none yet)'}")
+        return lines, []
+    return [], [f"Unknown command {command}: /help lists them"]
 
 
 HELP_TEXT = """/remember TEXT   store a memory

