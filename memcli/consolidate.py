@@ -12,12 +12,17 @@ One run, in order:
                the old text goes to its history;
    - SUPERSEDE a contradiction: the old fact stays, marked no longer valid
                (valid_to, superseded_by) and ranked below the new one;
-   - NOOP      already known (a near-identical text is decided without the
-               model): the episode joins the fact's sources, its importance rises;
+   - NOOP      already known: the episode joins the fact's sources, its
+               importance rises;
+   the clear cases are decided in code, the model only for the rest: a
+   near-identical text (cosine >= 0.95) is NOOP, a known fact repeated word
+   for word with more detail is UPDATE (and the reverse NOOP), a change of
+   state ("moved", "quit", "no longer") SUPERSEDEs the closest fact;
    every fact keeps the ids of the episodes it came from (`sources`);
 3. merge: near-duplicate memories (same user and kind, cosine >= 0.95, not
-   turns or chunks of a thread, which are distinct events) become one, with the union of sources and tags, the highest importance, and the
-   other text in the survivor's history;
+   turns or chunks of a thread, which are distinct events) become one, with
+   the union of sources and tags, the highest importance, and the other text
+   in the survivor's history;
 4. importance: memories recalled at least 3 times since the last run gain 1;
 5. digest: episodes older than `digest_after_days` (30) are summarised per day
    (per session for chats) into a digest memory linked to them; the episodes
@@ -229,6 +234,20 @@ CHANGED = re.compile(
     r"ended|stopped|divorced|broke up|changed|switched|new job|now (?:lives?|works?|is))\b",
     re.IGNORECASE,
 )
+
+
+_NEGATION = re.compile(r"\b(not|no|never|none|nor|neither|without)\b|n't\b", re.IGNORECASE)
+
+
+def extends(longer: str, shorter: str) -> bool:
+    """`longer` says all of `shorter`, word for word, and more ("The user plays
+    tennis." -> "The user plays tennis on Sundays with Rui."), and denies nothing."""
+    a, b = re.findall(r"\w+", longer.lower()), re.findall(r"\w+", shorter.lower())
+    if len(b) < 3 or len(a) <= len(b):
+        return False
+    if _NEGATION.search(longer) and not _NEGATION.search(shorter):
+        return False
+    return any(a[i : i + len(b)] == b for i in range(len(a) - len(b) + 1))
 
 
 def merged_text(proposed: str, known: str, fact: str) -> str:
@@ -463,6 +482,15 @@ class Consolidator:
         if not related:
             self._add(fact, importance, episode, sources)
             return
+        # Decided here too: a fact that repeats a known one word for word, or a
+        # known one that repeats it, with more detail.
+        for record, _ in related:
+            if extends(record.text, fact):
+                self._noop(record, fact, importance, sources)
+                return
+            if extends(fact, record.text):
+                self._update(record, fact, importance, sources)
+                return
         if CHANGED.search(fact):
             # "moved", "no longer", "quit"...: a change of state replaces the closest
             # related fact. Decided here: the small models call it UPDATE or ADD.

@@ -98,14 +98,14 @@ def _known(memory: Memory, text: str) -> str:
 @pytest.mark.parametrize("action", ["ADD", "UPDATE", "SUPERSEDE", "NOOP"])
 def test_reconciliation(fake_memory: Memory, action: str) -> None:
     old = _known(fake_memory, "The user plays tennis on Sundays.")
-    episode_text = "I play tennis on Sundays at the club with Rui"
+    episode_text = "On Sundays I play tennis at the club with Rui"
     [episode] = fake_memory.remember([NewMemory(episode_text)])
     decision = {
         "action": action,
         "target": old,
         "text": "The user plays tennis on Sundays at the club with Rui.",
     }
-    model = Scripted({episode_text: ["I play tennis on Sundays at the club with Rui."]}, [decision])
+    model = Scripted({episode_text: ["On Sundays I play tennis at the club with Rui."]}, [decision])
     report = consolidate(fake_memory, model)
     assert model.calls == ["extract", "reconcile"]
     facts = {f.id: f for f in semantic(fake_memory)}
@@ -130,6 +130,32 @@ def test_reconciliation(fake_memory: Memory, action: str) -> None:
     else:
         assert report.unchanged == 1 and len(facts) == 1
         assert facts[old].sources == [episode.id] and facts[old].importance == 4  # re-stated: more important
+
+
+@pytest.mark.parametrize(
+    ("known", "said", "action"),
+    [
+        ("The user plays tennis.", "I play tennis on Sundays with Rui.", "UPDATE"),
+        ("The user plays tennis with Rui on Sundays.", "I play tennis with Rui.", "NOOP"),
+        ("The user plays tennis.", "I do not play tennis anymore.", "SUPERSEDE"),  # a denial never extends
+    ],
+)
+def test_repeating_a_known_fact_word_for_word_is_decided_without_asking(
+    fake_memory: Memory, known: str, said: str, action: str
+) -> None:
+    old = _known(fake_memory, known)
+    fake_memory.remember([NewMemory(said)])
+    model = Scripted({said: [said]})
+    report = consolidate(fake_memory, model)
+    assert model.calls == ["extract"]
+    assert (
+        report.to_dict()[{"UPDATE": "updated", "NOOP": "unchanged", "SUPERSEDE": "superseded"}[action]] == 1
+    )
+    if action == "UPDATE":
+        assert fake_memory.get(old).text == "The user plays tennis on Sundays with Rui."
+        assert [h.text for h in fake_memory.history(old)[1]][0] == known
+    elif action == "NOOP":
+        assert fake_memory.get(old).text == known and len(semantic(fake_memory)) == 1
 
 
 def test_a_change_of_state_supersedes_without_asking(fake_memory: Memory) -> None:
@@ -290,6 +316,29 @@ def test_real_model_supersedes_and_is_idempotent(tmp_path: Path, real_embedder, 
     assert new["sources"] == [porto["results"][0]["id"]]
     third = json.loads(mem("consolidate", "--json").stdout)
     assert third["episodes"] == third["added"] == third["superseded"] == 0
+
+
+@pytest.mark.model
+def test_real_model_updates_and_knows_what_it_knows(tmp_path: Path, real_embedder, real_generator) -> None:
+    db = str(tmp_path / "real.db")
+
+    def run(text: str) -> dict:
+        assert runner.invoke(app, ["remember", "--db", db, text]).exit_code == 0
+        result = runner.invoke(app, ["consolidate", "--db", db, "--json"])
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert run("I play tennis every week.")["added"] == 1
+    more = run("I play tennis every week with Rui at the Belem club.")
+    assert more["updated"] == 1 and more["added"] == 0, more
+    [fact] = json.loads(runner.invoke(app, ["list", "--db", db, "--kind", "semantic", "--json"]).stdout)[
+        "results"
+    ]
+    assert "Rui" in fact["text"] and len(fact["sources"]) == 2
+    history = json.loads(runner.invoke(app, ["history", fact["id"], "--db", db, "--json"]).stdout)["history"]
+    assert "Rui" not in history[0]["text"] and "tennis" in history[0]["text"]  # the old text is kept
+    again = run("Yes, I play tennis every week.")
+    assert again["unchanged"] == 1 and again["added"] == again["updated"] == 0, again
 
 
 @pytest.mark.model
