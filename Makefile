@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 DEMO_DB := $(VENV)/demo.db
 MODELS := all-MiniLM-L6-v2 qwen2.5-coder-0.5b-instruct
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ test: $(VENV)/.dev-installed $(VENV)/.models
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check memcli tests bench
 	$(BIN)/ruff format --check memcli tests bench
+
+# The man page and the README's command reference, generated from the commands' --help.
+docs: $(VENV)/.installed
+	$(BIN)/python -m memcli.cli.manpage
+	$(BIN)/python -m memcli.cli.reference
 
 bench: install
 	$(BIN)/python bench/recall_latency.py

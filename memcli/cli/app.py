@@ -45,8 +45,12 @@ def _database_message(exc: Exception) -> str:
     text = str(exc)
     if "readonly" in text:
         return "cannot write: the database file or its directory is read-only; nothing was changed"
+    # A failed write rolls back its own transaction only: a bulk load keeps the
+    # batches stored before it (running it again skips them).
     if "disk is full" in text:
-        return "cannot write: the disk is full; nothing was changed"
+        return "cannot write: the disk is full; the write in progress was rolled back"
+    if "disk I/O error" in text:
+        return "disk I/O error (disk full, a file size limit, or failing storage); the write in progress was rolled back"
     return f"database problem: {text} (run `mem doctor`)"
 
 
@@ -153,7 +157,7 @@ def _root(
     _debug = debug
 
 
-from . import commands, config_cmd, consolidation, converse, models  # noqa: E402,F401  (registers the commands on app)
+from . import commands, config_cmd, consolidation, converse, docs_cmd, models  # noqa: E402,F401  (registers the commands on app)
 
 
 def main() -> None:
