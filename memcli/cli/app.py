@@ -127,7 +127,18 @@ class MemGroup(TyperGroup):
 app = typer.Typer(
     cls=MemGroup,
     name="mem",
-    help="Offline memory for people and LLMs: remember, recall and forget notes in one SQLite file.",
+    help="""Offline memory for people and LLMs: remember, recall and forget notes in one SQLite file.
+
+    Examples:
+
+      mem remember "The spare key is under the blue flower pot"
+
+      mem recall "where is the key?"
+
+      mem ask "where is the spare key?"
+
+    mem COMMAND --help shows each command's options; mem man the whole manual.
+    """,
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -11,7 +11,15 @@ from . import render
 from .app import app
 
 config_app = typer.Typer(
-    help="Read and change settings (one TOML file in the user config dir).", no_args_is_help=True
+    help="""Read and change settings (one TOML file in the user config dir).
+
+    Examples:
+
+      mem config list
+
+      mem config set half_life_days 30
+    """,
+    no_args_is_help=True,
 )
 app.add_typer(config_app, name="config")
 

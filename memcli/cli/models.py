@@ -12,7 +12,17 @@ from ..errors import UsageError
 from . import render
 from .app import app
 
-models_app = typer.Typer(help="Install, choose and inspect the local models.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="""Install, choose and inspect the local models.
+
+    Examples:
+
+      mem models list
+
+      mem models install qwen2.5-coder-1.5b-instruct && mem models use qwen2.5-coder-1.5b-instruct
+    """,
+    no_args_is_help=True,
+)
 app.add_typer(models_app, name="models")
 
 
