@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import settings
@@ -118,8 +119,18 @@ def relevant(hits: list[Hit], question: str) -> list[Hit]:
     return kept
 
 
+def spoken_date(stamp: str | None) -> str:
+    """ "2023-06-09T..." -> "9 June 2023": the form people ask and answer in, so
+    the model's answer says the date as the question expects it."""
+    try:
+        moment = datetime.strptime((stamp or "")[:10], "%Y-%m-%d")
+    except ValueError:
+        return (stamp or "")[:10]
+    return f"{moment.day} {moment:%B %Y}"
+
+
 def memory_line(hit: Hit) -> str:
-    day = (hit.record.occurred_at or "")[:10]
+    day = spoken_date(hit.record.occurred_at)
     text = " ".join(hit.record.text.split())
     if len(text) > MEMORY_CHARS:
         text = text[: MEMORY_CHARS - 1].rsplit(" ", 1)[0] + "…"

@@ -250,6 +250,13 @@ def extends(longer: str, shorter: str) -> bool:
     return any(a[i : i + len(b)] == b for i in range(len(a) - len(b) + 1))
 
 
+def keeps_all(original: str, merged: str) -> bool:
+    """Every word of `original` (by its first five letters) is still in `merged`:
+    an UPDATE may add detail, never drop any ("every week")."""
+    have = {w[:5] for w in re.findall(r"\w+", merged.lower())}
+    return all(w[:5] in have for w in re.findall(r"\w+", original.lower()))
+
+
 def merged_text(proposed: str, known: str, fact: str) -> str:
     """The model's combined fact, minus sentences neither fact supports (its commentary)."""
     source = f"{known} {fact}"
@@ -513,7 +520,7 @@ class Consolidator:
             self._supersede(target, fact, importance, episode, sources)
         else:
             merged = merged_text(str(decision["text"]), target.text, fact)
-            if grounded(target.text, merged) and grounded(fact, merged):
+            if keeps_all(target.text, merged) and grounded(fact, merged):
                 self._update(target, merged, importance, sources)
             else:  # the combined text would drop what one of them says: keep both
                 self._add(fact, importance, episode, sources)
@@ -560,9 +567,11 @@ class Consolidator:
         self.report.count(Change("NOOP", fact, id=known.id, target=known.id, sources=sources))
 
     def _update(self, known: MemoryRecord, text: str, importance: int, sources: list[str]) -> None:
+        if text == known.text:  # nothing new was said: a restatement
+            self._noop(known, text, importance, sources)
+            return
         if not self.dry_run:
-            if text != known.text:
-                self.memory.edit(known.id, text)  # the old text goes to history
+            self.memory.edit(known.id, text)  # the old text goes to history
             self.store.set_fields(
                 known.id,
                 sources=[*known.sources, *sources],

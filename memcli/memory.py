@@ -201,7 +201,7 @@ class Memory:
 
     def edit(self, memory_id: str, text: str) -> MemoryRecord:
         text = clean_text(text)
-        record = self.store.get(memory_id)
+        record = self.get(memory_id)
         if record.text == text:
             return record
         vector = self._embed([text])[0]
@@ -250,13 +250,14 @@ class Memory:
         return hits
 
     def get(self, memory_id: str) -> MemoryRecord:
-        return self.store.get(memory_id)
+        """One of this user's memories, by id or unique prefix; another user's is not found."""
+        return self.store.get(memory_id, self.user)
 
     def list(self, filters: Filters | None = None, *, limit: int | None = 20) -> list[MemoryRecord]:
         return self.store.list(filters or Filters(user=self.user), limit=limit)
 
     def history(self, memory_id: str) -> tuple[MemoryRecord, list[HistoryEntry]]:
-        return self.store.history(memory_id)
+        return self.store.history(self.get(memory_id).id)
 
     def export(self, filters: Filters | None = None) -> Iterator[dict[str, Any]]:
         filters = filters or Filters(user=None, include_expired=True)
@@ -306,7 +307,7 @@ class Memory:
             if progress:
                 progress(len(batch))
         vectors = np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
-        self.store.replace_all_vectors([(seq, user) for seq, user, _ in items], vectors, self._embedder.name)
+        self.store.replace_all_vectors(items, vectors, self._embedder.name, embed=self._embedder.embed)
         return len(items)
 
 

@@ -95,7 +95,9 @@ def test_remember_options_are_stored(db: str) -> None:
         "--user",
         "alice",
     )
-    record = js("show", "--db", db, out["results"][0]["id"])
+    memory_id = out["results"][0]["id"]
+    mem("show", "--db", db, memory_id, code=ExitStatus.NOT_FOUND)  # another user's memory is not there
+    record = js("show", "--db", db, memory_id, "--user", "alice")
     assert record["kind"] == "procedural"
     assert record["tags"] == ["team", "work"]
     assert record["importance"] == 5

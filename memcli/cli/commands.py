@@ -337,6 +337,7 @@ def show(
     memory_id: Annotated[
         str, typer.Argument(metavar="ID", help="A memory id (or a unique prefix of 4+ characters).")
     ],
+    user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -346,7 +347,7 @@ def show(
 
       mem show 3k9x2mqa
     """
-    record = _open(db).get(memory_id)
+    record = _open(db, user).get(memory_id)
     if json_out:
         render.emit_json(record.to_dict())
     else:
@@ -359,6 +360,7 @@ def edit(
     text: Annotated[
         list[str] | None, typer.Argument(help="The new text ('-' or piped: stdin).", show_default=False)
     ] = None,
+    user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -374,7 +376,7 @@ def edit(
         new_text = read_stdin()
     else:
         new_text = " ".join(text)
-    record = _open(db).edit(memory_id, new_text)
+    record = _open(db, user).edit(memory_id, new_text)
     if json_out:
         render.emit_json(record.to_dict())
     else:
@@ -384,6 +386,7 @@ def edit(
 @app.command()
 def history(
     memory_id: Annotated[str, typer.Argument(metavar="ID", help="The memory.")],
+    user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -393,7 +396,7 @@ def history(
 
       mem history 3k9x2mqa
     """
-    mem = _open(db)
+    mem = _open(db, user)
     record, entries = mem.history(memory_id)
     replaced = mem.store.superseded_by(record.id)
     successor = mem.store.get(record.superseded_by) if record.superseded_by else None

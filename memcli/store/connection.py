@@ -58,17 +58,16 @@ def connect(path: Path, *, create: bool) -> Connection:
     elif not os.access(path, os.R_OK):
         raise StoreError(f"cannot read database {path}: permission denied")
     try:
-        conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open database {path}: {exc}") from None
+        conn = _open_checked(path, str(path))
+    except sqlite3.DatabaseError as exc:
+        if not _read_only_place(path) or "unable to open" not in str(exc):
+            raise StoreError(f"{path} is not a usable database: {exc}") from None
+        # A WAL database in a read-only directory (read-only media, a frozen
+        # backup): SQLite cannot create the -shm file beside it, so it is read
+        # read-only, or as immutable when there is no WAL to honour.
+        conn = _open_read_only(path)
     try:
-        _load_vec(conn)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # Touching the schema is what reveals a file that is not SQLite.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        if os.access(path, os.W_OK):
+        if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
             mode = retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
             if mode.lower() != "wal":
                 raise StoreError(f"cannot switch {path} to WAL mode (journal mode {mode})")
@@ -83,6 +82,45 @@ def connect(path: Path, *, create: bool) -> Connection:
         conn.close()
         raise StoreError(f"{path} is not a usable database: {exc}") from None
     return conn
+
+
+def _open_checked(path: Path, target: str, *, uri: bool = False) -> Connection:
+    """Connect, load sqlite-vec and touch the schema: that reveals a file that is not SQLite."""
+    try:
+        conn = sqlite3.connect(
+            target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, uri=uri
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    try:
+        _load_vec(conn)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _read_only_place(path: Path) -> bool:
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
+
+
+def _open_read_only(path: Path) -> Connection:
+    from urllib.parse import quote
+
+    base = "file:" + quote(str(path.resolve()))
+    wal = path.with_name(path.name + "-wal")
+    options = ["mode=ro"]
+    if not wal.exists() or wal.stat().st_size == 0:
+        options.append("immutable=1")
+    last: Exception | None = None
+    for option in options:
+        try:
+            return _open_checked(path, f"{base}?{option}", uri=True)
+        except sqlite3.DatabaseError as exc:
+            last = exc
+    raise StoreError(f"{path} is not a usable database: {last}") from None
 
 
 def _vec_extension_path() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ MIN_PREFIX = 4
 # R@10 of fts mode: 0.606 without context, 0.699 at 0.5 (bench/locomo.py).
 CONTEXT_WEIGHT = 0.5
 CHAT_THREAD_PREFIX = "chat:"  # doc_id of a chat session's turns
+MAX_SQL_INT = 2**63 - 1
 _COLUMNS = (
     "seq, id, user, kind, text, importance, created_at, occurred_at, updated_at, "
     "expires_at, source, doc_id, chunk, meta, content_hash, embed_model, embed_dim, "
@@ -398,7 +399,7 @@ class SQLiteStore:
             sql += " AND user = ?"
             params.append(user)
         sql += " ORDER BY seq"
-        if limit is not None:
+        if limit is not None and limit < MAX_SQL_INT:
             sql += " LIMIT ?"
             params.append(limit)
         return self._records(self.conn.execute(sql, params).fetchall())
@@ -548,17 +549,22 @@ class SQLiteStore:
             raise NotFound(f"no memory with id {memory_id!r}")
         return int(row[0])
 
-    def resolve_id(self, id_or_prefix: str) -> str:
-        """A full id, or a unique prefix of at least 4 characters, -> the full id."""
+    def resolve_id(self, id_or_prefix: str, user: str | None = None) -> str:
+        """A full id, or a unique prefix of at least 4 characters, -> the full id.
+
+        With `user`, only that user's memories count: another user's id is not found.
+        """
         key = (id_or_prefix or "").strip().lower()
         if not key:
             raise NotFound("empty memory id")
-        row = self.conn.execute("SELECT id FROM memories WHERE id = ?", [key]).fetchone()
+        mine, params = ("", []) if user is None else (" AND user = ?", [user])
+        row = self.conn.execute(f"SELECT id FROM memories WHERE id = ?{mine}", [key, *params]).fetchone()
         if row:
             return str(row[0])
         if len(key) >= MIN_PREFIX and len(key) < ID_LENGTH:
             rows = self.conn.execute(
-                "SELECT id FROM memories WHERE id >= ? AND id < ? LIMIT 3", [key, key + "\uffff"]
+                f"SELECT id FROM memories WHERE id >= ? AND id < ?{mine} LIMIT 3",
+                [key, key + "\uffff", *params],
             ).fetchall()
             if len(rows) == 1:
                 return str(rows[0][0])
@@ -566,8 +572,8 @@ class SQLiteStore:
                 raise NotFound(f"id prefix {id_or_prefix!r} is ambiguous: give more characters")
         raise NotFound(f"no memory with id {id_or_prefix!r}")
 
-    def get(self, id_or_prefix: str) -> MemoryRecord:
-        memory_id = self.resolve_id(id_or_prefix)
+    def get(self, id_or_prefix: str, user: str | None = None) -> MemoryRecord:
+        memory_id = self.resolve_id(id_or_prefix, user)
         row = self.conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?", [memory_id]).fetchone()
         return self._records([row])[0]
 
@@ -668,9 +674,9 @@ class SQLiteStore:
         where, params = self.where(filters)
         order = "DESC" if newest_first else "ASC"
         sql = f"SELECT {_COLUMNS} FROM memories m WHERE {where} ORDER BY occurred_at {order}, seq {order}"
-        if limit is not None:
+        if limit is not None and limit < MAX_SQL_INT:  # SQLite integers are 64-bit; more is "all"
             sql += " LIMIT ?"
-            params.append(limit)
+            params.append(max(limit, 0))
         return self._records(self.conn.execute(sql, params).fetchall())
 
     def matching_ids(self, filters: Filters, *, fts_query: str | None = None) -> list[str]:
@@ -896,23 +902,39 @@ class SQLiteStore:
             (r[0], r[1], r[2]) for r in self.conn.execute("SELECT seq, user, text FROM memories ORDER BY seq")
         ]
 
-    def replace_all_vectors(self, items: Sequence[tuple[int, str]], vectors: np.ndarray, model: str) -> None:
-        """Swap in a whole new embedding space at once (after `mem reindex`)."""
+    def replace_all_vectors(
+        self,
+        items: Sequence[tuple[int, str, str]],
+        vectors: np.ndarray,
+        model: str,
+        embed: Callable[[list[str]], np.ndarray] | None = None,
+    ) -> None:
+        """Swap in a whole new embedding space at once (after `mem reindex`).
+
+        `items` are the (seq, user, text) the vectors were made from. Other
+        processes keep writing while reindex embeds: memories added or edited
+        since are embedded here with `embed`, inside the transaction (so none
+        can slip past), and memories forgotten since are left out.
+        """
         import numpy as np
 
-        dim = int(vectors.shape[1]) if len(items) else 0
+        made = {seq: (text, i) for i, (seq, _user, text) in enumerate(items)}
         with write_transaction(self.conn):
+            current = self.conn.execute("SELECT seq, user, text FROM memories ORDER BY seq").fetchall()
+            stale = [row for row in current if made.get(row[0], (None, 0))[0] != row[2]]
+            late: dict[int, np.ndarray] = {}
+            if stale:
+                if embed is None:
+                    raise StoreError(f"{len(stale)} memories changed during reindex: run it again")
+                late = dict(zip([row[0] for row in stale], embed([row[2] for row in stale])))
+            dim = int(vectors.shape[1]) if len(items) else (len(next(iter(late.values()))) if late else 0)
             self.conn.execute("DELETE FROM memory_vectors")
             self._create_vector_index(dim or 1)
-            for (seq, user), vector in zip(items, vectors):
+            for seq, user, _text in current:
+                vector = late[seq] if seq in late else vectors[made[seq][1]]
                 self._put_vector(seq, user, np.ascontiguousarray(vector, dtype=np.float32))
             self.conn.execute("UPDATE memories SET embed_model = ?, embed_dim = ?", [model, dim])
             self._set_space(model, dim)
-            missing = self.conn.execute(
-                "SELECT count(*) FROM memories WHERE seq NOT IN (SELECT seq FROM memory_vectors)"
-            ).fetchone()[0]
-            if missing:
-                raise StoreError(f"{missing} memories were added during reindex: run it again")
 
     def counts(self) -> dict[str, int]:
         one = lambda sql: int(self.conn.execute(sql).fetchone()[0])  # noqa: E731
