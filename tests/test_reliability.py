@@ -507,6 +507,32 @@ def test_forget_erases_every_trace_in_the_data_dir(isolated_home: Path) -> None:
     assert js("stats")["indexes_ok"] is True
 
 
+def test_a_reader_holding_the_wal_is_reported_and_the_next_forget_clears_it(isolated_home: Path) -> None:
+    mark, tail = marker("held-back")
+    kept = js("remember", "an ordinary note")["results"][0]["id"]
+    gone = js("remember", f"the secret is {mark}")["results"][0]["id"]
+    db = isolated_home / "memory.db"
+    reader = SQLiteStore(db, create=False)  # another process, in the middle of a read
+    reader.conn.execute("BEGIN")
+    reader.conn.execute("SELECT count(*) FROM memories").fetchone()
+    try:
+        result = mem("forget", gone, "--json")
+        assert json.loads(result.stdout) == {"forgotten": 1, "ids": [gone], "wal_cleared": False}
+        assert (
+            "another process has the database open" in result.stderr and "mem forget --scrub" in result.stderr
+        )
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert files_holding(isolated_home, tail)  # what the warning is about
+        still = mem("forget", "--scrub", code=ExitStatus.DATABASE)
+        assert "another process still has the database open" in still.stderr
+    finally:
+        reader.conn.execute("COMMIT")
+        reader.close()
+    assert js("forget", "--scrub") == {"wal_cleared": True}
+    assert files_holding(isolated_home, tail) == []
+    assert js("show", kept)["id"] == kept
+
+
 # -- scoping --------------------------------------------------------------------------
 
 

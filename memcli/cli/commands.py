@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, StoreError, UsageError
 from . import render
 from .app import app
 from .inputs import MAX_BULK_BYTES, read_file, read_stdin, stdin_is_piped
@@ -448,6 +448,13 @@ def forget(
     all_: Annotated[bool, typer.Option("--all", help="Delete every memory of the user.")] = False,
     kind: KindOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    scrub: Annotated[
+        bool,
+        typer.Option(
+            "--scrub",
+            help="Only clear what an earlier forget had to leave in the write-ahead log (it says when).",
+        ),
+    ] = False,
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
@@ -470,6 +477,17 @@ def forget(
     from ..timeparse import parse_time
 
     has_filter = bool(tag or before or query is not None or all_ or kind)
+    if scrub:
+        if memory_ids or has_filter:
+            raise UsageError("--scrub takes no ids or filters")
+        cleared = _open(db, user).store.scrub()
+        if json_out:
+            render.emit_json({"wal_cleared": cleared})
+        elif cleared:
+            print("The write-ahead log is clear.", file=sys.stderr)
+        if not cleared:
+            raise StoreError("another process still has the database open: try again when it is done")
+        return
     if memory_ids and has_filter:
         raise UsageError("give ids or filters (--tag, --before, --query, --all), not both")
     if not memory_ids and not has_filter:
@@ -506,9 +524,17 @@ def forget(
             raise UsageError(f"refusing to forget {len(records)} memories by filter without --yes")
     count = mem.forget([r.id for r in records])
     if json_out:
-        render.emit_json({"forgotten": count, "ids": [r.id for r in records]})
+        render.emit_json(
+            {"forgotten": count, "ids": [r.id for r in records], "wal_cleared": not mem.store.traces_left}
+        )
     else:
         render.console().print(f"Forgot {count} memor{'y' if count == 1 else 'ies'}.")
+    if mem.store.traces_left:
+        print(
+            "Warning: another process has the database open, so old copies of the text stay in its "
+            "write-ahead log (the -wal file); when it is done, run: mem forget --scrub",
+            file=sys.stderr,
+        )
 
 
 @app.command()

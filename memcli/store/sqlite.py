@@ -53,6 +53,7 @@ class SQLiteStore:
     """Rows, full-text index and vector index of one database file, kept in step."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.traces_left = False  # forgotten text still in the WAL (see scrub)
         self.path = path
         self.conn = connect(path, create=create)
         try:
@@ -333,13 +334,21 @@ class SQLiteStore:
             self.scrub()
         return deleted
 
-    def scrub(self) -> None:
-        """Make deleted text unreadable in the file: merge FTS segments, empty the WAL.
+    def scrub(self, wait_ms: int = 3000) -> bool:
+        """Make deleted text unreadable in the file: empty the WAL.
 
         secure_delete already zeroes freed pages, and the FTS table deletes tokens
         for real; old copies of pages can still sit in the WAL until a checkpoint.
+        A reader in another process holds the WAL back; the checkpoint waits up to
+        `wait_ms` for it, and returns False if it is still there (`traces_left`).
         """
-        retry_busy(lambda: self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+        self.conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        try:
+            busy = retry_busy(lambda: self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.traces_left = bool(busy)
+        return not busy
 
     # -- consolidation ---------------------------------------------------------------
 
