@@ -202,7 +202,7 @@ def test_forget_by_id_and_by_filter(db: str) -> None:
     mem("forget", "--db", db, "--tag", "tmp", code=ExitStatus.USAGE)
     assert js("show", "--db", db, ids[1])["text"] == "two fish"
     out = js("forget", "--db", db, "--tag", "tmp", "--yes")
-    assert out == {"forgotten": 1, "ids": [ids[1]]}
+    assert out == {"forgotten": 1, "ids": [ids[1]], "wal_cleared": True}
     assert js("forget", "--db", db, "--query", "blue fish", "--yes")["ids"] == [keep]
     assert js("stats", "--db", db)["memories"] == 0
     mem("forget", "--db", db, "nosuchid", code=ExitStatus.NOT_FOUND)
