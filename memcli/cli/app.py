@@ -20,7 +20,7 @@ EXIT_CODES: list[tuple[ExitStatus, str]] = [
     (ExitStatus.USAGE, "bad usage, or a confirmation refused"),
     (ExitStatus.NOT_FOUND, "unknown memory id"),
     (ExitStatus.INPUT, "bad input: empty, not UTF-8, binary, unreadable file, bad date"),
-    (ExitStatus.DATABASE, "database missing, not a memcli database, corrupt, read-only or locked"),
+    (ExitStatus.DATABASE, "database missing, not a memcli database, corrupt, read-only, locked or disk full"),
     (
         ExitStatus.MODEL,
         "a model missing or broken, embeddings not the store's, or a model reply unusable",
