@@ -53,6 +53,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
 
 from memcli.errors import ExitStatus  # noqa: E402
 from memcli.store.sqlite import SQLiteStore  # noqa: E402
@@ -97,7 +98,12 @@ def generation_model_installed() -> bool:
 
 
 def texts_of(n: int, memories: int, rng: random.Random) -> list[str]:
-    return [f"writer {n} memory {i}: {rng.choice(TOPICS)} {rng.randint(1, 10**6)}" for i in range(memories)]
+    """Writer n's own notes: distinct, realistic sentences (bench/corpus.py), so
+    consolidation's near-duplicate merge has little to merge."""
+    import corpus
+
+    pool = corpus.notes((n + 1) * memories, seed=1)
+    return [f"{text} (writer {n})" for text, _kind in pool[n * memories : (n + 1) * memories]]
 
 
 # -- 1. concurrent load ---------------------------------------------------------------
@@ -412,6 +418,7 @@ def main() -> int:
         ("memories per process", c["memories_per_process"]),
         ("beside them", f"{c['side_job']} x{c['side_runs']}"),
         ("stored / expected", f"{c['stored']} / {c['expected']}"),
+        ("merged or expired by consolidate", c["removed_by_consolidate"]),
         ("lost", c["lost"]),
         ("duplicates", c["duplicates"]),
         ("failed processes", f"{c['failed_processes']} ({c['locked_messages']} 'locked')"),
