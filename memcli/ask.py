@@ -53,8 +53,8 @@ PROMPT_TOKENS = 768
 MEMORY_CHARS = 600  # a longer memory (a document chunk) is cut in the prompt
 
 SYSTEM_PROMPT = """You answer questions using only the user's memories shown below. \
-Each memory starts with its id in square brackets and its date.
-Reply in JSON. "memory_ids": the ids of the memories that contain the answer. \
+Each memory starts with its number in square brackets and its date.
+Reply in JSON. "memory_ids": the numbers of the memories that contain the answer. \
 "answer": one or two short sentences that answer the question from those memories.
 If no memory contains the answer, reply {"memory_ids": [], "answer": "I don't know."}. \
 Never guess and never use outside knowledge."""
@@ -129,12 +129,19 @@ def spoken_date(stamp: str | None) -> str:
     return f"{moment.day} {moment:%B %Y}"
 
 
-def memory_line(hit: Hit) -> str:
+def memory_line(hit: Hit, label: int | None = None) -> str:
     day = spoken_date(hit.record.occurred_at)
     text = " ".join(hit.record.text.split())
     if len(text) > MEMORY_CHARS:
         text = text[: MEMORY_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    return f"[{hit.record.id}] ({day}) {text}"
+    return f"[{label or hit.record.id}] ({day}) {text}"
+
+
+def labels(shown: list[Hit]) -> list[int]:
+    """What the prompt calls the memories: 1, 2, 3... A random id ("7ytsnywb")
+    is several noisy tokens, and the small model's answer came to depend on them
+    (the same question answered with one id and refused with another)."""
+    return list(range(1, len(shown) + 1))
 
 
 def prompt_tokens() -> int:
@@ -147,7 +154,7 @@ def build_messages(
     """The prompt with as many of the best memories as fit in `budget` tokens."""
     shown = list(hits)
     while True:
-        lines = "\n".join(memory_line(h) for h in shown)
+        lines = "\n".join(memory_line(h, label) for h, label in zip(shown, labels(shown)))
         messages: list[Message] = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": f"Memories:\n{lines}\n\nQuestion: {question}"},
@@ -157,7 +164,7 @@ def build_messages(
         shown.pop()  # drop the lowest-ranked memory
 
 
-def answer_schema(ids: list[str]) -> dict[str, Any]:
+def answer_schema(ids: list[int]) -> dict[str, Any]:
     """Evidence first: the ids of the memories that answer, then the answer from
     them; or no ids and exactly "I don't know." Nothing else can be generated."""
     cited = {
@@ -208,7 +215,8 @@ def ask(
         return Answer(question, DONT_KNOW, [], [], known=False, reason="no memory is relevant enough")
     budget = min(prompt_tokens(), generator.n_ctx - ANSWER_TOKENS * 2 - 16)
     messages, shown = build_messages(generator, question, hits, budget=budget)
-    ids = [h.record.id for h in shown]
+    ids = labels(shown)
+    by_label = {label: h.record.id for label, h in zip(ids, shown)}
     try:
         reply = generate_json(
             generator,
@@ -220,7 +228,7 @@ def ask(
     except StructuredOutputError as exc:
         return Answer(question, DONT_KNOW, [], shown, known=False, reason=f"no usable answer: {exc}")
     text = " ".join(str(reply["answer"]).split())
-    cited = [i for i in dict.fromkeys(reply["memory_ids"]) if i in ids]
+    cited = [by_label[i] for i in dict.fromkeys(reply["memory_ids"]) if i in by_label]
     if is_dont_know(text):
         return Answer(question, DONT_KNOW, [], shown, known=False, reason="the memories do not say")
     if not cited:

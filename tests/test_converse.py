@@ -34,8 +34,14 @@ class Fake:
         yield from (reply[i : i + 4] for i in range(0, len(reply), 4))
 
 
-def ids_in(prompt: str) -> list[str]:
-    return [line[1:9] for line in prompt.splitlines() if line.startswith("[")]
+def shown_in(prompt: str) -> dict[str, int]:
+    """The memories a prompt shows: text -> the number the prompt gives it."""
+    found = {}
+    for line in prompt.splitlines():
+        if line.startswith("["):
+            label, _, rest = line[1:].partition("] ")
+            found[rest.partition(") ")[2]] = int(label)
+    return found
 
 
 @pytest.fixture
@@ -51,9 +57,9 @@ def notes(fake_memory: Memory) -> dict[str, str]:
 
 def test_ask_cites_the_memory_it_used(fake_memory: Memory, notes) -> None:
     def script(messages, grammar):
-        shown = ids_in(messages[-1]["content"])
-        assert notes["key"] in shown
-        return json.dumps({"answer": "Under the blue flower pot.", "memory_ids": [notes["key"]]})
+        shown = shown_in(messages[-1]["content"])
+        key = shown["The spare house key is under the blue flower pot"]  # shown by number, not by id
+        return json.dumps({"answer": "Under the blue flower pot.", "memory_ids": [key]})
 
     streamed: list[str] = []
     answer = ask(
@@ -116,7 +122,7 @@ def test_ask_abstains_when_the_model_does_or_cites_nothing(fake_memory: Memory, 
 def test_ask_prompt_stays_within_the_context(fake_memory: Memory) -> None:
     fake_memory.remember([NewMemory(f"garden note {i}: " + "tomatoes need water " * 40) for i in range(8)])
     model = Fake(
-        lambda m, g: json.dumps({"answer": "Water them.", "memory_ids": ids_in(m[-1]["content"])[:1]}),
+        lambda m, g: json.dumps({"answer": "Water them.", "memory_ids": [1]}),
         n_ctx=900,
     )
     answer = ask(fake_memory, model, "garden tomatoes water", Filters(user="tester"))
