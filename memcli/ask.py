@@ -134,7 +134,7 @@ def memory_line(hit: Hit, label: int | None = None) -> str:
     text = " ".join(hit.record.text.split())
     if len(text) > MEMORY_CHARS:
         text = text[: MEMORY_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    return f"[{label or hit.record.id}] ({day}) {text}"
+    return f"[{label or hit.record.id}] (noted {day}) {text}"
 
 
 def labels(shown: list[Hit]) -> list[int]:

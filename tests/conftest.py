@@ -80,3 +80,16 @@ def real_generator(shared_models_dir: Path):
     from memcli.models.generate import load_generator
 
     return load_generator(spec.name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_models():
+    """Free the models before the interpreter shuts down (llama.cpp's finalizers
+    otherwise run after the modules they need are gone)."""
+    yield
+    from memcli.models import generate, registry
+
+    for model in [*generate._loaded.values(), *registry._loaded.values()]:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
