@@ -1,4 +1,5 @@
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,27 @@ def _close_models():
         close = getattr(model, "close", None)
         if close is not None:
             close()
+
+
+@pytest.fixture
+def read_only():
+    """Make a file or a directory unwritable even for root (chattr +i), or skip
+    where that cannot be done; undone after the test."""
+    frozen: list[Path] = []
+    modes: list[tuple[Path, int]] = []
+
+    def freeze(path: Path) -> None:
+        if os.geteuid() == 0:
+            if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+                pytest.skip("cannot make a path read-only for root here (no chattr +i)")
+            frozen.append(path)
+            return
+        modes.extend((p, p.stat().st_mode & 0o7777) for p in (path.parent, path))
+        path.chmod(0o400 if path.is_file() else 0o500)
+        path.parent.chmod(0o500)
+
+    yield freeze
+    for path in frozen:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+    for path, mode in reversed(modes):
+        path.chmod(mode)

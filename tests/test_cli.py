@@ -385,28 +385,6 @@ def test_forget_asks_on_a_terminal(db: str) -> None:
     assert [r["id"] for r in js("list", "--db", db)["results"]] == [first]
 
 
-@pytest.fixture
-def read_only(tmp_path: Path):
-    """Make a file read-only even for root (chattr +i), or skip where that cannot be done."""
-    made: list[Path] = []
-
-    def freeze(path: Path) -> None:
-        if os.geteuid() != 0:
-            path.chmod(0o400)
-            path.parent.chmod(0o500)
-        elif subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-            pytest.skip("cannot make a file read-only for root here (no chattr +i)")
-        made.append(path)
-
-    yield freeze
-    for path in made:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-        else:
-            path.parent.chmod(0o700)
-            path.chmod(0o600)
-
-
 def test_read_only_database_reads_and_refuses_writes(db: str, read_only) -> None:
     js("remember", "--db", db, "stored before the file became read-only")
     before = mem("export", "--db", db).stdout

@@ -685,27 +685,7 @@ def test_file_size_limit_is_one_clear_line_and_loses_nothing(tmp_path: Path) -> 
     assert set(before.splitlines()) <= set(export_all(db).splitlines())
 
 
-@pytest.fixture
-def frozen(tmp_path: Path):
-    """Make a directory (and what is in it) unwritable even for root (chattr +i), or skip."""
-    made: list[Path] = []
-
-    def freeze(path: Path) -> None:
-        if os.geteuid() != 0:
-            path.chmod(0o500)
-        elif subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-            pytest.skip("cannot make a directory read-only for root here (no chattr +i)")
-        made.append(path)
-
-    yield freeze
-    for path in made:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-        else:
-            path.chmod(0o700)
-
-
-def test_database_on_read_only_media_reads_and_refuses_writes(tmp_path: Path, frozen) -> None:
+def test_database_on_read_only_media_reads_and_refuses_writes(tmp_path: Path, read_only) -> None:
     """A WAL database in a read-only directory: SQLite cannot create its -shm file.
     Before the fix even `mem list` failed ("unable to open database file")."""
     media = tmp_path / "media"
@@ -713,7 +693,7 @@ def test_database_on_read_only_media_reads_and_refuses_writes(tmp_path: Path, fr
     db = media / "copy.db"
     before = _seeded(db)
     some_id = json.loads(before.splitlines()[0])["id"]
-    frozen(media)
+    read_only(media)
     assert export_all(db) == before
     assert "early note 3" in mem("list", "--db", db, "-n", "0", "--user", "tester").stdout
     assert (
