@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import settings
 from .records import Filters, Hit
-from .search import STOPWORDS
+from .search import STOPWORDS, stem, stems
 from .structured import StructuredOutputError, generate_json
 from .timeparse import now_str
 
@@ -34,10 +34,8 @@ if TYPE_CHECKING:
     from .models.generate import Generator, Message
 
 DONT_KNOW = "I don't know."
-MIN_SIMILARITY = 0.25  # MiniLM: unrelated sentences ~0.07; the gold memory of 95% of LoCoMo questions >= 0.27
-# A memory that shares no key word with the question must be this similar
-# ("What is my dog's name?" / "My cat is called Miso": 0.46).
-SUPPORT_SIMILARITY = 0.5
+# The similarity floors are settings (settings.py): ask_min_similarity and
+# ask_support_similarity.
 # Words that say what kind of answer is wanted, not what it is about.
 QUESTION_FILLER = STOPWORDS | frozenset(
     """name names named called call kind type sort thing things time times much many long
@@ -47,9 +45,6 @@ QUESTION_FILLER = STOPWORDS | frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 RECALL_K = 8
 ANSWER_TOKENS = 120
-# Prompt tokens: the model reads ~100-160 tokens/s on 2 cores, so this bounds the
-# wait before the first answer token (config: ask_prompt_tokens).
-PROMPT_TOKENS = 768
 MEMORY_CHARS = 600  # a longer memory (a document chunk) is cut in the prompt
 
 SYSTEM_PROMPT = """You answer questions using only the user's memories shown below. \
@@ -94,15 +89,9 @@ def min_similarity() -> float:
     return settings.value("ask_min_similarity")
 
 
-def _stem(word: str) -> str:
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    return word[:5]
-
-
 def key_words(question: str) -> set[str]:
     """The stems of what a question is about: "What is my dog's name?" -> {"dog"}."""
-    return {_stem(w) for w in _WORD.findall(question.lower()) if w not in QUESTION_FILLER}
+    return {stem(w) for w in _WORD.findall(question.lower()) if w not in QUESTION_FILLER}
 
 
 def relevant(hits: list[Hit], question: str) -> list[Hit]:
@@ -113,8 +102,7 @@ def relevant(hits: list[Hit], question: str) -> list[Hit]:
     for hit in hits:
         if hit.similarity is None or hit.similarity < floor:
             continue
-        words = {_stem(w) for w in _WORD.findall(hit.record.text.lower())}
-        if not keys or keys & words or hit.similarity >= support:
+        if not keys or keys & stems(hit.record.text) or hit.similarity >= support:
             kept.append(hit)
     return kept
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import ask as ask_mod
 from .records import Filters, Hit, MemoryRecord, NewMemory
+from .search import stem, stems
 from .store.sqlite import CHAT_THREAD_PREFIX
 from .structured import FieldStream, StructuredOutputError, generate_json
 from .timeparse import now_str
@@ -319,13 +320,13 @@ def grounded(fact: str, message: str) -> bool:
 
     Small models "remember" their own inventions ("The user lives in New York"
     after "Where do I live?"): at least two thirds of the fact's content words
-    (by their first five letters, so "moved" matches "moving") must be in the
+    (compared by `search.stem`, so "planted" matches "plants") must be in the
     user's message.
     """
     if len(fact.split()) < 3:  # "Porto" is not a fact
         return False
-    said = {w[:5] for w in _WORD.findall(message.lower())}
-    words = [w[:5] for w in _WORD.findall(fact.lower()) if w not in _FILLER]
+    said = stems(message)
+    words = [stem(w) for w in _WORD.findall(fact.lower()) if w not in _FILLER]
     return bool(words) and sum(w in said for w in words) >= math.ceil(len(words) * 2 / 3)
 
 

@@ -53,6 +53,7 @@ from . import settings
 from .chat import grounded
 from .errors import ExitStatus, MemcliError
 from .records import Filters, MemoryRecord, NewMemory, RememberResult
+from .search import stems
 from .structured import StructuredOutputError, generate_json
 from .timeparse import now_str
 
@@ -253,8 +254,7 @@ def extends(longer: str, shorter: str) -> bool:
 def keeps_all(original: str, merged: str) -> bool:
     """Every word of `original` (by its first five letters) is still in `merged`:
     an UPDATE may add detail, never drop any ("every week")."""
-    have = {w[:5] for w in re.findall(r"\w+", merged.lower())}
-    return all(w[:5] in have for w in re.findall(r"\w+", original.lower()))
+    return stems(original) <= stems(merged)
 
 
 def merged_text(proposed: str, known: str, fact: str) -> str:

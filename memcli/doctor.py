@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -178,13 +178,19 @@ def _loads(role: str, spec: str) -> str | None:
     return None
 
 
-def _mode_check(area: str, path: Path, want: int, fix: Callable[[Path], str]) -> Check | None:
+def _mode_check(path: Path, want: int) -> Check | None:
     if not path.exists():
         return None
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        return Check(area, str(path), False, f"{path} is open to other users (mode {mode:o})", fix(path))
-    return Check(area, str(path), True, f"{path} is private (mode {mode:o})")
+        return Check(
+            "files",
+            str(path),
+            False,
+            f"{path} is open to other users (mode {mode:o})",
+            f"chmod {want:o} {path}",
+        )
+    return Check("files", str(path), True, f"{path} is private (mode {mode:o})")
 
 
 def _files(db: Path) -> Iterator[Check]:
@@ -203,7 +209,7 @@ def _files(db: Path) -> Iterator[Check]:
         if resolved in seen:
             continue
         seen.add(resolved)
-        check = _mode_check("files", path, want, lambda p, want=want: f"chmod {want:o} {p}")
+        check = _mode_check(path, want)
         if check is not None:
             yield check
 

@@ -44,6 +44,19 @@ STOPWORDS = frozenset(
 )
 
 
+def stem(word: str) -> str:
+    """A crude stem for comparing words outside FTS5: no plural s, then the
+    first five letters ("dogs" -> "dog", "birthdays" -> "birth", "planted" ->
+    "plant")."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:5]
+
+
+def stems(text: str) -> set[str]:
+    return {stem(w) for w in _WORD.findall(text.lower())}
+
+
 def fts_query(text: str) -> str | None:
     """Plain words of any input, OR-ed and quoted: FTS5 syntax in a query is never parsed.
 
