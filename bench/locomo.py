@@ -1,6 +1,9 @@
 """Retrieval-only LoCoMo benchmark: recall@k of memcli's fts, vector and hybrid modes.
 
-    python bench/locomo.py [--modes fts,vector,hybrid] [--limit-conversations N] [--out bench/out]
+    python bench/locomo.py [--modes fts,vector,hybrid,rrf] [--limit-conversations N] [--out bench/out]
+
+`hybrid` fuses the two lists by their scores (memcli's default); `rrf` is the
+same hybrid recall with reciprocal-rank fusion (`hybrid_fusion rrf`).
 
 For each of the 10 LoCoMo conversations a fresh store is built in a temporary
 directory: every dialogue turn becomes one memory ("Speaker: text", plus
@@ -174,7 +177,13 @@ def run(args: argparse.Namespace) -> dict | None:
                     gold = set(gold_ids(q))
                     for mode in modes:
                         t0 = time.perf_counter()
-                        hits = mem.recall(q["question"], filters, k=max(KS), mode=mode)
+                        hits = mem.recall(
+                            q["question"],
+                            filters,
+                            k=max(KS),
+                            mode="hybrid" if mode == "rrf" else mode,
+                            fusion="rrf" if mode == "rrf" else "score",
+                        )
                         recall_times[mode].append(time.perf_counter() - t0)
                         ranked = [h.record.meta.get("dia_id") for h in hits]
                         scores[mode][q["category"]].append(
@@ -245,7 +254,7 @@ def print_table(report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--modes", default="fts,vector,hybrid")
+    parser.add_argument("--modes", default="fts,vector,hybrid,rrf")
     parser.add_argument("--limit-conversations", type=int, default=0, help="only the first N conversations")
     parser.add_argument(
         "--data", type=Path, default=Path(os.environ.get("LOCOMO_PATH") or DEFAULT_DATA), help="locomo10.json"
@@ -258,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     for mode in args.modes.split(","):
-        if mode.strip() and mode.strip() not in ("fts", "vector", "hybrid"):
+        if mode.strip() and mode.strip() not in ("fts", "vector", "hybrid", "rrf"):
             parser.error(f"unknown mode {mode!r}")
     report = run(args)
     if report is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import paths, search
+from . import paths, search, settings
 from .chunking import chunk_text
 from .errors import InputError, UsageError
 from .records import KINDS, Filters, HistoryEntry, Hit, MemoryRecord, NewMemory, RememberResult, Stats
@@ -232,18 +232,28 @@ class Memory:
         k: int = 10,
         mode: str = "hybrid",
         touch: bool = False,
+        fusion: str | None = None,
     ) -> list[Hit]:
         """The k best memories for a query. `touch` counts them as recalled (the
-        commands people use do; consolidation turns frequent use into importance)."""
+        commands people use do; consolidation turns frequent use into importance).
+        `fusion` (score or rrf) defaults to the `hybrid_fusion` setting."""
         if mode not in search.MODES:
             raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(search.MODES)}")
+        if fusion is not None and fusion not in search.FUSIONS:
+            raise UsageError(f"unknown fusion {fusion!r}: use one of {', '.join(search.FUSIONS)}")
         if not query or not query.strip():
             raise InputError("empty query")
         if k < 1:
             raise UsageError("-k must be at least 1")
         filters = filters or Filters(user=self.user)
         hits = search.recall(
-            self.store, lambda q: self._embed([q])[0], query, filters, k=min(k, 1000), mode=mode
+            self.store,
+            lambda q: self._embed([q])[0],
+            query,
+            filters,
+            k=min(k, 1000),
+            mode=mode,
+            fusion=fusion or settings.value("hybrid_fusion"),
         )
         if touch and hits:
             self.store.touch_recalled([h.record.id for h in hits], now_str())

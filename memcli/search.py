@@ -7,10 +7,11 @@ words to count and scores 0 there), scales each score by its best value among
 the candidates, and ranks by the equal-weight sum (a convex combination, as in
 Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval", 2023).
 
-Reciprocal-rank fusion was used first; it throws the score margins away, so a
-memory that is mediocre in both lists beat one that matched the query's rare
-words exactly, and with a weak embedding model hybrid did worse than BM25
-alone (LoCoMo R@10: BM25 0.606, RRF 0.555, this fusion 0.651; see bench/).
+Reciprocal-rank fusion (each list adds 1 / (60 + rank), Cormack et al. 2009)
+remains as the `hybrid_fusion` setting `rrf`. It throws the score margins
+away, so a memory that is mediocre in both lists beats one that matched the
+query's rare words exactly, and with a weak embedding model it does worse than
+BM25 alone (bench/locomo.py prints both fusions).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from .store.sqlite import SQLiteStore
 
 MODES = ("hybrid", "fts", "vector")
+FUSIONS = ("score", "rrf")
+RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al.)
 FTS_WEIGHT = 0.5  # hybrid score = FTS_WEIGHT * bm25 / best bm25 + (1 - FTS_WEIGHT) * cosine / best cosine
 MAX_TERMS = 32
 
@@ -84,6 +87,7 @@ def recall(
     *,
     k: int = 10,
     mode: str = "hybrid",
+    fusion: str = "score",
     adjust: bool = True,
 ) -> list[Hit]:
     depth = max(50, 3 * k)
@@ -110,7 +114,7 @@ def recall(
         missing = [seq for seq, _ in fts if seq not in sims]
         if missing and vec:  # vec is empty when the store has no vectors yet
             sims.update(store.similarities(missing, query_vector))
-        scores = fuse(bm25, sims)
+        scores = rrf(fts_rank, vec_rank) if fusion == "rrf" else fuse(bm25, sims)
     if adjust and scores:
         scores = adjusted(store, scores)
     best = sorted(scores, key=lambda seq: (-scores[seq], seq))[:k]
@@ -160,4 +164,13 @@ def fuse(bm25: dict[int, float], sims: dict[int, float], fts_weight: float = FTS
         t = text.get(seq, 0.0) / best_text if best_text > 0 else 0.0
         v = sims.get(seq, 0.0) / best_sim if best_sim > 0 else 0.0
         scores[seq] = fts_weight * t + (1.0 - fts_weight) * v
+    return scores
+
+
+def rrf(*rankings: dict[int, int], k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal-rank fusion: each ranking adds 1 / (k + rank) to a candidate."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for seq, rank in ranking.items():
+            scores[seq] = scores.get(seq, 0.0) + 1.0 / (k + rank)
     return scores

@@ -84,6 +84,14 @@ SETTINGS: dict[str, Setting] = {
             env="MEMCLI_MODEL",
         ),
         Setting(
+            "hybrid_fusion",
+            str,
+            "score",
+            "How hybrid recall merges full-text and vector matches: score (each side's score "
+            "scaled by its best, then added) or rrf (reciprocal-rank fusion, by ranks alone).",
+            choices=("score", "rrf"),
+        ),
+        Setting(
             "ask_min_similarity",
             float,
             0.25,

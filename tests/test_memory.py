@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memcli.errors import InputError, ModelError, NotFound
+from memcli.errors import InputError, ModelError, NotFound, UsageError
 from memcli.memory import Memory
 from memcli.models.embed import FakeEmbedder
 from memcli.records import Filters, NewMemory
@@ -301,3 +301,24 @@ def test_thread_context_follows_every_change(fake_memory: Memory, db_path: Path)
         h.record.id for h in fake_memory.recall("new middle", k=1, mode="fts")
     }
     assert fake_memory.store.integrity_problems() == []
+
+
+def test_reciprocal_rank_fusion_is_a_setting(fake_memory: Memory) -> None:
+    from memcli import config
+
+    fake_memory.remember(
+        [NewMemory(f"note {i} about the garden shed and its {w}") for i, w in enumerate(["key", "roof", "door"])]
+        + [NewMemory("The spare key is under the blue flower pot"), NewMemory("Ana likes orchids")]
+    )
+    query = "spare key under the pot"
+    scored = fake_memory.recall(query, k=5)
+    config.set_value("hybrid_fusion", "rrf")
+    ranked = fake_memory.recall(query, k=5)
+    assert ranked[0].record.text == "The spare key is under the blue flower pot"
+    for hit in ranked:  # 1 / (60 + rank) from each list the memory is in
+        ranks = [r for r in (hit.fts_rank, hit.vector_rank) if r]
+        assert hit.score == pytest.approx(sum(1 / (60 + r) for r in ranks), rel=1e-4)
+    assert [h.score for h in ranked] != [h.score for h in scored]
+    assert fake_memory.recall(query, k=5, fusion="score")[0].score == pytest.approx(scored[0].score)
+    with pytest.raises(UsageError, match="unknown fusion"):
+        fake_memory.recall(query, fusion="borda")
