@@ -385,6 +385,53 @@ def test_forget_asks_on_a_terminal(db: str) -> None:
     assert [r["id"] for r in js("list", "--db", db)["results"]] == [first]
 
 
+def _stderr_on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run the installed `mem` with its stderr on a pseudo-terminal; what it showed there."""
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    exe = Path(sys.executable).with_name("mem")
+    shown = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        proc = subprocess.run(
+            [str(exe), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower, timeout=120
+        )
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    return proc.returncode, shown.decode(errors="replace")
+
+
+def test_long_commands_show_progress_on_a_terminal_only(db: str, tmp_path: Path) -> None:
+    lines = tmp_path / "notes.jsonl"
+    lines.write_text("".join(json.dumps({"text": f"bulk note number {i} about tide pools"}) + "\n" for i in range(30)))
+    code, shown = _stderr_on_a_terminal(["remember", "--db", db, "--jsonl", "-f", str(lines)])
+    assert code == 0 and "Remembering" in shown and "30/30" in shown, shown
+    code, shown = _stderr_on_a_terminal(["reindex", "--db", db])
+    assert code == 0 and "Re-embedding" in shown and "30/30" in shown, shown
+    assert "Re-embedded 30 memories" in shown
+
+    quiet = _run("reindex", "--db", db)  # stderr is a pipe: the summary line only
+    assert quiet.returncode == 0 and quiet.stderr.decode().splitlines() == [
+        "Re-embedded 30 memories with all-MiniLM-L6-v2."
+    ]
+
+
 def test_read_only_database_reads_and_refuses_writes(db: str, read_only) -> None:
     js("remember", "--db", db, "stored before the file became read-only")
     before = mem("export", "--db", db).stdout
