@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from pathlib import Path
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 DEFAULT_EMBED_MODEL = settings.SETTINGS["embed_model"].default
 _loaded: dict[str, Embedder] = {}
 _lock = threading.Lock()
+_preloading: threading.Thread | None = None
 
 
 def configured_embed_model() -> str:
@@ -43,16 +45,24 @@ def preload() -> None:
     """Start loading the configured model in a thread, ready for the first embed.
 
     A cold `mem recall` overlaps the model's load (llama.cpp releases the GIL)
-    with opening the database; any error surfaces later, in the main thread.
+    with parsing its arguments and opening the database; any error surfaces
+    later, in the main thread. Calling it again does nothing. The process waits
+    for the load before it exits (exiting while llama.cpp loads can crash).
     """
+    global _preloading
+    with _lock:
+        if _preloading is not None:
+            return
 
-    def work() -> None:
-        try:
-            load_embedder().embed(["warm up"])
-        except Exception:
-            pass  # the main thread's own call reports it
+        def work() -> None:
+            try:
+                load_embedder().embed(["warm up"])
+            except Exception:
+                pass  # the main thread's own call reports it
 
-    threading.Thread(target=work, daemon=True).start()
+        _preloading = threading.Thread(target=work, daemon=True)
+        _preloading.start()
+    atexit.register(_preloading.join)
 
 
 def _load(spec: str) -> Embedder:
