@@ -419,7 +419,9 @@ def _stderr_on_a_terminal(args: list[str]) -> tuple[int, str]:
 
 def test_long_commands_show_progress_on_a_terminal_only(db: str, tmp_path: Path) -> None:
     lines = tmp_path / "notes.jsonl"
-    lines.write_text("".join(json.dumps({"text": f"bulk note number {i} about tide pools"}) + "\n" for i in range(30)))
+    lines.write_text(
+        "".join(json.dumps({"text": f"bulk note number {i} about tide pools"}) + "\n" for i in range(30))
+    )
     code, shown = _stderr_on_a_terminal(["remember", "--db", db, "--jsonl", "-f", str(lines)])
     assert code == 0 and "Remembering" in shown and "30/30" in shown, shown
     code, shown = _stderr_on_a_terminal(["reindex", "--db", db])

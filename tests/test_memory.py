@@ -307,7 +307,10 @@ def test_reciprocal_rank_fusion_is_a_setting(fake_memory: Memory) -> None:
     from memcli import config
 
     fake_memory.remember(
-        [NewMemory(f"note {i} about the garden shed and its {w}") for i, w in enumerate(["key", "roof", "door"])]
+        [
+            NewMemory(f"note {i} about the garden shed and its {w}")
+            for i, w in enumerate(["key", "roof", "door"])
+        ]
         + [NewMemory("The spare key is under the blue flower pot"), NewMemory("Ana likes orchids")]
     )
     query = "spare key under the pot"
