@@ -47,10 +47,20 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of an argument (surrogate escapes)
+        return False
+    return True
+
+
 def clean_text(text: str) -> str:
     """Validate one memory's text: not empty, not binary, not huge. NFC-normalised."""
     if "\x00" in text:
         raise InputError("input contains NUL bytes: binary data cannot be stored as a memory")
+    if not _is_utf8(text):
+        raise InputError("the text is not valid UTF-8")
     text = unicodedata.normalize("NFC", text).strip()
     if not text:
         raise InputError("nothing to remember: the text is empty")
@@ -61,6 +71,66 @@ def clean_text(text: str) -> str:
             f"{MAX_TEXT_BYTES // 1048576} MB (split it, or load JSON lines with --jsonl)"
         )
     return text
+
+
+def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
+    """One input -> the rows to store (several when a long text is chunked)."""
+    text = clean_text(item.text)
+    for what, value in [("the user name", item.user or ""), *(("a tag", t) for t in item.tags or [])] + [
+        ("a metadata entry", f"{k}={v}") for k, v in (item.meta or {}).items()
+    ]:
+        if isinstance(value, str) and not _is_utf8(value):
+            raise InputError(f"{what} is not valid UTF-8")
+    if item.kind not in KINDS:
+        raise InputError(f"unknown kind {item.kind!r}: use one of {', '.join(KINDS)}")
+    if not 1 <= int(item.importance) <= 5:
+        raise InputError(f"importance must be 1-5, not {item.importance}")
+    if item.id is not None and (len(item.id) != ID_LENGTH or not item.id.isalnum()):
+        raise InputError(f"bad memory id {item.id!r}")
+    now = now_str()
+    base = {
+        "user": item.user or default_user,
+        "kind": item.kind,
+        "importance": int(item.importance),
+        "created_at": parse_time(item.created_at) if item.created_at else now,
+        "occurred_at": parse_time(item.occurred_at) if item.occurred_at else now,
+        "updated_at": parse_time(item.updated_at) if item.updated_at else None,
+        "expires_at": parse_time(item.expires_at) if item.expires_at else None,
+        "source": item.source,
+        "meta": dict(item.meta or {}),
+        "tags": sorted({t.strip() for t in item.tags if t and t.strip()}),
+        "sources": list(dict.fromkeys(item.sources or [])),
+        "valid_to": parse_time(item.valid_to) if item.valid_to else None,
+        "superseded_by": item.superseded_by,
+        "consolidated_at": parse_time(item.consolidated_at) if item.consolidated_at else None,
+        "recalled": int(item.recalled or 0),
+        "last_recalled_at": parse_time(item.last_recalled_at) if item.last_recalled_at else None,
+        "digest_id": item.digest_id,
+    }
+    chunks = chunk_text(text) if item.chunk is None else [text]
+    if len(chunks) == 1:
+        return [
+            {
+                **base,
+                "id": item.id,
+                "text": text,
+                "content_hash": content_hash(text),
+                "doc_id": item.doc_id,
+                "chunk": item.chunk,
+            }
+        ]
+    doc_id = item.doc_id or new_id()
+    return [
+        {**base, "text": chunk, "content_hash": content_hash(chunk), "doc_id": doc_id, "chunk": i}
+        for i, chunk in enumerate(chunks, 1)
+    ]
+
+
+def validate(items: Iterable[NewMemory]) -> None:
+    """Raise InputError for the first input that `Memory.remember` would refuse,
+    before a database is created or opened for it."""
+    for item in items:
+        prepare_rows(item, "")
 
 
 class Memory:
@@ -114,51 +184,7 @@ class Memory:
     # -- writing -------------------------------------------------------------------
 
     def _prepare(self, item: NewMemory) -> list[dict[str, Any]]:
-        """One input -> the rows to store (several when a long text is chunked)."""
-        text = clean_text(item.text)
-        if item.kind not in KINDS:
-            raise InputError(f"unknown kind {item.kind!r}: use one of {', '.join(KINDS)}")
-        if not 1 <= int(item.importance) <= 5:
-            raise InputError(f"importance must be 1-5, not {item.importance}")
-        if item.id is not None and (len(item.id) != ID_LENGTH or not item.id.isalnum()):
-            raise InputError(f"bad memory id {item.id!r}")
-        now = now_str()
-        base = {
-            "user": item.user or self.user,
-            "kind": item.kind,
-            "importance": int(item.importance),
-            "created_at": parse_time(item.created_at) if item.created_at else now,
-            "occurred_at": parse_time(item.occurred_at) if item.occurred_at else now,
-            "updated_at": parse_time(item.updated_at) if item.updated_at else None,
-            "expires_at": parse_time(item.expires_at) if item.expires_at else None,
-            "source": item.source,
-            "meta": dict(item.meta or {}),
-            "tags": sorted({t.strip() for t in item.tags if t and t.strip()}),
-            "sources": list(dict.fromkeys(item.sources or [])),
-            "valid_to": parse_time(item.valid_to) if item.valid_to else None,
-            "superseded_by": item.superseded_by,
-            "consolidated_at": parse_time(item.consolidated_at) if item.consolidated_at else None,
-            "recalled": int(item.recalled or 0),
-            "last_recalled_at": parse_time(item.last_recalled_at) if item.last_recalled_at else None,
-            "digest_id": item.digest_id,
-        }
-        chunks = chunk_text(text) if item.chunk is None else [text]
-        if len(chunks) == 1:
-            return [
-                {
-                    **base,
-                    "id": item.id,
-                    "text": text,
-                    "content_hash": content_hash(text),
-                    "doc_id": item.doc_id,
-                    "chunk": item.chunk,
-                }
-            ]
-        doc_id = item.doc_id or new_id()
-        return [
-            {**base, "text": chunk, "content_hash": content_hash(chunk), "doc_id": doc_id, "chunk": i}
-            for i, chunk in enumerate(chunks, 1)
-        ]
+        return prepare_rows(item, self.user)
 
     def remember(
         self, items: Iterable[NewMemory], *, progress: Progress | None = None, batch_size: int = BATCH_SIZE

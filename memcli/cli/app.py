@@ -119,6 +119,9 @@ class MemGroup(TyperGroup):
         except Exception as exc:
             if getattr(exc, "exit_code", None) is not None:  # click's own exceptions
                 raise
+            if isinstance(exc, UnicodeEncodeError) and "surrogates not allowed" in str(exc):
+                # bytes of an argument that are not UTF-8 reached SQLite
+                raise _fail("an argument is not valid UTF-8", ExitStatus.INPUT) from None
             raise _fail(
                 f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", ExitStatus.ERROR
             ) from None

@@ -163,7 +163,7 @@ def remember(
 
       mem remember --jsonl < notes.jsonl
     """
-    from ..memory import NewMemory, parse_jsonl, record_to_new
+    from ..memory import NewMemory, parse_jsonl, record_to_new, validate
     from ..timeparse import format_time, parse_duration, parse_time, utcnow
 
     if ttl and expires:
@@ -215,6 +215,7 @@ def remember(
                 raise InputError("nothing to remember: give TEXT, -f FILE, or pipe text in")
             items.append(NewMemory(read_stdin(), source="stdin", **common))  # type: ignore[arg-type]
 
+    validate(items)  # bad input never creates the database
     mem = _open(db, user, create=True)
     with _progress(len(items), "Remembering") as advance:
         results = mem.remember(items, progress=advance)

@@ -17,6 +17,7 @@ import sqlean as sqlite3  # noqa: E402
 
 from ..errors import StoreError
 from ..paths import ensure_private_dir
+from .schema import MIGRATION_SET
 
 BUSY_TIMEOUT_MS = 10_000
 Connection = Any  # sqlean.Connection; kept loose so no type stubs are needed
@@ -67,6 +68,7 @@ def connect(path: Path, *, create: bool) -> Connection:
         # read-only, or as immutable when there is no WAL to honour.
         conn = _open_read_only(path)
     try:
+        _refuse_foreign(conn, path)
         if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
             mode = retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
             if mode.lower() != "wal":
@@ -82,6 +84,28 @@ def connect(path: Path, *, create: bool) -> Connection:
         conn.close()
         raise StoreError(f"{path} is not a usable database: {exc}") from None
     return conn
+
+
+def _refuse_foreign(conn: Connection, path: Path) -> None:
+    """A SQLite file of another program is left as it is: no WAL, no tables of ours."""
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    if not tables:
+        return  # a new or empty file
+    if (
+        "_sqlite_migrations" in tables
+        and conn.execute(
+            "SELECT 1 FROM _sqlite_migrations WHERE migration_set = ? LIMIT 1", [MIGRATION_SET]
+        ).fetchone()
+    ):
+        return
+    conn.close()
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    raise StoreError(f"{path} is not a memcli database (it holds other tables: {shown}); nothing was changed")
 
 
 def _open_checked(path: Path, target: str, *, uri: bool = False) -> Connection:
