@@ -624,9 +624,7 @@ class Consolidator:
         self.report.count(Change("MERGE", drop.text, id=keep.id, target=drop.id, sources=drop.sources))
         if self.dry_run:
             return
-        from .store.connection import write_transaction
-
-        with write_transaction(self.store.conn):  # all or nothing: never lose the dropped text
+        with self.store.transaction():  # all or nothing: never lose the dropped text
             self.store.add_history(keep.id, drop.text, now_str())
             self.store.set_fields(
                 keep.id,

@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,10 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.conn.close()
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """Several of this store's writes as one: all of them or none."""
+        return write_transaction(self.conn)
 
     # -- settings and the embedding space -----------------------------------------
 
