@@ -329,6 +329,10 @@ def test_installed_command_with_pipes_and_debug(db: str) -> None:
     assert bad.returncode == ExitStatus.NOT_FOUND and b"Traceback" not in bad.stderr
     debug = _run("--debug", "show", "--db", db, "zzzzzzzz")
     assert b"Traceback" in debug.stderr and debug.returncode == ExitStatus.NOT_FOUND
+    after = _run("show", "--db", db, "zzzzzzzz", "--debug")  # anywhere on the line
+    assert b"Traceback" in after.stderr and after.returncode == ExitStatus.NOT_FOUND
+    literal = _run("remember", "--db", db, "--", "--debug")  # after --, it is text
+    assert literal.returncode == 0 and b"Traceback" not in literal.stderr
 
 
 def test_default_location_env_overrides_and_file_mode(

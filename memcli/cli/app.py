@@ -177,4 +177,12 @@ from . import commands, config_cmd, consolidation, converse, docs_cmd, models  #
 def main() -> None:
     # llama.cpp and OpenMP read these at load time; two cores is all this tool may take.
     os.environ.setdefault("OMP_NUM_THREADS", str(min(os.cpu_count() or 1, 4)))
-    app(prog_name="mem")
+    app(args=_debug_first(sys.argv[1:]), prog_name="mem")
+
+
+def _debug_first(argv: list[str]) -> list[str]:
+    """`mem show ID --debug` works like `mem --debug show ID` (before any `--`)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[1:end]:
+        return argv
+    return ["--debug", *(a for i, a in enumerate(argv) if not (a == "--debug" and i < end))]
