@@ -51,8 +51,10 @@ def parse_duration(text: str) -> timedelta:
     if not match or match.group(2).lower() not in _UNITS:
         raise InputError(f"bad duration {text!r}: use a number and a unit, e.g. 30d, 12h, 2w")
     seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
-    if seconds <= 0 or seconds > _MAX_SECONDS:
-        raise InputError(f"duration {text!r} is out of range")
+    if seconds <= 0:
+        raise InputError(f"duration {text!r} is not positive")
+    if seconds > _MAX_SECONDS:
+        raise InputError(f"duration {text!r} is too long (at most {_MAX_SECONDS // (365 * 86400):.0f} years)")
     return timedelta(seconds=seconds)
 
 

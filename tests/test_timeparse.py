@@ -37,5 +37,7 @@ def test_bad_times_are_input_errors(bad: str) -> None:
 def test_durations() -> None:
     assert parse_duration("30d").days == 30
     assert parse_duration("2 weeks").days == 14
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="not positive"):
         parse_duration("0d")
+    with pytest.raises(InputError, match="at most 1000 years"):
+        parse_duration("2000y")
