@@ -5,7 +5,7 @@ import typer
 from memcli.cli import app
 
 # Commands whose output already is a document: JSON lines, or the manual itself.
-NO_JSON = {"export": "writes JSON lines already", "man": "shows the manual"}
+NO_JSON = {"export": "writes JSON lines already", "man": "shows the manual", "mcp": "speaks JSON-RPC"}
 # Arguments that take text a user may want to pipe in.
 TEXT_ARGUMENTS = {"text", "query", "question", "memory_ids", "path"}
 

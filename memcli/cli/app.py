@@ -171,7 +171,7 @@ def _root(
     _debug = debug
 
 
-from . import commands, config_cmd, consolidation, converse, docs_cmd, models  # noqa: E402,F401  (registers the commands on app)
+from . import commands, config_cmd, consolidation, converse, docs_cmd, mcp_cmd, models  # noqa: E402,F401  (registers the commands on app)
 
 
 def main() -> None:

@@ -1,0 +1,313 @@
+"""An MCP server over stdio, so an agent can use the memory as tools.
+
+The Model Context Protocol's stdio transport is JSON-RPC 2.0, one message per
+line: the client writes requests to our stdin, we answer on stdout, and logs go
+to stderr. A tools-only server needs `initialize`, `ping`, `tools/list` and
+`tools/call`; notifications (no id) are never answered. A tool that fails (bad
+input, an unknown id) answers a result with `isError`, which the agent reads;
+a malformed message gets a JSON-RPC error. Nothing here ends the server but the
+end of its input.
+
+Tools: remember, recall, forget, list_memories; all scoped to one user.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import IO, TYPE_CHECKING, Any
+
+from . import __version__
+from .errors import MemcliError
+from .records import KINDS, Filters, NewMemory
+
+if TYPE_CHECKING:
+    from .memory import Memory
+
+PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")  # newest first
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
+    -32700,
+    -32600,
+    -32601,
+    -32602,
+    -32603,
+)
+MAX_K = 50
+
+_KIND = {"type": "string", "enum": list(KINDS), "description": "episodic (what happened, the default), "
+         "semantic (a fact) or procedural (how to do something, a preference)"}  # fmt: skip
+_WHEN = "An ISO date or date-time (2024-05-01, 2024-05-01T14:30), 'yesterday', or an offset like '2d'."
+
+TOOLS: list[dict[str, Any]] = [
+    {
+        "name": "remember",
+        "title": "Remember",
+        "description": "Store a memory about the user: something that happened, a fact, or how they "
+        "like things done. Storing the same text again changes nothing.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "text": {"type": "string", "description": "What to remember, in a full sentence."},
+                "kind": _KIND,
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "importance": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3},
+                "occurred_at": {"type": "string", "description": "When it happened. " + _WHEN},
+                "ttl": {"type": "string", "description": "Forget it after this long, e.g. '30d', '12h'."},
+            },
+            "required": ["text"],
+            "additionalProperties": False,
+        },
+        "annotations": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": True},
+    },
+    {
+        "name": "recall",
+        "title": "Recall",
+        "description": "Find the user's memories most relevant to a query, by meaning and by words "
+        "(best first, with their ids and when they happened).",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "What to look for, in words."},
+                "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 5},
+                "kind": _KIND,
+                "since": {"type": "string", "description": "Only memories from then on. " + _WHEN},
+                "until": {"type": "string", "description": "Only memories before then. " + _WHEN},
+            },
+            "required": ["query"],
+            "additionalProperties": False,
+        },
+        "annotations": {"readOnlyHint": True},
+    },
+    {
+        "name": "forget",
+        "title": "Forget",
+        "description": "Erase memories by id, for good (their text does not stay in the database).",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"ids": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+            "required": ["ids"],
+            "additionalProperties": False,
+        },
+        "annotations": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True},
+    },
+    {
+        "name": "list_memories",
+        "title": "List memories",
+        "description": "The user's most recent memories, newest first.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10},
+                "kind": _KIND,
+            },
+            "additionalProperties": False,
+        },
+        "annotations": {"readOnlyHint": True},
+    },
+]
+
+
+class ToolError(Exception):
+    """Bad arguments for a tool: the agent is told, the server goes on."""
+
+
+class Server:
+    """Answers MCP messages with one Memory (one database file, one user)."""
+
+    def __init__(self, open_memory: Callable[[], Memory]) -> None:
+        self._open_memory = open_memory
+        self._memory: Memory | None = None
+
+    @property
+    def memory(self) -> Memory:
+        if self._memory is None:
+            self._memory = self._open_memory()
+        return self._memory
+
+    def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+
+    def handle(self, message: Any) -> dict[str, Any] | None:
+        """The response to one decoded message; None for a notification."""
+        if (
+            not isinstance(message, dict)
+            or message.get("jsonrpc") != "2.0"
+            or not isinstance(message.get("method"), str)
+        ):
+            return _error(
+                message.get("id") if isinstance(message, dict) else None, INVALID_REQUEST, "invalid request"
+            )
+        if "id" not in message:
+            return None  # notifications/initialized, notifications/cancelled, ...
+        request_id, method = message["id"], message["method"]
+        params = message.get("params")
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            return _error(request_id, INVALID_PARAMS, "params must be an object")
+        if method == "initialize":
+            return _result(request_id, self._initialize(params))
+        if method == "ping":
+            return _result(request_id, {})
+        if method == "tools/list":
+            return _result(request_id, {"tools": TOOLS})
+        if method == "tools/call":
+            name, arguments = params.get("name"), params.get("arguments")
+            arguments = {} if arguments is None else arguments
+            if not isinstance(name, str) or name not in {tool["name"] for tool in TOOLS}:
+                return _error(request_id, INVALID_PARAMS, f"unknown tool {name!r}")
+            if not isinstance(arguments, dict):
+                return _error(request_id, INVALID_PARAMS, "arguments must be an object")
+            return _result(request_id, self.call(name, arguments))
+        return _error(request_id, METHOD_NOT_FOUND, f"method not found: {method}")
+
+    def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
+        asked = params.get("protocolVersion")
+        return {
+            "protocolVersion": asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0],
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": "memcli", "title": "memcli", "version": __version__},
+            "instructions": "A personal memory kept on this machine. recall before answering questions "
+            "about the user; remember what they tell you that will matter later.",
+        }
+
+    def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Run one tool: its text for the model, and the same data structured."""
+        try:
+            text, data = getattr(self, f"_tool_{name}")(**_checked(name, arguments))
+        except (ToolError, MemcliError) as exc:
+            return {"content": [{"type": "text", "text": f"Error: {exc}"}], "isError": True}
+        return {"content": [{"type": "text", "text": text}], "structuredContent": data, "isError": False}
+
+    # -- the tools -----------------------------------------------------------------
+
+    def _tool_remember(
+        self,
+        text: str,
+        kind: str = "episodic",
+        tags: list[str] | None = None,
+        importance: int = 3,
+        occurred_at: str | None = None,
+        ttl: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        from .timeparse import format_time, parse_duration, parse_time, utcnow
+
+        item = NewMemory(
+            text,
+            kind=kind,
+            tags=list(tags or []),
+            importance=importance,
+            occurred_at=parse_time(occurred_at) if occurred_at else None,
+            expires_at=format_time(utcnow() + parse_duration(ttl)) if ttl else None,
+            source="mcp",
+        )
+        results = self.memory.remember([item])
+        lines = [
+            f"{'Remembered' if r.status == 'added' else 'Already known'} {r.id}: {_line(r.text)}"
+            for r in results
+        ]
+        return "\n".join(lines), {"results": [r.to_dict() for r in results]}
+
+    def _tool_recall(
+        self,
+        query: str,
+        k: int = 5,
+        kind: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        from .timeparse import parse_time
+
+        filters = Filters(
+            user=self.memory.user,
+            kinds=[kind] if kind else [],
+            since=parse_time(since) if since else None,
+            until=parse_time(until) if until else None,
+        )
+        hits = self.memory.recall(query, filters, k=k, touch=True)
+        if not hits:
+            return "No memories match.", {"results": []}
+        lines = [
+            f"[{h.record.id}] ({h.record.occurred_at[:10]}, {h.record.kind}) {_line(h.record.text)}"
+            for h in hits
+        ]
+        return "\n".join(lines), {
+            "results": [_brief(h.record.to_dict(), score=round(h.score, 4)) for h in hits]
+        }
+
+    def _tool_forget(self, ids: list[str]) -> tuple[str, dict[str, Any]]:
+        records = [self.memory.get(i) for i in dict.fromkeys(ids)]  # another user's id is not found
+        n = self.memory.forget([r.id for r in records])
+        return f"Forgot {n} {'memory' if n == 1 else 'memories'}.", {"forgotten": [r.id for r in records]}
+
+    def _tool_list_memories(self, limit: int = 10, kind: str | None = None) -> tuple[str, dict[str, Any]]:
+        records = self.memory.list(Filters(user=self.memory.user, kinds=[kind] if kind else []), limit=limit)
+        if not records:
+            return "No memories.", {"results": []}
+        lines = [f"[{r.id}] ({r.occurred_at[:10]}, {r.kind}) {_line(r.text)}" for r in records]
+        return "\n".join(lines), {"results": [_brief(r.to_dict()) for r in records]}
+
+
+def _checked(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments, checked against the tool's input schema (types, bounds, enums)."""
+    schema = next(tool["inputSchema"] for tool in TOOLS if tool["name"] == name)
+    properties = schema["properties"]
+    for key in arguments:
+        if key not in properties:
+            raise ToolError(f"{name} takes no argument {key!r}")
+    for key in schema.get("required", []):
+        if key not in arguments:
+            raise ToolError(f"{name} needs {key!r}")
+    for key, value in arguments.items():
+        spec = properties[key]
+        kind = spec["type"]
+        if kind == "string" and not isinstance(value, str):
+            raise ToolError(f"{key} must be a string")
+        if kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ToolError(f"{key} must be a whole number")
+        if kind == "array" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ToolError(f"{key} must be a list of strings")
+        if "enum" in spec and value not in spec["enum"]:
+            raise ToolError(f"{key} is one of {', '.join(spec['enum'])}, not {value!r}")
+        if kind == "integer" and not spec["minimum"] <= value <= spec["maximum"]:
+            raise ToolError(f"{key} must be from {spec['minimum']} to {spec['maximum']}")
+        if kind == "array" and len(value) < spec.get("minItems", 0):
+            raise ToolError(f"{key} cannot be empty")
+    return arguments
+
+
+def _brief(data: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    keys = ("id", "text", "kind", "tags", "importance", "occurred_at", "created_at", "expires_at", "valid_to")
+    return {**{key: data[key] for key in keys}, **extra}
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _result(request_id: Any, result: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+def serve(server: Server, lines: Iterable[bytes], out: IO[str]) -> None:
+    """Answer each line of input until it ends; stdout carries JSON-RPC only."""
+    for raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            message = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            response: dict[str, Any] | None = _error(None, PARSE_ERROR, "parse error: not a JSON message")
+        else:
+            try:
+                response = server.handle(message)
+            except Exception as exc:  # the server outlives any one request
+                request_id = message.get("id") if isinstance(message, dict) else None
+                response = _error(request_id, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        if response is not None:
+            out.write(json.dumps(response, ensure_ascii=False) + "\n")
+            out.flush()

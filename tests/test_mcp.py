@@ -1,0 +1,204 @@
+"""`mem mcp`: the memory as MCP tools over stdio (JSON-RPC 2.0, one message per line)."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from memcli.mcp import PROTOCOL_VERSIONS, Server, serve
+from memcli.memory import Memory
+from memcli.models.embed import FakeEmbedder
+from memcli.records import NewMemory
+
+
+@pytest.fixture
+def server(db_path: Path):
+    memories: list[Memory] = []
+
+    def open_memory() -> Memory:
+        memories.append(Memory(db_path, embedder=FakeEmbedder(), user="tester"))
+        return memories[-1]
+
+    srv = Server(open_memory)
+    yield srv
+    srv.close()
+
+
+def request(method: str, params: dict | None = None, id: int = 1) -> dict:
+    message = {"jsonrpc": "2.0", "id": id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def call(server: Server, tool: str, **arguments) -> dict:
+    response = server.handle(request("tools/call", {"name": tool, "arguments": arguments}))
+    assert "result" in response, response
+    return response["result"]
+
+
+def test_handshake_negotiates_the_protocol_version(server: Server) -> None:
+    for asked in PROTOCOL_VERSIONS:
+        result = server.handle(request("initialize", {"protocolVersion": asked, "capabilities": {}}))[
+            "result"
+        ]
+        assert result["protocolVersion"] == asked
+    result = server.handle(request("initialize", {"protocolVersion": "1999-01-01"}))["result"]
+    assert result["protocolVersion"] == PROTOCOL_VERSIONS[0]
+    assert result["capabilities"] == {"tools": {"listChanged": False}}
+    assert result["serverInfo"]["name"] == "memcli"
+    assert server.handle({"jsonrpc": "2.0", "method": "notifications/initialized"}) is None
+    assert server.handle(request("ping")) == {"jsonrpc": "2.0", "id": 1, "result": {}}
+
+
+def test_tools_are_listed_with_their_schemas(server: Server) -> None:
+    tools = {t["name"]: t for t in server.handle(request("tools/list"))["result"]["tools"]}
+    assert set(tools) == {"remember", "recall", "forget", "list_memories"}
+    assert tools["remember"]["inputSchema"]["required"] == ["text"]
+    assert tools["recall"]["annotations"]["readOnlyHint"] is True
+    assert tools["forget"]["annotations"]["destructiveHint"] is True
+
+
+def test_remember_recall_list_forget(server: Server) -> None:
+    stored = call(server, "remember", text="The spare key is under the blue flower pot", tags=["home"])
+    assert stored["isError"] is False
+    key_id = stored["structuredContent"]["results"][0]["id"]
+    assert stored["content"][0]["text"] == f"Remembered {key_id}: The spare key is under the blue flower pot"
+    again = call(server, "remember", text="The spare key is under the blue flower pot")
+    assert again["content"][0]["text"].startswith(f"Already known {key_id}")
+    call(
+        server,
+        "remember",
+        text="Deploy the blog with make publish",
+        kind="procedural",
+        occurred_at="2024-02-01",
+    )
+
+    found = call(server, "recall", query="where is the spare key", k=2)
+    assert found["structuredContent"]["results"][0]["id"] == key_id
+    assert found["content"][0]["text"].splitlines()[0].startswith(f"[{key_id}] (")
+    assert server.memory.get(key_id).recalled == 1  # an agent's recall counts as use
+    how = call(server, "recall", query="blog", kind="procedural", since="2024-01-01", until="2024-03-01")
+    assert [r["text"] for r in how["structuredContent"]["results"]] == ["Deploy the blog with make publish"]
+    assert (
+        call(server, "recall", query="blog", until="2023-01-01")["content"][0]["text"] == "No memories match."
+    )
+
+    listed = call(server, "list_memories", limit=1)["structuredContent"]["results"]
+    assert [r["id"] for r in listed] == [key_id]  # newest first
+
+    gone = call(server, "forget", ids=[key_id])
+    assert gone["content"][0]["text"] == "Forgot 1 memory." and gone["structuredContent"] == {
+        "forgotten": [key_id]
+    }
+    assert key_id not in {r["id"] for r in call(server, "list_memories")["structuredContent"]["results"]}
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "message"),
+    [
+        ("remember", {}, "needs 'text'"),
+        ("remember", {"text": "   "}, "empty"),
+        ("remember", {"text": "x", "kind": "dream"}, "kind is one of"),
+        ("remember", {"text": "x", "importance": 9}, "importance must be from 1 to 5"),
+        ("remember", {"text": "x", "importance": True}, "whole number"),
+        ("remember", {"text": "x", "tags": "home"}, "list of strings"),
+        ("remember", {"text": "x", "colour": "red"}, "no argument 'colour'"),
+        ("remember", {"text": "x", "occurred_at": "next tuesday"}, "bad date"),
+        ("remember", {"text": "x", "ttl": "-3d"}, "bad duration"),
+        ("recall", {"query": 42}, "query must be a string"),
+        ("recall", {"query": "x", "k": 0}, "k must be from 1 to 50"),
+        ("forget", {"ids": []}, "cannot be empty"),
+        ("forget", {"ids": ["zzzzzzzz"]}, "no memory"),
+    ],
+)
+def test_bad_arguments_are_tool_errors_the_agent_can_read(server: Server, tool, arguments, message) -> None:
+    result = call(server, tool, **arguments)
+    assert result["isError"] is True and message in result["content"][0]["text"], result
+    assert server.memory.store.counts()["memories"] == 0
+
+
+def test_another_users_memory_cannot_be_forgotten(server: Server, db_path: Path) -> None:
+    other = Memory(db_path, embedder=FakeEmbedder(), user="ana")
+    [theirs] = other.remember([NewMemory("Ana's private note")])
+    result = call(server, "forget", ids=[theirs.id])
+    assert result["isError"] is True and "no memory" in result["content"][0]["text"]
+    assert other.get(theirs.id).text == "Ana's private note"
+    assert call(server, "recall", query="private note")["structuredContent"]["results"] == []
+    other.close()
+
+
+def test_protocol_errors(server: Server) -> None:
+    assert server.handle([1, 2])["error"]["code"] == -32600
+    assert server.handle({"id": 3, "method": "ping"})["error"]["code"] == -32600  # no "jsonrpc"
+    assert server.handle(request("resources/list", id=4)) == {
+        "jsonrpc": "2.0",
+        "id": 4,
+        "error": {"code": -32601, "message": "method not found: resources/list"},
+    }
+    assert server.handle(request("tools/call", {"name": "rm -rf"}))["error"]["code"] == -32602
+    assert server.handle(request("tools/call", {"name": ["recall"]}))["error"]["code"] == -32602
+    assert (
+        server.handle(request("tools/call", {"name": "recall", "arguments": [1]}))["error"]["code"] == -32602
+    )
+    assert server.handle(request("tools/list", params=[]))["error"]["code"] == -32602
+
+
+def test_serve_answers_line_by_line_and_survives_anything(server: Server, monkeypatch) -> None:
+    lines = [
+        json.dumps(request("ping", id=1)).encode(),
+        b"",
+        b"{not json",
+        b"\xff\xfe",
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode(),
+        json.dumps(request("tools/call", {"name": "list_memories", "arguments": {}}, id=2)).encode(),
+        json.dumps(request("ping", id=3)).encode(),
+    ]
+    monkeypatch.setattr(Server, "_tool_list_memories", lambda self, **kw: 1 / 0)
+    out = io.StringIO()
+    serve(server, lines, out)
+    responses = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r.get("id") for r in responses] == [1, None, None, 2, 3]
+    assert [r["error"]["code"] for r in responses[1:3]] == [-32700, -32700]
+    assert responses[3]["error"] == {"code": -32603, "message": "ZeroDivisionError: division by zero"}
+    assert responses[4]["result"] == {}
+
+
+@pytest.mark.usefixtures("real_embedder")
+def test_mem_mcp_over_real_pipes(tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    messages = [
+        request(
+            "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}}
+        ),
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        request(
+            "tools/call", {"name": "remember", "arguments": {"text": "Ana's birthday is on 3 March"}}, id=2
+        ),
+        request("tools/call", {"name": "recall", "arguments": {"query": "when is Ana's birthday?"}}, id=3),
+    ]
+    exe = Path(sys.executable).with_name("mem")
+    done = subprocess.run(
+        [str(exe), "mcp", "--db", str(db)],
+        input="".join(json.dumps(m) + "\n" for m in messages).encode(),
+        capture_output=True,
+        env={**os.environ},
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+    responses = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [r["id"] for r in responses] == [1, 2, 3]
+    assert responses[0]["result"]["protocolVersion"] == "2025-06-18"
+    assert responses[2]["result"]["structuredContent"]["results"][0]["text"] == "Ana's birthday is on 3 March"
+    assert (
+        json.loads(
+            subprocess.run(
+                [str(exe), "list", "--db", str(db), "--json"], capture_output=True, timeout=60
+            ).stdout
+        )["results"][0]["source"]
+        == "mcp"
+    )
