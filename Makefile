@@ -50,6 +50,7 @@ test: $(VENV)/.dev-installed $(VENV)/.models
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check memcli tests bench
 	$(BIN)/ruff format --check memcli tests bench
+	$(BIN)/mypy memcli
 
 # The man page and the README's command reference, generated from the commands' --help.
 docs: $(VENV)/.installed

@@ -9,6 +9,7 @@ for hit in mem.recall("where is the key?"):
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import unicodedata
@@ -292,7 +293,7 @@ class Memory:
     def list(self, filters: Filters | None = None, *, limit: int | None = 20) -> list[MemoryRecord]:
         return self.store.list(filters or Filters(user=self.user), limit=limit)
 
-    def history(self, memory_id: str) -> tuple[MemoryRecord, list[HistoryEntry]]:
+    def history(self, memory_id: str) -> tuple[MemoryRecord, builtins.list[HistoryEntry]]:
         return self.store.history(self.get(memory_id).id)
 
     def export(self, filters: Filters | None = None) -> Iterator[dict[str, Any]]:

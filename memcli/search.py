@@ -112,7 +112,7 @@ def recall(
         scores = dict(vec)
     else:
         missing = [seq for seq, _ in fts if seq not in sims]
-        if missing and vec:  # vec is empty when the store has no vectors yet
+        if missing and vec and query_vector is not None:  # vec is empty when the store has no vectors yet
             sims.update(store.similarities(missing, query_vector))
         scores = rrf(fts_rank, vec_rank) if fusion == "rrf" else fuse(bm25, sims)
     if adjust and scores:

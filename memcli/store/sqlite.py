@@ -6,6 +6,7 @@ second backend (PostgreSQL + pgvector) can sit beside it later.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets
@@ -684,7 +685,7 @@ class SQLiteStore:
 
     def list(
         self, filters: Filters, *, limit: int | None = None, newest_first: bool = True
-    ) -> list[MemoryRecord]:
+    ) -> builtins.list[MemoryRecord]:
         where, params = self.where(filters)
         order = "DESC" if newest_first else "ASC"
         sql = f"SELECT {_COLUMNS} FROM memories m WHERE {where} ORDER BY occurred_at {order}, seq {order}"
@@ -693,7 +694,7 @@ class SQLiteStore:
             params.append(max(limit, 0))
         return self._records(self.conn.execute(sql, params).fetchall())
 
-    def matching_ids(self, filters: Filters, *, fts_query: str | None = None) -> list[str]:
+    def matching_ids(self, filters: Filters, *, fts_query: str | None = None) -> builtins.list[str]:
         where, params = self.where(filters)
         if fts_query:
             sql = (
@@ -719,7 +720,7 @@ class SQLiteStore:
             yield from self._records(rows)
             last = rows[-1][0]
 
-    def history(self, id_or_prefix: str) -> tuple[MemoryRecord, list[HistoryEntry]]:
+    def history(self, id_or_prefix: str) -> tuple[MemoryRecord, builtins.list[HistoryEntry]]:
         record = self.get(id_or_prefix)
         rows = self.conn.execute(
             "SELECT text, changed_at FROM memory_history WHERE seq = ? ORDER BY id",
@@ -733,7 +734,7 @@ class SQLiteStore:
 
     # -- search ------------------------------------------------------------------
 
-    def fts_search(self, match: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
+    def fts_search(self, match: str, filters: Filters, limit: int) -> builtins.list[tuple[int, float]]:
         """(seq, bm25) best first; bm25 is FTS5's score, lower is better.
 
         The best matches are ranked by the index alone, then filtered: joining
@@ -772,7 +773,7 @@ class SQLiteStore:
 
     def vector_search(
         self, query: np.ndarray, filters: Filters, limit: int, *, candidates: int = 400
-    ) -> list[tuple[int, float]]:
+    ) -> builtins.list[tuple[int, float]]:
         """(seq, cosine similarity) best first.
 
         Binary-quantised candidates from sqlite-vec, re-scored with the float
@@ -794,7 +795,7 @@ class SQLiteStore:
         scored.sort(key=lambda item: -item[1])
         return scored[:limit]
 
-    def hamming_candidates(self, query: np.ndarray, n: int, user: str | None) -> list[int]:
+    def hamming_candidates(self, query: np.ndarray, n: int, user: str | None) -> builtins.list[int]:
         """The n memories whose binary codes are nearest the query's, by Hamming distance.
 
         sqlite-vec keeps the codes in chunks of 1,024 and its KNN keeps the best
@@ -822,9 +823,9 @@ class SQLiteStore:
         best = best[np.lexsort((ids[best], distances[best]))]
         return [int(seq) for seq in ids[best]]
 
-    def _vec0_knn(self, query: np.ndarray, n: int, user: str | None) -> list[int]:
+    def _vec0_knn(self, query: np.ndarray, n: int, user: str | None) -> builtins.list[int]:
         sql = "SELECT rowid FROM vec_memories WHERE embedding MATCH vec_quantize_binary(?) AND k = ?"
-        params: list[Any] = [query.tobytes(), n]
+        params: builtins.list[Any] = [query.tobytes(), n]
         if user is not None:
             sql += " AND user = ?"
             params.append(user)
@@ -842,7 +843,7 @@ class SQLiteStore:
             "SELECT c.size, c.validity, c.rowids, v.vectors FROM vec_memories_chunks c "
             "JOIN vec_memories_vector_chunks00 v ON v.rowid = c.chunk_id"
         )
-        params: list[Any] = []
+        params: builtins.list[Any] = []
         if user is not None:
             sql += " WHERE c.partition00 = ?"
             params.append(user)
@@ -886,8 +887,8 @@ class SQLiteStore:
         return {int(r[0]): float(s) for r, s in zip(rows, matrix @ query)}
 
     def _score(
-        self, seqs: list[int] | None, where: str, params: list[Any], query: np.ndarray
-    ) -> list[tuple[int, float]]:
+        self, seqs: builtins.list[int] | None, where: str, params: builtins.list[Any], query: np.ndarray
+    ) -> builtins.list[tuple[int, float]]:
         import numpy as np
 
         if seqs is None:
@@ -911,7 +912,7 @@ class SQLiteStore:
 
     # -- maintenance -------------------------------------------------------------
 
-    def texts_for_reindex(self) -> list[tuple[int, str, str]]:
+    def texts_for_reindex(self) -> builtins.list[tuple[int, str, str]]:
         return [
             (r[0], r[1], r[2]) for r in self.conn.execute("SELECT seq, user, text FROM memories ORDER BY seq")
         ]
@@ -921,7 +922,7 @@ class SQLiteStore:
         items: Sequence[tuple[int, str, str]],
         vectors: np.ndarray,
         model: str,
-        embed: Callable[[list[str]], np.ndarray] | None = None,
+        embed: Callable[[builtins.list[str]], np.ndarray] | None = None,
     ) -> None:
         """Swap in a whole new embedding space at once (after `mem reindex`).
 
@@ -973,7 +974,7 @@ class SQLiteStore:
             for r in self.conn.execute(f"SELECT {column}, count(*) FROM memories GROUP BY 1 ORDER BY 1")
         }
 
-    def integrity_problems(self) -> list[str]:
+    def integrity_problems(self) -> builtins.list[str]:
         """integrity_check, the FTS index against its rows, and the index counts."""
         problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
         try:
