@@ -392,8 +392,7 @@ def measure_inprocess(path: Path, embedder, queries: list[str], bf_queries: int)
             vec = vec[0]
             vectors[q] = vec
             parts["embed"].append(t)
-            match = search.fts_query(q)
-            t, fts = timed(mem.store.fts_search, match, filters, depth) if match else (0.0, [])
+            t, fts = timed(mem.store.fts_search, search.query_terms(q), filters, depth)
             parts["fts_search"].append(t)
             t, vres = timed(mem.store.vector_search, vec, filters, depth)
             parts["vector_search"].append(t)
@@ -408,9 +407,9 @@ def measure_inprocess(path: Path, embedder, queries: list[str], bf_queries: int)
         out["fts_candidates_p50"] = int(
             pct(
                 [
-                    len(mem.store.fts_search(search.fts_query(q), filters, 10**9))
+                    len(mem.store.fts_search(search.query_terms(q), filters, 10**9))
                     for q in queries[:20]
-                    if search.fts_query(q)
+                    if search.query_terms(q)
                 ],
                 50,
             )

@@ -22,6 +22,7 @@ from . import paths, search, settings
 from .chunking import chunk_text
 from .errors import InputError, UsageError
 from .records import KINDS, Filters, HistoryEntry, Hit, MemoryRecord, NewMemory, RememberResult, Stats
+from .store.base import Store
 from .store.sqlite import ID_LENGTH, SQLiteStore, new_id
 from .timeparse import now_str, parse_time
 
@@ -146,7 +147,7 @@ class Memory:
         user: str | None = None,
     ) -> None:
         self.path = paths.db_path(path)
-        self.store = SQLiteStore(self.path, create=create)
+        self.store: Store = SQLiteStore(self.path, create=create)
         self._embedder = embedder
         self.user = user or paths.default_user()
 
@@ -241,12 +242,12 @@ class Memory:
 
     def matching(self, filters: Filters, *, query: str | None = None) -> list[MemoryRecord]:
         """Memories a filtered `forget` would delete (every query word must occur)."""
-        fts = None
+        words = None
         if query is not None:
-            fts = search.all_words_query(query)
-            if fts is None:
+            words = search.all_terms(query)
+            if not words:
                 raise InputError("the query has no words to match")
-        ids = self.store.matching_ids(filters, fts_query=fts)
+        ids = self.store.matching_ids(filters, words=words)
         return [self.store.get(i) for i in ids]
 
     # -- reading -------------------------------------------------------------------

@@ -26,7 +26,7 @@ from .records import Filters, Hit
 if TYPE_CHECKING:
     import numpy as np
 
-    from .store.sqlite import SQLiteStore
+    from .store.base import Store
 
 MODES = ("hybrid", "fts", "vector")
 FUSIONS = ("score", "rrf")
@@ -60,27 +60,24 @@ def stems(text: str) -> set[str]:
     return {stem(w) for w in _WORD.findall(text.lower())}
 
 
-def fts_query(text: str) -> str | None:
-    """Plain words of any input, OR-ed and quoted: FTS5 syntax in a query is never parsed.
+def query_terms(text: str) -> list[str]:
+    """The words of any input that full-text search looks for (any of them).
 
-    Stop words are dropped (they match half the store and cost time) unless the
+    Only plain words reach the index, so no query syntax is ever parsed. Stop
+    words are dropped (they match half the store and cost time) unless the
     query has nothing else.
     """
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
-    content = [w for w in words if w not in STOPWORDS] or words
-    if not content:
-        return None
-    return " OR ".join(f'"{w}"' for w in content[:MAX_TERMS])
+    words = all_terms(text)
+    return ([w for w in words if w not in STOPWORDS] or words)[:MAX_TERMS]
 
 
-def all_words_query(text: str) -> str | None:
-    """Every word must occur: the precise match `mem forget --query` uses."""
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
-    return " AND ".join(f'"{w}"' for w in words[:MAX_TERMS]) if words else None
+def all_terms(text: str) -> list[str]:
+    """Every word of the input, once: the precise match `mem forget --query` uses."""
+    return list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))[:MAX_TERMS]
 
 
 def recall(
-    store: SQLiteStore,
+    store: Store,
     embed_query: Callable[[str], np.ndarray],
     query: str,
     filters: Filters,
@@ -94,9 +91,9 @@ def recall(
     fts: list[tuple[int, float]] = []
     vec: list[tuple[int, float]] = []
     if mode in ("hybrid", "fts"):
-        match = fts_query(query)
-        if match:
-            fts = store.fts_search(match, filters, depth if mode == "hybrid" else k)
+        terms = query_terms(query)
+        if terms:
+            fts = store.fts_search(terms, filters, depth if mode == "hybrid" else k)
     query_vector = None
     if mode in ("hybrid", "vector"):
         query_vector = embed_query(query)
@@ -133,7 +130,7 @@ def recall(
     ]
 
 
-def adjusted(store: SQLiteStore, scores: dict[int, float]) -> dict[int, float]:
+def adjusted(store: Store, scores: dict[int, float]) -> dict[int, float]:
     """Scores weighed by importance, recency and validity (memcli.ranking)."""
     from datetime import datetime
 

@@ -44,7 +44,7 @@ def test_upgrading_an_old_file_indexes_its_rows(db_path: Path) -> None:
     assert applied(store.conn) == schema.migration_names()
     from memcli.records import Filters
 
-    assert store.fts_search('"otters"', Filters(), 5)[0][0] == 1
+    assert store.fts_search(["otters"], Filters(), 5)[0][0] == 1
 
 
 def test_missing_file_is_not_created_by_readers(tmp_path: Path) -> None:

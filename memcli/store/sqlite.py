@@ -47,6 +47,11 @@ _COLUMNS = (
 )
 
 
+def _match(words: Sequence[str], operator: str) -> str:
+    """An FTS5 query of plain words: each quoted, so none is read as syntax."""
+    return f" {operator} ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
 def new_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
 
@@ -694,14 +699,15 @@ class SQLiteStore:
             params.append(max(limit, 0))
         return self._records(self.conn.execute(sql, params).fetchall())
 
-    def matching_ids(self, filters: Filters, *, fts_query: str | None = None) -> builtins.list[str]:
+    def matching_ids(self, filters: Filters, *, words: Sequence[str] | None = None) -> builtins.list[str]:
+        """Ids of the memories that pass the filters and contain every one of `words`."""
         where, params = self.where(filters)
-        if fts_query:
+        if words:
             sql = (
                 "SELECT m.id FROM memories_fts f JOIN memories m ON m.seq = f.rowid "
                 f"WHERE memories_fts MATCH ? AND {where}"
             )
-            params = [f"text : ({fts_query})", *params]  # the memory's own words only
+            params = [f"text : ({_match(words, 'AND')})", *params]  # the memory's own words only
         else:
             sql = f"SELECT m.id FROM memories m WHERE {where}"
         return [r[0] for r in self.conn.execute(sql, params)]
@@ -734,16 +740,19 @@ class SQLiteStore:
 
     # -- search ------------------------------------------------------------------
 
-    def fts_search(self, match: str, filters: Filters, limit: int) -> builtins.list[tuple[int, float]]:
-        """(seq, bm25) best first; bm25 is FTS5's score, lower is better.
+    def fts_search(
+        self, terms: Sequence[str], filters: Filters, limit: int
+    ) -> builtins.list[tuple[int, float]]:
+        """(seq, bm25) of memories with any of `terms`, best first; bm25 is FTS5's score, lower is better.
 
         The best matches are ranked by the index alone, then filtered: joining
         every match to its row first costs a row lookup per match (5,000 for a
         common word at 100k memories: 20 ms instead of 5). Only when the
         filters leave fewer than `limit` of that pool is the full join run.
         """
-        if limit <= 0:
+        if limit <= 0 or not terms:
             return []
+        match = _match(terms, "OR")
         pool = max(4 * limit, 200)
         score = f"bm25(memories_fts, 1.0, {CONTEXT_WEIGHT})"
         ranked = self.conn.execute(
