@@ -291,25 +291,53 @@ def _subcommands(group: str) -> set[str]:
     return {node.path[2] for node in COMMANDS if node.path[:2] == ("mem", group) and len(node.path) == 3}
 
 
-def _complete(shell: str, args: str) -> str:
+def _script(shell: str) -> str:
+    """The completion script `mem --install-completion` installs for a shell."""
     assert MEM.is_file(), f"no console script {MEM}: pip install -e ."
-    env = {
-        **os.environ,
-        "_MEM_COMPLETE": f"complete_{shell}",
-        "_TYPER_COMPLETE_ARGS": args,
-        "_TYPER_COMPLETE_FISH_ACTION": "get-args",
-    }
-    done = subprocess.run([MEM], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [MEM], capture_output=True, text=True, env={**os.environ, "_MEM_COMPLETE": f"source_{shell}"}
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def test_zsh_completion() -> None:
-    assert re.findall(r'"(\w+)":', _complete("zsh", "mem rec")) == ["recall"]
-    assert set(re.findall(r'"(\w+)":', _complete("zsh", "mem models "))) == _subcommands("models")
+def _in_shell(shell: str, program: str, script: Path) -> list[str]:
+    """Run `program` in the real shell (CI installs zsh and fish) with mem on PATH."""
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed (.ci/run installs it)")
+    env = {**os.environ, "PATH": f"{MEM.parent}{os.pathsep}{os.environ['PATH']}"}
+    args = [shell, "-f", "-c", program, shell, str(script)] if shell == "zsh" else [shell, "-c", program]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [line for line in done.stdout.splitlines() if line]
 
 
-def test_fish_completion() -> None:
-    assert [line.split("\t")[0] for line in _complete("fish", "mem rec").splitlines()] == ["recall"]
-    models = {line.split("\t")[0] for line in _complete("fish", "mem models ").splitlines()}
-    assert models == _subcommands("models")
+def test_zsh_completes_commands(tmp_path: Path) -> None:
+    script = tmp_path / "_mem"
+    script.write_text(_script("zsh"), encoding="utf-8")
+    # zsh's completion system is not loaded in a script: its two builtins print what they are given.
+    program = 'compdef() { :; }; _arguments() { print -rl -- "$@"; }; source "$1"; words=({words}); CURRENT={n}; _mem_completion'
+
+    def complete(*words: str) -> set[str]:
+        lines = _in_shell(
+            "zsh", program.replace("{words}", " ".join(words)).replace("{n}", str(len(words))), script
+        )
+        return set(re.findall(r'\("?(\w+)"?:', " ".join(lines))) | set(
+            re.findall(r'"(\w+)":', " ".join(lines))
+        )
+
+    assert complete("mem", "rec") == {"recall"}
+    assert complete("mem", "models", "''") == _subcommands("models")
+
+
+def test_fish_completes_commands(tmp_path: Path) -> None:
+    script = tmp_path / "mem.fish"
+    script.write_text(_script("fish"), encoding="utf-8")
+
+    def complete(line: str) -> set[str]:
+        return {
+            row.split("\t")[0] for row in _in_shell("fish", f'source {script}; complete -C "{line}"', script)
+        }
+
+    assert complete("mem rec") == {"recall"}
+    assert complete("mem models ") == _subcommands("models")
