@@ -427,7 +427,7 @@ class Consolidator:
             record = self.store.get(memory_id)
             self.report.count(Change("EXPIRE", record.text, id=memory_id))
         if ids and not self.dry_run:
-            self.memory.forget(ids)
+            self.store.delete(ids)  # full ids of any user being consolidated
 
     # -- 2. facts ----------------------------------------------------------------
 
@@ -630,6 +630,10 @@ class Consolidator:
                 keep.id,
                 sources=[*keep.sources, *drop.sources],
                 importance=max(keep.importance, drop.importance),
+                # the merged memory lives as long as the longest-lived of the two (None: for ever)
+                expires_at=None
+                if keep.expires_at is None or drop.expires_at is None
+                else max(keep.expires_at, drop.expires_at),
             )
             self.store.add_tags(keep.id, drop.tags)
             self.store.delete([drop.id])
@@ -714,7 +718,7 @@ class Consolidator:
             for r in group:
                 self.store.set_fields(r.id, digest_id=digest_id)
             if delete_episodes:
-                self.memory.forget(ids)
+                self.store.delete(ids)
         self.report.count(Change("DIGEST", text, id=digest_id, sources=ids))
 
 

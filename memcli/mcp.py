@@ -3,10 +3,11 @@
 The Model Context Protocol's stdio transport is JSON-RPC 2.0, one message per
 line: the client writes requests to our stdin, we answer on stdout, and logs go
 to stderr. A tools-only server needs `initialize`, `ping`, `tools/list` and
-`tools/call`; notifications (no id) are never answered. A tool that fails (bad
-input, an unknown id) answers a result with `isError`, which the agent reads;
-a malformed message gets a JSON-RPC error. Nothing here ends the server but the
-end of its input.
+`tools/call`; notifications (no id) are never answered, and a batch (a JSON
+array) is answered with one array of its responses. Output is ASCII JSON. A
+tool that fails (bad input, an unknown id) answers a result with `isError`,
+which the agent reads; a malformed message gets a JSON-RPC error. Nothing here
+ends the server but the end of its input.
 
 Tools: remember, recall, forget, list_memories; all scoped to one user.
 """
@@ -14,6 +15,7 @@ Tools: remember, recall, forget, list_memories; all scoped to one user.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
@@ -135,12 +137,12 @@ class Server:
             or message.get("jsonrpc") != "2.0"
             or not isinstance(message.get("method"), str)
         ):
-            return _error(
-                message.get("id") if isinstance(message, dict) else None, INVALID_REQUEST, "invalid request"
-            )
+            return _error(_echoable_id(message), INVALID_REQUEST, "invalid request")
         if "id" not in message:
             return None  # notifications/initialized, notifications/cancelled, ...
         request_id, method = message["id"], message["method"]
+        if not _valid_id(request_id):
+            return _error(None, INVALID_REQUEST, "invalid request: id must be a string, a number or null")
         params = message.get("params")
         params = {} if params is None else params
         if not isinstance(params, dict):
@@ -176,7 +178,7 @@ class Server:
         try:
             text, data = getattr(self, f"_tool_{name}")(**_checked(name, arguments))
         except (ToolError, MemcliError) as exc:
-            return {"content": [{"type": "text", "text": f"Error: {exc}"}], "isError": True}
+            return {"content": [{"type": "text", "text": _text(f"Error: {exc}")}], "isError": True}
         return {"content": [{"type": "text", "text": text}], "structuredContent": data, "isError": False}
 
     # -- the tools -----------------------------------------------------------------
@@ -285,12 +287,69 @@ def _line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _valid_id(request_id: Any) -> bool:
+    """JSON-RPC ids are strings, numbers (finite: NaN and Infinity are not JSON) or null."""
+    if request_id is None or isinstance(request_id, str):
+        return True
+    if isinstance(request_id, bool):
+        return False
+    if isinstance(request_id, int):
+        return True
+    return isinstance(request_id, float) and math.isfinite(request_id)
+
+
+def _echoable_id(message: Any) -> Any:
+    """The id to answer an error with: the message's own if it is a valid one, else null."""
+    request_id = message.get("id") if isinstance(message, dict) else None
+    return request_id if _valid_id(request_id) else None
+
+
+def _text(text: str) -> str:
+    """Text that encodes as UTF-8: a lone surrogate (from a JSON escape) is written out as `\\udxxx`."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _result(request_id: Any, result: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
 def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": _text(message)}}
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # an exception whose str() fails
+        return type(exc).__name__
+
+
+def _respond(server: Server, message: Any) -> dict[str, Any] | None:
+    """The response to one decoded message, whatever goes wrong while handling it."""
+    try:
+        return server.handle(message)
+    except Exception as exc:  # the server outlives any one request
+        return _error(_echoable_id(message), INTERNAL_ERROR, _describe(exc))
+
+
+def _dumps(response: dict[str, Any]) -> str:
+    """One response as JSON text, ASCII only; one that cannot be written becomes an internal error."""
+    try:
+        return json.dumps(response, ensure_ascii=True, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:  # NaN, an object JSON has no form for, ...
+        error = _error(_echoable_id(response), INTERNAL_ERROR, f"unserializable response: {_describe(exc)}")
+        return json.dumps(error, ensure_ascii=True, allow_nan=False)
+
+
+def _answer(server: Server, message: Any) -> str | None:
+    """The line to write for one decoded message or batch; None when nothing is to be written."""
+    if isinstance(message, list):  # a batch (protocol 2025-03-26): one array of responses
+        if not message:
+            return _dumps(_error(None, INVALID_REQUEST, "invalid request: empty batch"))
+        responses = [r for r in (_respond(server, m) for m in message) if r is not None]
+        return "[" + ", ".join(_dumps(r) for r in responses) + "]" if responses else None
+    response = _respond(server, message)
+    return None if response is None else _dumps(response)
 
 
 def serve(server: Server, lines: Iterable[bytes], out: IO[str]) -> None:
@@ -298,16 +357,19 @@ def serve(server: Server, lines: Iterable[bytes], out: IO[str]) -> None:
     for raw in lines:
         if not raw.strip():
             continue
+        line: str | None
         try:
-            message = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            response: dict[str, Any] | None = _error(None, PARSE_ERROR, "parse error: not a JSON message")
-        else:
             try:
-                response = server.handle(message)
-            except Exception as exc:  # the server outlives any one request
-                request_id = message.get("id") if isinstance(message, dict) else None
-                response = _error(request_id, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-        if response is not None:
-            out.write(json.dumps(response, ensure_ascii=False) + "\n")
-            out.flush()
+                message = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
+                line = _dumps(_error(None, PARSE_ERROR, "parse error: not a JSON message"))
+            else:
+                line = _answer(server, message)
+        except Exception as exc:  # never expected; still, the server goes on
+            line = _dumps(_error(None, INTERNAL_ERROR, _describe(exc)))
+        if line is not None:
+            try:
+                out.write(line + "\n")
+                out.flush()
+            except (OSError, ValueError):  # the client stopped reading: go on until the input ends
+                pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,11 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_FIELD_NAMES = {"user": "the user name", "tags": "a tag", "meta": "a metadata entry"}
+_ID = re.compile(f"[0-9a-z]{{{ID_LENGTH}}}")
+MAX_COUNT = 2**31 - 1  # chunk numbers and recall counts
+
+
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -78,17 +84,19 @@ def clean_text(text: str) -> str:
 def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
     """One input -> the rows to store (several when a long text is chunked)."""
     text = clean_text(item.text)
-    for what, value in [("the user name", item.user or ""), *(("a tag", t) for t in item.tags or [])] + [
-        ("a metadata entry", f"{k}={v}") for k, v in (item.meta or {}).items()
-    ]:
-        if isinstance(value, str) and not _is_utf8(value):
-            raise InputError(f"{what} is not valid UTF-8")
+    for name, value in vars(item).items():
+        if not _is_utf8(json.dumps(value, ensure_ascii=False, default=str)):
+            raise InputError(f"{_FIELD_NAMES.get(name, repr(name))} is not valid UTF-8")
     if item.kind not in KINDS:
         raise InputError(f"unknown kind {item.kind!r}: use one of {', '.join(KINDS)}")
     if not 1 <= int(item.importance) <= 5:
         raise InputError(f"importance must be 1-5, not {item.importance}")
-    if item.id is not None and (len(item.id) != ID_LENGTH or not item.id.isalnum()):
-        raise InputError(f"bad memory id {item.id!r}")
+    for name in ("chunk", "recalled"):
+        number = getattr(item, name)
+        if number is not None and not 0 <= number <= MAX_COUNT:
+            raise InputError(f"{name} must be from 0 to {MAX_COUNT}, not {number}")
+    if item.id is not None and not _ID.fullmatch(item.id):
+        raise InputError(f"bad memory id {item.id!r}: {ID_LENGTH} lower-case letters and digits")
     now = now_str()
     base = {
         "user": item.user or default_user,
@@ -109,7 +117,8 @@ def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
         "last_recalled_at": parse_time(item.last_recalled_at) if item.last_recalled_at else None,
         "digest_id": item.digest_id,
     }
-    chunks = chunk_text(text) if item.chunk is None else [text]
+    # A text with an id (an import) or a place in a thread is one memory, whatever its length.
+    chunks = chunk_text(text) if item.chunk is None and item.id is None else [text]
     if len(chunks) == 1:
         return [
             {
@@ -237,7 +246,8 @@ class Memory:
         return self.store.get(record.id)
 
     def forget(self, memory_ids: Sequence[str]) -> int:
-        ids = [self.store.resolve_id(i) for i in memory_ids]
+        """Erase this user's memories by id or unique prefix; another user's is not found."""
+        ids = [self.store.resolve_id(i, self.user) for i in memory_ids]
         return self.store.delete(ids)
 
     def matching(self, filters: Filters, *, query: str | None = None) -> list[MemoryRecord]:
@@ -344,8 +354,9 @@ class Memory:
             parts.append(self._embedder.embed([text for _, _, text in batch]))
             if progress:
                 progress(len(batch))
-        vectors = np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
-        self.store.replace_all_vectors(items, vectors, self._embedder.name, embed=self._embedder.embed)
+        dim = self._embedder.dim
+        vectors = np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
+        self.store.replace_all_vectors(items, vectors, self._embedder.name, dim, embed=self._embedder.embed)
         return len(items)
 
 

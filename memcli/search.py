@@ -72,8 +72,9 @@ def query_terms(text: str) -> list[str]:
 
 
 def all_terms(text: str) -> list[str]:
-    """Every word of the input, once: the precise match `mem forget --query` uses."""
-    return list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))[:MAX_TERMS]
+    """Every word of the input, once: the precise match `mem forget --query` uses
+    (never cut short: a memory it matches has every one of them)."""
+    return list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
 
 
 def recall(

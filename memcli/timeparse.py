@@ -31,14 +31,39 @@ _UNITS = {
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+?)s?\s*(ago)?\s*$", re.IGNORECASE)
 _MAX_SECONDS = 1000 * 365 * 86400
+# Errors datetime arithmetic and the C time functions raise for a moment outside years 1..9999.
+_RANGE_ERRORS = (OverflowError, ValueError, OSError)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _to_utc(moment: datetime) -> datetime:
+    """Aware or naive (local wall-clock) datetime -> aware UTC.
+
+    A naive time takes the UTC offset in force on its own date (DST included),
+    from the system's time zone rules; near years 1 and 9999 this raises.
+    """
+    return moment.astimezone(UTC)
+
+
+def _local_wall(moment: datetime) -> datetime:
+    """An aware datetime -> the naive local wall-clock time it shows (system time zone)."""
+    return moment.astimezone().replace(tzinfo=None)
+
+
+def _stamp(utc: datetime) -> str:
+    # Not strftime("%Y"): it does not zero-pad years before 1000 on every platform.
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
+
+
 def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A datetime (naive = local time) -> stored UTC string `YYYY-MM-DDTHH:MM:SSZ`."""
+    try:
+        return _stamp(_to_utc(moment))
+    except _RANGE_ERRORS:
+        raise InputError(f"date {moment.isoformat()!r} is out of range") from None
 
 
 def now_str() -> str:
@@ -64,21 +89,25 @@ def parse_time(text: str, *, now: datetime | None = None) -> str:
     Accepts ISO dates and datetimes (naive ones are local time), `now`, `today`,
     `yesterday`, `tomorrow`, and past offsets such as `2d`, `3h`, `2 weeks ago`.
     """
-    now = now or utcnow()
     raw = (text or "").strip()
+    try:
+        return _stamp(_parse_moment(raw, text, now or utcnow()))
+    except _RANGE_ERRORS:
+        raise InputError(f"date {text!r} is out of range") from None
+
+
+def _parse_moment(raw: str, text: str, now: datetime) -> datetime:
+    """`parse_time` without the formatting: an aware UTC datetime, or a range error near the limits."""
     word = raw.lower()
-    local_now = now.astimezone()
-    midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     if word == "now":
-        return format_time(now)
-    if word == "today":
-        return format_time(midnight)
-    if word == "yesterday":
-        return format_time(midnight - timedelta(days=1))
-    if word == "tomorrow":
-        return format_time(midnight + timedelta(days=1))
+        return _to_utc(now)
+    if word in ("today", "yesterday", "tomorrow"):
+        # Local midnight of that day, with the UTC offset in force then (not now: DST may differ).
+        midnight = _local_wall(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        days = {"today": 0, "yesterday": -1, "tomorrow": 1}[word]
+        return _to_utc(midnight + timedelta(days=days))
     if _DURATION.match(raw):
-        return format_time(now - parse_duration(raw))
+        return _to_utc(now) - parse_duration(raw)
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -86,6 +115,4 @@ def parse_time(text: str, *, now: datetime | None = None) -> str:
             f"bad date {text!r}: use an ISO date (2024-05-01, 2024-05-01T14:30), "
             "'yesterday', or an offset like 2d or '3 weeks ago'"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # naive input means the user's local time
-    return format_time(moment)
+    return _to_utc(moment)  # naive input means the user's local time, at that date's offset

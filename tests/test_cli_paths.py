@@ -214,3 +214,29 @@ def test_index_drift_is_reported_by_stats_and_doctor(db: str, table: str) -> Non
     assert "MISMATCH" in mem("stats", "--db", db, code=None).stdout
     doctor = mem("doctor", "--db", db, "--no-load", code=ExitStatus.DATABASE)
     assert "PROBLEM database" in doctor.stdout
+
+
+def test_a_bad_line_anywhere_in_an_import_stores_nothing(db: str, tmp_path: Path) -> None:
+    good = [json.dumps({"text": f"imported note {i}"}) for i in range(70)]
+    for bad in (
+        '{"text": "bad one", "source": "\\udc80"}',
+        '{"text": "bad one", "recalled": 99999999999999999999}',
+        '{"text": "bad one", "doc_id": "d", "chunk": 9223372036854775807}',
+        '{"id": "ABCD1234", "text": "an id memcli never makes"}',
+    ):
+        path = tmp_path / "in.jsonl"
+        path.write_text("\n".join([*good, bad]) + "\n", encoding="utf-8", errors="surrogatepass")
+        result = mem("import", "--db", db, path, code=ExitStatus.INPUT)
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+        assert not Path(db).exists() or js("stats", "--db", db)["memories"] == 0
+
+
+def test_a_long_memory_round_trips_as_one(db: str, tmp_path: Path) -> None:
+    [short] = js("remember", "--db", db, "short note")["results"]
+    long_text = " ".join(f"Sentence {i} of a long description of the garden." for i in range(60))
+    mem("edit", "--db", db, short["id"], long_text)
+    backup = mem("export", "--db", db).stdout
+    other = str(tmp_path / "restored.db")
+    assert js("import", "--db", other, "-", input=backup)["ids"] == [short["id"]]
+    assert mem("export", "--db", other).stdout == backup
+    assert js("import", "--db", db, "-", input=backup)["skipped"] == 1

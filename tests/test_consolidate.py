@@ -220,6 +220,24 @@ def test_near_duplicates_are_merged(fake_memory: Memory) -> None:
     assert consolidate(fake_memory, Scripted({})).merged == 0
 
 
+def test_a_merge_never_shortens_a_memorys_life(fake_memory: Memory) -> None:
+    soon = "2099-01-01T00:00:00Z"
+    [short] = fake_memory.remember(
+        [NewMemory("Ana likes orchids and jazz", kind="semantic", expires_at=soon)]
+    )
+    fake_memory.remember([NewMemory("Ana likes orchids and jazz.", kind="semantic")])  # no expiry
+    assert consolidate(fake_memory, Scripted({})).merged == 1
+    [kept] = semantic(fake_memory)
+    assert kept.id == short.id and kept.expires_at is None  # the merged text lives for ever, as one did
+
+    [a] = fake_memory.remember([NewMemory("Rui plays tennis on Sundays", kind="semantic", expires_at=soon)])
+    fake_memory.remember(
+        [NewMemory("Rui plays tennis on Sundays.", kind="semantic", expires_at="2100-01-01")]
+    )
+    consolidate(fake_memory, Scripted({}))
+    assert fake_memory.get(a.id).expires_at == "2100-01-01T00:00:00Z"
+
+
 def test_turns_of_a_thread_are_never_merged(fake_memory: Memory) -> None:
     fake_memory.remember(
         [

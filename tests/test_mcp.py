@@ -202,3 +202,179 @@ def test_mem_mcp_over_real_pipes(tmp_path: Path) -> None:
         )["results"][0]["source"]
         == "mcp"
     )
+
+
+def serve_lines(server: Server, lines: list[bytes]) -> list:
+    """Serve raw input lines; every output line must be ASCII JSON (no NaN, no raw surrogates)."""
+    out = io.StringIO()
+    serve(server, lines, out)
+    text = out.getvalue()
+    assert text.isascii() and (text == "" or text.endswith("\n")), text
+    return [json.loads(line, parse_constant=pytest.fail) for line in text.splitlines()]
+
+
+PING = b'{"jsonrpc": "2.0", "id": 99, "method": "ping"}'
+
+
+def test_lone_surrogates_neither_kill_the_server_nor_leak_into_the_output(server: Server) -> None:
+    responses = serve_lines(
+        server,
+        [
+            b'{"jsonrpc": "2.0", "id": 1, "method": "x\\ud800"}',
+            b'{"jsonrpc": "2.0", "id": "\\udc00", "method": "ping"}',
+            b'{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "remember", '
+            b'"arguments": {"text": "x", "kind": "\\ud800"}}}',
+            PING,
+        ],
+    )
+    assert [r["id"] for r in responses] == [1, "\udc00", 2, 99]  # the id comes back as it was sent
+    assert responses[0]["error"] == {"code": -32601, "message": "method not found: x\\ud800"}
+    assert responses[1]["result"] == {}
+    assert (
+        responses[2]["result"]["isError"] is True
+        and "\\ud800" in responses[2]["result"]["content"][0]["text"]
+    )
+    assert responses[3]["result"] == {}
+
+
+@pytest.mark.parametrize("bad_id", ["NaN", "Infinity", "-Infinity", "1e999", "true", "false", "{}", "[1]"])
+def test_ids_that_are_not_strings_or_finite_numbers_are_invalid(server: Server, bad_id: str) -> None:
+    line = b'{"jsonrpc": "2.0", "id": %s, "method": "ping"}' % bad_id.encode()
+    no_version = b'{"id": %s, "method": "ping"}' % bad_id.encode()  # invalid twice over
+    responses = serve_lines(server, [line, no_version, PING])
+    assert [(r["id"], r.get("error", {}).get("code")) for r in responses] == [
+        (None, -32600),
+        (None, -32600),
+        (99, None),
+    ]
+
+
+def test_valid_ids_are_echoed(server: Server) -> None:
+    for request_id in ["abc", "", 0, -7, 2**70, 1.5, None]:
+        assert server.handle({"jsonrpc": "2.0", "id": request_id, "method": "ping"}) == {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "result": {},
+        }
+    assert server.handle({"jsonrpc": "2.0", "id": float("nan"), "method": "ping"})["id"] is None
+
+
+def test_batches_are_answered_with_an_array(server: Server) -> None:
+    batch = [
+        request("ping", id=1),
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        request("resources/list", id="two"),
+        7,
+        request("tools/list", id=3),
+    ]
+    notifications = [{"jsonrpc": "2.0", "method": "notifications/initialized"}] * 2
+    responses = serve_lines(
+        server,
+        [json.dumps(batch).encode(), json.dumps(notifications).encode(), b"[]", b"[[]]", PING],
+    )
+    assert len(responses) == 4  # the batch of notifications is not answered at all
+    answers, empty, nested, ping = responses
+    assert [(r["id"], r.get("error", {}).get("code")) for r in answers] == [
+        (1, None),
+        ("two", -32601),
+        (None, -32600),
+        (3, None),
+    ]
+    assert answers[3]["result"]["tools"]
+    assert empty == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32600, "message": "invalid request: empty batch"},
+    }
+    assert [r["error"]["code"] for r in nested] == [-32600]
+    assert ping["id"] == 99
+
+
+def test_a_failure_in_a_batch_answers_only_its_own_request(server: Server, monkeypatch) -> None:
+    monkeypatch.setattr(Server, "_tool_list_memories", lambda self, **kw: 1 / 0)
+    batch = [request("tools/call", {"name": "list_memories"}, id=1), request("ping", id=2)]
+    [answers] = serve_lines(server, [json.dumps(batch).encode()])
+    assert answers[0]["error"]["code"] == -32603 and answers[1] == {"jsonrpc": "2.0", "id": 2, "result": {}}
+
+
+def test_input_nested_too_deep_is_a_parse_error(server: Server) -> None:
+    responses = serve_lines(server, [b"[" * 100_000, b'{"a": ' * 100_000, PING])
+    assert [r["error"]["code"] for r in responses[:2]] == [-32700, -32700]
+    assert responses[2]["id"] == 99
+
+
+def test_a_response_that_is_not_json_becomes_an_internal_error(server: Server, monkeypatch) -> None:
+    monkeypatch.setattr(Server, "_tool_list_memories", lambda self, **kw: ("x", {"score": float("nan")}))
+    monkeypatch.setattr(Server, "_tool_recall", lambda self, **kw: ("x", {"when": object()}))
+    responses = serve_lines(
+        server,
+        [
+            json.dumps(request("tools/call", {"name": "list_memories"}, id=1)).encode(),
+            json.dumps(request("tools/call", {"name": "recall", "arguments": {"query": "q"}}, id=2)).encode(),
+            PING,
+        ],
+    )
+    assert [(r["id"], r.get("error", {}).get("code")) for r in responses] == [
+        (1, -32603),
+        (2, -32603),
+        (99, None),
+    ]
+
+
+def test_an_exception_that_cannot_be_printed_is_still_answered(server: Server, monkeypatch) -> None:
+    class Odd(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    def fail(self, **kw):
+        raise Odd
+
+    monkeypatch.setattr(Server, "_tool_list_memories", fail)
+    responses = serve_lines(
+        server, [json.dumps(request("tools/call", {"name": "list_memories"}, id=1)).encode(), PING]
+    )
+    assert responses[0]["error"] == {"code": -32603, "message": "Odd"} and responses[1]["id"] == 99
+
+
+def test_a_failed_write_does_not_stop_the_server(server: Server) -> None:
+    class Flaky(io.StringIO):
+        failures = 1
+
+        def write(self, text: str) -> int:
+            if self.failures:
+                self.failures -= 1
+                raise BrokenPipeError
+            return super().write(text)
+
+    out = Flaky()
+    serve(server, [json.dumps(request("ping", id=1)).encode(), PING], out)
+    assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == [99]
+
+
+@pytest.mark.usefixtures("real_embedder")
+def test_mem_mcp_survives_a_lone_surrogate(tmp_path: Path) -> None:
+    lines = [
+        '{"jsonrpc":"2.0","id":1,"method":"x\\ud800"}',
+        '{"jsonrpc":"2.0","id":NaN,"method":"ping"}',
+        '[{"jsonrpc":"2.0","id":2,"method":"ping"}]',
+        "[" * 100_000,
+        '{"jsonrpc":"2.0","id":3,"method":"ping"}',
+    ]
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("mem")), "mcp", "--db", str(tmp_path / "agent.db")],
+        input="".join(line + "\n" for line in lines).encode(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+    assert done.stdout.isascii()
+    responses = [json.loads(line, parse_constant=pytest.fail) for line in done.stdout.decode().splitlines()]
+    assert responses[0]["id"] == 1 and responses[0]["error"]["code"] == -32601
+    assert responses[1] == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32600, "message": "invalid request: id must be a string, a number or null"},
+    }
+    assert responses[2] == [{"jsonrpc": "2.0", "id": 2, "result": {}}]
+    assert responses[3]["error"]["code"] == -32700
+    assert responses[4] == {"jsonrpc": "2.0", "id": 3, "result": {}}

@@ -325,3 +325,31 @@ def test_reciprocal_rank_fusion_is_a_setting(fake_memory: Memory) -> None:
     assert fake_memory.recall(query, k=5, fusion="score")[0].score == pytest.approx(scored[0].score)
     with pytest.raises(UsageError, match="unknown fusion"):
         fake_memory.recall(query, fusion="borda")
+
+
+def test_forget_takes_only_this_users_memories(db_path: Path) -> None:
+    alice = Memory(db_path, embedder=FakeEmbedder(), user="alice")
+    bob = Memory(db_path, embedder=FakeEmbedder(), user="bob")
+    [secret] = alice.remember([NewMemory("alice's secret pin is 1234")])
+    for key in (secret.id, secret.id[:4]):
+        with pytest.raises(NotFound):
+            bob.forget([key])
+    assert alice.get(secret.id).text == "alice's secret pin is 1234"
+    alice.close()
+    bob.close()
+
+
+def test_forget_by_query_needs_every_word_however_long(fake_memory: Memory) -> None:
+    words = " ".join(f"w{i}" for i in range(40))
+    fake_memory.remember([NewMemory(f"{words} keepme"), NewMemory(f"{words} deleteme")])
+    [match] = fake_memory.matching(Filters(user="tester"), query=f"{words} deleteme")
+    assert match.text.endswith("deleteme")
+
+
+def test_reindex_of_an_empty_store_leaves_it_writable(fake_memory: Memory) -> None:
+    [note] = fake_memory.remember([NewMemory("soon gone")])
+    fake_memory.forget([note.id])
+    assert fake_memory.reindex() == 0
+    assert fake_memory.store.embedding_space() == (fake_memory.embedder.name, fake_memory.embedder.dim)
+    [again] = fake_memory.remember([NewMemory("hello again")])
+    assert fake_memory.recall("hello", k=1)[0].record.id == again.id

@@ -163,7 +163,7 @@ def test_reindex_keeps_up_with_writes_made_while_it_embeds(tmp_path: Path) -> No
     fake = FakeEmbedder()
 
     class Meddling:
-        name = fake.name
+        name, dim = fake.name, fake.dim
         calls = 0
 
         def embed(self, texts):

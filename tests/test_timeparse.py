@@ -1,9 +1,12 @@
-from datetime import UTC, datetime
+import re
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from memcli.errors import InputError
-from memcli.timeparse import parse_duration, parse_time
+from memcli.timeparse import format_time, parse_duration, parse_time
 
 NOW = datetime(2026, 5, 10, 12, 0, 0, tzinfo=UTC)
 
@@ -41,3 +44,138 @@ def test_durations() -> None:
         parse_duration("0d")
     with pytest.raises(InputError, match="at most 1000 years"):
         parse_duration("2000y")
+
+
+@pytest.fixture
+def local_tz(monkeypatch: pytest.MonkeyPatch):
+    """Set the process time zone (TZ + time.tzset()) for one test; restored afterwards."""
+
+    def set_zone(name: str) -> None:
+        if not (Path("/usr/share/zoneinfo") / name).exists():
+            pytest.skip(f"no zone data for {name}")
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+STORED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("0999-05-01", "0999-05-01T00:00:00Z"),
+        ("0999-05-01T10:00:00Z", "0999-05-01T10:00:00Z"),
+        ("0001-01-01T00:00Z", "0001-01-01T00:00:00Z"),
+        ("0099-12-31T23:59:59+00:00", "0099-12-31T23:59:59Z"),
+        ("9999-12-31", "9999-12-31T00:00:00Z"),
+        ("9999-12-31T23:59+00:00", "9999-12-31T23:59:00Z"),
+        ("9999-12-31T23:59:59.999999", "9999-12-31T23:59:59Z"),
+    ],
+)
+def test_years_are_four_digits_and_round_trip(local_tz, text: str, expected: str) -> None:
+    local_tz("UTC")
+    stored = parse_time(text)
+    assert stored == expected
+    assert parse_time(stored) == stored
+
+
+def test_early_years_sort_before_later_ones_as_text() -> None:
+    early = parse_time("0999-05-01T00:00Z")
+    assert STORED.match(early)
+    assert early < parse_time("2024-05-01T00:00Z")
+    assert format_time(datetime(5, 1, 2, 3, 4, 5, tzinfo=UTC)) == "0005-01-02T03:04:05Z"
+
+
+@pytest.mark.parametrize(
+    "zone,text",
+    [
+        ("UTC", "0001-01-01T00:00+01:00"),
+        ("UTC", "9999-12-31T23:59-01:00"),
+        ("UTC", "9999-12-31T23:59:59-00:01"),
+        ("Asia/Tokyo", "0001-01-01"),
+        ("Asia/Tokyo", "0001-01-01T08:00"),
+        ("Europe/Berlin", "0001-01-01"),
+        ("America/New_York", "9999-12-31T23:59:59"),
+        ("America/New_York", "9999-12-31T20:00"),
+    ],
+)
+def test_dates_beyond_the_limits_are_input_errors(local_tz, zone: str, text: str) -> None:
+    local_tz(zone)
+    with pytest.raises(InputError, match="out of range") as caught:
+        parse_time(text)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["99999999d", "10000 years ago", "1001y", "9" * 400 + "d"])
+def test_huge_offsets_are_input_errors(text: str) -> None:
+    with pytest.raises(InputError):
+        parse_time(text, now=NOW)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo", "America/New_York"])
+@pytest.mark.parametrize(
+    "now,text",
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "1s"),
+        (datetime(1, 1, 1, tzinfo=UTC), "yesterday"),
+        (datetime(9999, 12, 31, 23, tzinfo=UTC), "tomorrow"),
+    ],
+)
+def test_relative_times_beyond_the_limits_are_input_errors(
+    local_tz, zone: str, now: datetime, text: str
+) -> None:
+    local_tz(zone)
+    with pytest.raises(InputError, match="out of range"):
+        parse_time(text, now=now)
+
+
+def test_format_time_out_of_range_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="out of range"):
+        format_time(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))))
+
+
+@pytest.mark.parametrize(
+    "zone,now,word,expected",
+    [
+        # Berlin: CET (+1) until 2024-03-31 02:00, CEST (+2) after; back to CET on 2024-10-27 03:00.
+        ("Europe/Berlin", datetime(2024, 3, 31, 10, tzinfo=UTC), "today", "2024-03-30T23:00:00Z"),
+        ("Europe/Berlin", datetime(2024, 3, 31, 10, tzinfo=UTC), "tomorrow", "2024-03-31T22:00:00Z"),
+        ("Europe/Berlin", datetime(2024, 4, 1, 10, tzinfo=UTC), "yesterday", "2024-03-30T23:00:00Z"),
+        ("Europe/Berlin", datetime(2024, 10, 27, 10, tzinfo=UTC), "today", "2024-10-26T22:00:00Z"),
+        ("Europe/Berlin", datetime(2024, 10, 27, 10, tzinfo=UTC), "tomorrow", "2024-10-27T23:00:00Z"),
+        ("Europe/Berlin", datetime(2024, 10, 28, 10, tzinfo=UTC), "yesterday", "2024-10-26T22:00:00Z"),
+        # New York: EST (-5) until 2024-03-10 02:00, EDT (-4) after.
+        ("America/New_York", datetime(2024, 3, 10, 20, tzinfo=UTC), "today", "2024-03-10T05:00:00Z"),
+        ("America/New_York", datetime(2024, 3, 11, 20, tzinfo=UTC), "yesterday", "2024-03-10T05:00:00Z"),
+        ("America/New_York", datetime(2024, 3, 9, 20, tzinfo=UTC), "tomorrow", "2024-03-10T05:00:00Z"),
+    ],
+)
+def test_local_midnight_uses_the_offset_of_that_day(
+    local_tz, zone: str, now: datetime, word: str, expected: str
+) -> None:
+    local_tz(zone)
+    assert parse_time(word, now=now) == expected
+
+
+def test_today_matches_the_same_date_typed_out(local_tz) -> None:
+    local_tz("Europe/Berlin")
+    now = datetime(2024, 3, 31, 10, tzinfo=UTC)
+    assert parse_time("today", now=now) == parse_time("2024-03-31T00:00") == parse_time("2024-03-31")
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2024-01-15T12:00", "2024-01-15T11:00:00Z"),
+        ("2024-07-15T12:00", "2024-07-15T10:00:00Z"),
+        ("2024-03-31T02:30", "2024-03-31T00:30:00Z"),  # in the spring gap: as datetime.astimezone() does
+        ("2024-10-27T02:30", "2024-10-27T00:30:00Z"),  # in the autumn fold: the first (CEST) one
+    ],
+)
+def test_naive_times_use_the_offset_of_their_date(local_tz, text: str, expected: str) -> None:
+    local_tz("Europe/Berlin")
+    assert parse_time(text) == expected

@@ -90,6 +90,7 @@ class Store(Protocol):
         items: Sequence[tuple[int, str, str]],
         vectors: np.ndarray,
         model: str,
+        dim: int,
         embed: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         """Swap in a whole new embedding space at once (after `mem reindex`)."""

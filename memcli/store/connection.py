@@ -204,8 +204,7 @@ def write_transaction(conn: Connection) -> Iterator[Connection]:
         try:
             yield conn
         except BaseException:
-            conn.execute(f"ROLLBACK TO {name}")
-            conn.execute(f"RELEASE {name}")
+            _undo(conn, f"ROLLBACK TO {name}", f"RELEASE {name}")
             raise
         else:
             conn.execute(f"RELEASE {name}")
@@ -213,8 +212,19 @@ def write_transaction(conn: Connection) -> Iterator[Connection]:
     retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
         retry_busy(lambda: conn.execute("COMMIT"))
+    except BaseException:
+        _undo(conn, "ROLLBACK")
+        raise
+
+
+def _undo(conn: Connection, *statements: str) -> None:
+    """Roll back what is left of a failed transaction. After a disk or I/O error
+    SQLite may have rolled it back itself; the original error is what counts."""
+    for sql in statements:
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute(sql)
+        except sqlite3.Error:
+            return

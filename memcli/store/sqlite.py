@@ -373,6 +373,7 @@ class SQLiteStore:
             "recalled",
             "digest_id",
             "updated_at",
+            "expires_at",
         }
     )
 
@@ -931,9 +932,10 @@ class SQLiteStore:
         items: Sequence[tuple[int, str, str]],
         vectors: np.ndarray,
         model: str,
+        dim: int,
         embed: Callable[[builtins.list[str]], np.ndarray] | None = None,
     ) -> None:
-        """Swap in a whole new embedding space at once (after `mem reindex`).
+        """Swap in a whole new embedding space of `dim` dimensions at once (after `mem reindex`).
 
         `items` are the (seq, user, text) the vectors were made from. Other
         processes keep writing while reindex embeds: memories added or edited
@@ -951,9 +953,8 @@ class SQLiteStore:
                 if embed is None:
                     raise StoreError(f"{len(stale)} memories changed during reindex: run it again")
                 late = dict(zip([row[0] for row in stale], embed([row[2] for row in stale])))
-            dim = int(vectors.shape[1]) if len(items) else (len(next(iter(late.values()))) if late else 0)
             self.conn.execute("DELETE FROM memory_vectors")
-            self._create_vector_index(dim or 1)
+            self._create_vector_index(dim)
             for seq, user, _text in current:
                 vector = late[seq] if seq in late else vectors[made[seq][1]]
                 self._put_vector(seq, user, np.ascontiguousarray(vector, dtype=np.float32))
