@@ -32,7 +32,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+        # a JSON string is a TOML basic string, once DEL (which TOML forbids raw) is escaped too
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     raise InputError(f"cannot store a {type(value).__name__} in the config file")
 
 

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import settings
 from .chat import grounded
-from .errors import ExitStatus, MemcliError
+from .errors import ExitStatus, MemcliError, ModelError
 from .records import Filters, MemoryRecord, NewMemory, RememberResult
 from .search import stems
 from .structured import StructuredOutputError, generate_json
@@ -440,6 +440,8 @@ class Consolidator:
             try:
                 self.consolidate_episode(episode)
             except MemcliError as exc:
+                if isinstance(exc, ModelError) and not isinstance(exc, StructuredOutputError):
+                    raise  # no model at all (missing, broken): the run stops and says why
                 # Not marked done: the episode stays pending for the next run.
                 self.report.failures += 1
                 log.warning("episode %s left for the next run: %s", episode.id, exc)

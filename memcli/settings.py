@@ -8,6 +8,7 @@ default, and `mem config list` and `mem doctor` say so.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ class Setting:
             value = float(value)
         if not isinstance(value, self.type) or isinstance(value, bool):
             raise InputError(f"{self.key} takes {self._kind()}, not {value!r}")
+        if self.type is float and not math.isfinite(value):
+            raise InputError(f"{self.key} takes a finite number, not {value!r}")
         if self.type is str and not value.strip():
             raise InputError(f"{self.key} cannot be empty")
         if self.choices and value not in self.choices:
@@ -122,6 +125,7 @@ SETTINGS: dict[str, Setting] = {
             30.0,
             "mem consolidate writes a digest of the episodes older than this (0: never).",
             minimum=0.0,
+            maximum=36500.0,
         ),
         Setting(
             "episode_retention",
@@ -152,6 +156,7 @@ SETTINGS: dict[str, Setting] = {
             90.0,
             "Ranking: the age in days at which the decaying share is halved.",
             minimum=0.001,
+            maximum=36500.0,
         ),
         Setting(
             "superseded_factor",

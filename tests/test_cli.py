@@ -389,6 +389,35 @@ def test_forget_asks_on_a_terminal(db: str) -> None:
     assert [r["id"] for r in js("list", "--db", db)["results"]] == [first]
 
 
+def test_ctrl_d_or_ctrl_c_at_the_prompt_forgets_nothing(db: str) -> None:
+    import signal
+    import time
+
+    kept = js("remember", "--db", db, "a note that survives the prompt", "--json")["results"][0]["id"]
+    eof = _on_a_terminal(["forget", "--db", db, kept], b"\x04")
+    assert eof.returncode == ExitStatus.USAGE, eof.stderr
+    assert eof.stderr.decode().splitlines()[-1] == "Error: no answer: nothing was done"
+
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("mem")), "forget", "--db", db, kept],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(2)  # at the prompt
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert proc.returncode == ExitStatus.INTERRUPTED and b"Error: interrupted" in err, err
+    assert js("show", "--db", db, kept)["id"] == kept
+
+
 def _stderr_on_a_terminal(args: list[str]) -> tuple[int, str]:
     """Run the installed `mem` with its stderr on a pseudo-terminal; what it showed there."""
     import pty

@@ -240,3 +240,50 @@ def test_a_long_memory_round_trips_as_one(db: str, tmp_path: Path) -> None:
     assert js("import", "--db", other, "-", input=backup)["ids"] == [short["id"]]
     assert mem("export", "--db", other).stdout == backup
     assert js("import", "--db", db, "-", input=backup)["skipped"] == 1
+
+
+def test_jsonl_lines_take_meta_from_the_option_too(db: str) -> None:
+    lines = (
+        json.dumps({"text": "Ana likes green tea"})
+        + "\n"
+        + json.dumps({"text": "b", "meta": {"project": "own"}})
+    )
+    js("remember", "--db", db, "--jsonl", "--meta", "project=home", "--meta", "via=bulk", input=lines)
+    metas = {r["text"]: r["meta"] for r in js("list", "--db", db)["results"]}
+    assert metas == {
+        "Ana likes green tea": {"project": "home", "via": "bulk"},
+        "b": {"project": "own", "via": "bulk"},
+    }
+
+
+def test_a_failed_export_leaves_no_copy_behind(db: str, tmp_path: Path) -> None:
+    mem("remember", "--db", db, "my bank PIN is 1234")
+    target = tmp_path / "backup"
+    target.mkdir()
+    result = mem("export", "--db", db, "-o", target, code=ExitStatus.INPUT)
+    assert "is a directory" in result.stderr
+    missing = tmp_path / "no-such-dir" / "out.jsonl"
+    mem("export", "--db", db, "-o", missing, code=None)
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".db" and "-wal" not in p.name]
+    assert [p for p in leftovers if "paths.db" not in p.name] == []
+    good = tmp_path / "good.jsonl"
+    mem("export", "--db", db, "-o", good)
+    assert "1234" in good.read_text() and (good.stat().st_mode & 0o077) == 0
+
+
+def test_history_of_a_fact_whose_successor_was_forgotten(db: str, tmp_path: Path) -> None:
+    lines = [
+        {"id": "aaaaaaaa", "text": "Ana lives in Lisbon", "kind": "semantic", "valid_to": "2025-01-01T00:00:00Z",
+         "superseded_by": "bbbbbbbb"},
+        {"id": "bbbbbbbb", "text": "Ana moved to Porto", "kind": "semantic"},
+    ]  # fmt: skip
+    mem("import", "--db", db, "-", input="".join(json.dumps(x) + "\n" for x in lines))
+    mem("forget", "--db", db, "bbbbbbbb", "--yes")
+    history = js("history", "--db", db, "aaaaaaaa")
+    assert history["superseded_by"] is None and history["valid_to"] == "2025-01-01T00:00:00Z"
+    assert "Ana lives in Lisbon" in mem("history", "--db", db, "aaaaaaaa").stdout
+
+
+def test_an_empty_question_is_an_input_error(db: str) -> None:
+    result = mem("ask", "--db", db, input="  \n", code=ExitStatus.INPUT)
+    assert result.stderr == "Error: the question is empty\n"

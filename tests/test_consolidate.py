@@ -288,7 +288,10 @@ def test_a_second_consolidation_is_refused(db_path: Path, real_embedder) -> None
 
 def test_cron_line_and_install(tmp_path: Path, monkeypatch) -> None:
     line = runner.invoke(app, ["cron", "--db", str(tmp_path / "m.db")]).stdout.strip()
-    assert line.startswith("17 3 * * * MEMCLI_USER=tester /") and "consolidate --quiet --db" in line
+    assert (
+        line.startswith("17 3 * * * MEMCLI_USER=tester MEMCLI_HOME=") and "consolidate --quiet --db" in line
+    )
+    assert f"MEMCLI_MODELS_DIR={os.environ['MEMCLI_MODELS_DIR']}" in line  # cron's environment is empty
     assert str(tmp_path / "m.db") in line and "consolidate.log" in line
     table = tmp_path / "crontab.txt"
     table.write_text("0 1 * * * backup\n")
@@ -304,6 +307,26 @@ def test_cron_line_and_install(tmp_path: Path, monkeypatch) -> None:
         states.append(json.loads(result.stdout))
     assert table.read_text().splitlines() == ["0 1 * * * backup", line]
     assert [s["crontab"] for s in states] == ["installed", "already installed"] and states[0]["line"] == line
+
+
+def test_the_cron_line_runs_in_crons_empty_environment(tmp_path: Path, isolated_home: Path) -> None:
+    db = tmp_path / "m.db"
+    assert runner.invoke(app, ["remember", "--db", str(db), "--kind", "semantic", "a fact"]).exit_code == 0
+    line = runner.invoke(app, ["cron", "--db", str(db)]).stdout.strip()
+    command = line.split(" ", 5)[5]  # after the five schedule fields
+    done = subprocess.run(
+        ["sh", "-c", command], env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=120
+    )
+    assert done.returncode == 0
+    log = (isolated_home / "consolidate.log").read_text()  # the log the line names, in MEMCLI_HOME
+    assert "INFO consolidated: {'dry_run': False, 'episodes': 0" in log, log
+
+
+def test_a_missing_model_stops_consolidation_with_exit_6(db_path: Path, real_embedder) -> None:
+    assert runner.invoke(app, ["remember", "--db", str(db_path), "I moved to Porto"]).exit_code == 0
+    result = runner.invoke(app, ["consolidate", "--db", str(db_path), "--model", "no-such-model"])
+    assert result.exit_code == ExitStatus.MODEL, (result.stdout, result.stderr)
+    assert "no-such-model" in result.stderr
 
 
 # -- with the real model --------------------------------------------------------------------

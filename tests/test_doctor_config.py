@@ -45,6 +45,9 @@ def test_set_get_unset_round_trip() -> None:
         ("ask_prompt_tokens", "12.5", "takes a whole number"),
         ("episode_retention", "forever", "one of keep, digested"),
         ("no_such_thing", "1", "unknown setting"),
+        ("recency_weight", "nan", "finite number"),
+        ("digest_after_days", "inf", "finite number"),
+        ("digest_after_days", "1e9", "at most 36500"),
     ],
 )
 def test_bad_values_are_refused_and_the_file_kept(key: str, value: str, message: str) -> None:

@@ -61,12 +61,19 @@ def test_catalog_pins_every_part_in_order() -> None:
 
 
 def test_config_values_round_trip(isolated_home: Path) -> None:
-    config.set_value("generate_model", 'a "quoted" name')
+    odd = 'a "quoted" name\twith\x7fcontrol\x01characters, é and 😀'
+    config.set_value("generate_model", odd)
     config.set_value("ask_min_similarity", 0.3)
-    assert config.get("generate_model") == 'a "quoted" name' and config.get("ask_min_similarity") == 0.3
+    assert config.get("generate_model") == odd and config.get("ask_min_similarity") == 0.3
     config.set_value("ask_min_similarity", None)
     assert config.get("ask_min_similarity") is None
     assert (config.config_path().stat().st_mode & 0o777) == 0o600
+
+
+def test_models_use_refuses_an_unknown_role(tmp_path: Path, isolated_home: Path) -> None:
+    result = runner.invoke(app, ["models", "use", str(tmp_path), "--role", "embedding"])
+    assert result.exit_code == ExitStatus.USAGE and "--role is embed or generate" in result.stderr
+    assert config.load() == {}
 
 
 def test_models_use_list_and_remove(real_embedder, shared_models_dir: Path) -> None:

@@ -114,8 +114,13 @@ class MemGroup(TyperGroup):
             raise _fail(
                 f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), ExitStatus.ERROR
             ) from None
-        except (typer.Exit, typer.Abort):
+        except typer.Exit:
             raise
+        except typer.Abort as exc:  # Ctrl-C or Ctrl-D at a prompt (click turns both into Abort)
+            print(file=sys.stderr)  # the prompt's line was left open
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise _fail("interrupted", ExitStatus.INTERRUPTED) from None
+            raise _fail("no answer: nothing was done", ExitStatus.USAGE) from None
         except Exception as exc:
             if getattr(exc, "exit_code", None) is not None:  # click's own exceptions
                 raise

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import InputError, StoreError, UsageError
+from ..errors import InputError, NotFound, StoreError, UsageError
 from . import render
 from .app import app
 from .inputs import MAX_BULK_BYTES, read_file, read_stdin, stdin_is_piped
@@ -198,6 +198,7 @@ def remember(
                     if key not in obj:
                         setattr(item, key, common[key])
                 item.tags = item.tags or list(tag or [])
+                item.meta = {**common["meta"], **item.meta}  # type: ignore[dict-item]
                 item.user = item.user or user
                 item.expires_at = item.expires_at or expires_at
                 item.occurred_at = item.occurred_at or occurred_at
@@ -400,7 +401,12 @@ def history(
     mem = _open(db, user)
     record, entries = mem.history(memory_id)
     replaced = mem.store.superseded_by(record.id)
-    successor = mem.store.get(record.superseded_by) if record.superseded_by else None
+    successor = None
+    if record.superseded_by:
+        try:
+            successor = mem.store.get(record.superseded_by)
+        except NotFound:  # the newer fact was forgotten since
+            pass
     if json_out:
         render.emit_json(
             {
@@ -564,11 +570,19 @@ def export(
     if output is None:
         render.emit_jsonl(mem.export(filters))
         return
-    tmp = output.with_name(output.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        tmp.chmod(0o600)
-        n = render.emit_jsonl(mem.export(filters), f)
-    tmp.replace(output)
+    if output.is_dir():
+        raise InputError(f"{output} is a directory: give a file name (-o {output / 'memories.jsonl'})")
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)  # mode 0600
+    tmp = Path(name)
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            n = render.emit_jsonl(mem.export(filters), f)
+        tmp.replace(output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a copy of the memories behind
+        raise
     print(f"Exported {n} memories to {output}", file=sys.stderr)
 
 

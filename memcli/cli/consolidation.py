@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
     from ..memory import Memory
 
 CRON_SCHEDULE = "17 3 * * *"  # every night at 03:17, off the round hour many jobs share
+CRON_ENV = (  # where data, config and models are, when they are not the defaults
+    "MEMCLI_HOME",
+    "MEMCLI_MODELS_DIR",
+    "MEMCLI_EMBED_MODEL",
+    "MEMCLI_MODEL",
+    "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME",
+)
 
 _LABELS = {
     "ADD": "added",
@@ -159,8 +168,11 @@ def cron_line(db: Path, user: str) -> str:
     from ..consolidate import log_path
 
     command = " ".join(shlex.quote(part) for part in mem_command())
+    # cron starts with an almost empty environment: carry what decides where data, config and models are
+    env = {"MEMCLI_USER": user} | {k: os.environ[k] for k in CRON_ENV if os.environ.get(k)}
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     return (
-        f"{CRON_SCHEDULE} MEMCLI_USER={shlex.quote(user)} {command} consolidate --quiet "
+        f"{CRON_SCHEDULE} {assignments} {command} consolidate --quiet "
         f"--db {shlex.quote(str(db))} >> {shlex.quote(str(log_path()))} 2>&1"
     )
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from . import render
 from .app import app
 from .commands import DbOpt, JsonOpt, KindOpt, SinceOpt, TagOpt, UntilOpt, UserOpt, _filters, _open
@@ -90,7 +90,7 @@ def ask(
     else:
         raise UsageError("give a question as arguments or on stdin")
     if not text.strip():
-        raise UsageError("the question is empty")
+        raise InputError("the question is empty")
     preload()
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until)

@@ -163,6 +163,8 @@ def use(
     from .. import config
     from ..models import catalog
 
+    if role is not None and role not in ("embed", "generate"):
+        raise UsageError(f"--role is embed or generate, not {role!r}")
     if model in catalog.MODELS:
         spec = catalog.MODELS[model]
         chosen_role, value = spec.role, spec.name

@@ -212,6 +212,15 @@ def m007_unique_per_kind(db: Any) -> None:
     )
 
 
+@migration
+def m008_superseded_by_index(db: Any) -> None:
+    """Forgetting a fact finds the facts it had replaced without a full scan."""
+    _run(
+        db,
+        ["CREATE INDEX memories_superseded_by ON memories (superseded_by) WHERE superseded_by IS NOT NULL"],
+    )
+
+
 def migration_names() -> list[str]:
     return [name for name, _ in MIGRATIONS]
 

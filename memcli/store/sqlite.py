@@ -334,6 +334,10 @@ class SQLiteStore:
                 deleted += self.conn.execute(
                     f"DELETE FROM memories WHERE seq IN ({seq_marks})", seqs
                 ).rowcount
+                # A fact replaced by one of these stays no longer valid, with no successor to name.
+                self.conn.execute(
+                    f"UPDATE memories SET superseded_by = NULL WHERE superseded_by IN ({marks})", chunk
+                )
                 self._fts_index(neighbours)
             if deleted:  # sessions left without any turn go too
                 self.conn.execute(
