@@ -287,3 +287,10 @@ def test_history_of_a_fact_whose_successor_was_forgotten(db: str, tmp_path: Path
 def test_an_empty_question_is_an_input_error(db: str) -> None:
     result = mem("ask", "--db", db, input="  \n", code=ExitStatus.INPUT)
     assert result.stderr == "Error: the question is empty\n"
+
+
+def test_extract_without_a_model_says_what_was_stored(db: str, monkeypatch) -> None:
+    monkeypatch.setenv("MEMCLI_MODEL", "no-such-model")
+    result = mem("remember", "--db", db, "--extract", "I moved to Porto", code=ExitStatus.MODEL)
+    [stored] = js("list", "--db", db)["results"]
+    assert result.stderr.startswith(f"Error: remembered {stored['id']}, but extracted no facts: ")

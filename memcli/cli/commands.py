@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import InputError, NotFound, StoreError, UsageError
+from ..errors import InputError, ModelError, NotFound, StoreError, UsageError
 from . import render
 from .app import app
 from .inputs import MAX_BULK_BYTES, read_file, read_stdin, stdin_is_piped
@@ -224,7 +224,13 @@ def remember(
     if extract:
         from .consolidation import extract_now
 
-        report = extract_now(mem, [r.id for r in results if r.status == "added"], user or mem.user)
+        stored = [r.id for r in results if r.status == "added"]
+        try:
+            report = extract_now(mem, stored, user or mem.user)
+        except ModelError as exc:
+            raise ModelError(
+                f"remembered {', '.join(stored) or 'nothing new'}, but extracted no facts: {exc}"
+            ) from exc
     if json_out:
         data: dict[str, Any] = {"results": [r.to_dict() for r in results]}
         if report is not None:
