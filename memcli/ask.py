@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import settings
+from .errors import InputError
 from .records import Filters, Hit
 from .search import STOPWORDS, stem, stems
 from .structured import StructuredOutputError, generate_json
@@ -44,6 +45,7 @@ QUESTION_FILLER = STOPWORDS | frozenset(
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 RECALL_K = 8
+MAX_QUESTION_CHARS = 2000  # with the memories it stays within ask_prompt_tokens
 ANSWER_TOKENS = 120
 MEMORY_CHARS = 600  # a longer memory (a document chunk) is cut in the prompt
 
@@ -186,6 +188,19 @@ def is_dont_know(text: str) -> bool:
     return plain.startswith(("i don't know", "i do not know", "i dont know")) or not plain
 
 
+def checked_question(question: str) -> str:
+    """The question on one line; an InputError when it is empty or too long to ask."""
+    question = " ".join(question.split())
+    if not question:
+        raise InputError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(
+            f"the question is {len(question):,} characters; ask in at most {MAX_QUESTION_CHARS:,} "
+            "(mem recall finds memories by the words of a longer text)"
+        )
+    return question
+
+
 def ask(
     memory: Memory,
     generator: Generator,
@@ -195,7 +210,7 @@ def ask(
     k: int = RECALL_K,
     on_text: Callable[[str], None] | None = None,
 ) -> Answer:
-    question = " ".join(question.split())
+    question = checked_question(question)
     hits = relevant(memory.recall(question, filters, k=k, mode="hybrid"), question)
     if not hits:
         if on_text:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import ask as ask_mod
+from .errors import InputError
 from .records import Filters, Hit, MemoryRecord, NewMemory
 from .search import stem, stems
 from .store.sqlite import CHAT_THREAD_PREFIX
@@ -43,6 +44,7 @@ SUMMARY_TOKENS = 200
 TURNS_BUDGET = 900  # recent turns, verbatim
 MEMORIES_BUDGET = 400  # long-term memories injected per turn
 MEMORIES_K = 4
+MESSAGE_TOKENS = 1024  # one message; with the turns, memories and reply it fits a 4,096-token window
 REPEAT_PENALTY = 1.1  # small models otherwise loop on their own sentences
 
 SYSTEM_PROMPT = """You are a helpful assistant with a long-term memory of the user's notes. \
@@ -180,6 +182,11 @@ class Chat:
     def respond(self, text: str, on_text: Callable[[str], None] | None = None) -> Reply:
         """Answer one message, store the exchange, fold old turns if needed."""
         text = " ".join(text.split()) if "\n" not in text else text.strip()
+        size = self.generator.count_tokens(text)
+        if size > MESSAGE_TOKENS:  # one turn must never outgrow the model's window
+            raise InputError(
+                f"the message is {size:,} tokens; a chat message holds at most {MESSAGE_TOKENS:,}"
+            )
         hits = self._recall(text)
         head = self._head()
         stream = ("reply", on_text) if on_text else None

@@ -135,7 +135,7 @@ def _models(load: bool) -> Iterator[Check]:
     from .models.registry import configured_embed_model
 
     for role, spec in (("embed", configured_embed_model()), ("generate", configured_generate_model())):
-        known = catalog.MODELS.get(spec)
+        known = catalog.find(spec)
         path = catalog.model_path(known, paths.models_dir()) if known else Path(spec).expanduser()
         if known:
             install = f"mem models install {spec}"

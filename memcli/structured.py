@@ -77,6 +77,7 @@ def generate_json(
                 f"the reply was cut off at {budget} tokens" if cut else f"the reply is not JSON ({exc.msg})"
             )
             continue
+        value = _clean(value)
         problems = validate(value, schema)
         if not problems:
             return value
@@ -84,6 +85,23 @@ def generate_json(
     raise StructuredOutputError(
         f"{generator.name} gave no usable answer after {retries + 1} tries: {problem}", raw
     )
+
+
+def _clean(value: Any) -> Any:
+    """Text a model may escape into JSON but nothing can store or print: a lone
+    surrogate (half an emoji) becomes U+FFFD; NUL and the other control
+    characters but tab and newline are dropped."""
+    if isinstance(value, str):
+        return _CONTROLS.sub("", _SURROGATES.sub("\ufffd", value))
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")  # json.loads has joined the pairs already
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 
 # -- validation of the JSON Schema subset the prompts use -----------------------------

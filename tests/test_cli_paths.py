@@ -294,3 +294,10 @@ def test_extract_without_a_model_says_what_was_stored(db: str, monkeypatch) -> N
     result = mem("remember", "--db", db, "--extract", "I moved to Porto", code=ExitStatus.MODEL)
     [stored] = js("list", "--db", db)["results"]
     assert result.stderr.startswith(f"Error: remembered {stored['id']}, but extracted no facts: ")
+
+
+def test_a_question_too_long_to_ask_is_an_input_error(db: str) -> None:
+    mem("remember", "--db", db, "The spare key is under the blue flower pot")
+    question = "where is the spare key? " + "please tell me about the spare key location " * 60
+    result = mem("ask", "--db", db, question, code=ExitStatus.INPUT)
+    assert "characters; ask in at most 2,000" in result.stderr and result.stderr.count("\n") == 1

@@ -265,6 +265,30 @@ def test_no_llama_output_on_stdout_or_stderr(model_path: Path) -> None:
     assert proc.stdout == "" and proc.stderr == ""
 
 
+def test_output_of_other_threads_survives_a_model_load(model_path: Path) -> None:
+    """A model loading in the background must not swallow what the command prints meanwhile."""
+    code = (
+        "import sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from memcli.models.embed import LlamaEmbedder\n"
+        f"e = LlamaEmbedder(Path({str(model_path)!r}))\n"
+        "loader = threading.Thread(target=lambda: e.embed(['warm up']))\n"
+        "loader.start()\n"
+        "n = 0\n"
+        "while loader.is_alive() or n < 50:\n"
+        "    n += 1\n"
+        "    print(f'out {n}', flush=True)\n"
+        "    print(f'err {n}', file=sys.stderr, flush=True)\n"
+        "    time.sleep(0.001)\n"
+        "print(f'total {n}', file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    total = int(proc.stderr.splitlines()[-1].split()[1])
+    assert proc.stdout.splitlines() == [f"out {i}" for i in range(1, total + 1)]
+    assert proc.stderr.splitlines()[:-1] == [f"err {i}" for i in range(1, total + 1)]
+
+
 def test_module_import_is_cheap() -> None:
     code = (
         "import sys\n"

@@ -116,3 +116,13 @@ def test_missing_model_names_the_command_that_installs_it(notes) -> None:
         and b"not found" in done.stderr
         and b"Traceback" not in done.stderr
     )
+
+
+def test_a_chat_message_too_long_for_the_window_is_refused_and_the_session_goes_on(notes) -> None:
+    db, _ = notes
+    long_line = "please tell me about the spare key location " * 300  # ~2,700 tokens
+    refused = run("chat", "--db", db, "--session", "big", input=long_line.encode() + b"\n")
+    assert refused.returncode == ExitStatus.INPUT, refused.stderr
+    assert b"a chat message holds at most 1,024" in refused.stderr and b"Traceback" not in refused.stderr
+    after = run("chat", "--db", db, "--session", "big", input=b"Where is the spare key?\n")
+    assert after.returncode == 0 and after.stdout.strip(), after.stderr

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ def test_models_use_refuses_an_unknown_role(tmp_path: Path, isolated_home: Path)
     assert config.load() == {}
 
 
-def test_models_use_list_and_remove(real_embedder, shared_models_dir: Path) -> None:
+def test_models_use_list_and_remove(real_embedder, shared_models_dir: Path, tmp_path: Path) -> None:
     listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["models"]
     by_name = {m["name"]: m for m in listed}
     assert by_name["all-MiniLM-L6-v2"]["installed"] and by_name["all-MiniLM-L6-v2"]["in_use"]
@@ -85,8 +86,13 @@ def test_models_use_list_and_remove(real_embedder, shared_models_dir: Path) -> N
     result = runner.invoke(app, ["models", "use", "smollm2-135m-instruct"])
     assert result.exit_code == 0 and config.get("generate_model") == "smollm2-135m-instruct"
     gguf = shared_models_dir / "all-MiniLM-L6-v2.F16.gguf"
-    result = runner.invoke(app, ["models", "use", str(gguf)])
-    assert result.exit_code == 0 and config.get("embed_model") == str(gguf.resolve())  # a BERT file: embed
+    result = runner.invoke(app, ["models", "use", str(gguf)])  # the catalog's own file is its model
+    assert result.exit_code == 0 and config.get("embed_model") == "all-MiniLM-L6-v2"
+    assert "mem reindex" not in result.stderr  # the same model as before: nothing to re-embed
+    other = tmp_path / "my-embedder.gguf"
+    shutil.copyfile(gguf, other)
+    result = runner.invoke(app, ["models", "use", str(other)])
+    assert result.exit_code == 0 and config.get("embed_model") == str(other)  # a BERT file: embed
     assert "mem reindex" in result.stderr
     bad = runner.invoke(app, ["models", "use", "all-MiniLM-L6-v2", "--role", "generate"])
     assert bad.exit_code == ExitStatus.USAGE
@@ -94,3 +100,31 @@ def test_models_use_list_and_remove(real_embedder, shared_models_dir: Path) -> N
     config.set_value("embed_model", None)
     refused = runner.invoke(app, ["models", "remove", "all-MiniLM-L6-v2"])
     assert refused.exit_code == ExitStatus.USAGE and "in use" in refused.stderr and gguf.exists()
+
+
+def test_model_names_ignore_letter_case() -> None:
+    assert catalog.get("ALL-minilm-L6-V2").name == "all-MiniLM-L6-v2"
+
+
+def test_a_generation_model_in_use_by_path_is_not_removed(real_generator, shared_models_dir: Path) -> None:
+    spec = catalog.get(catalog.DEFAULT_GENERATE_MODEL)
+    path = catalog.model_path(spec, shared_models_dir)
+    config.set_value("generate_model", str(path))
+    refused = runner.invoke(app, ["models", "remove", spec.name])
+    assert refused.exit_code == ExitStatus.USAGE and "in use" in refused.stderr and path.exists()
+    wrong = runner.invoke(app, ["models", "use", str(path), "--role", "embed"])
+    assert wrong.exit_code == ExitStatus.USAGE and "is a generate model" in wrong.stderr
+
+
+def test_a_generation_model_that_fails_its_checksum_is_refused(
+    real_generator, shared_models_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from memcli.models.generate import resolve
+
+    small, big = catalog.get(catalog.DEFAULT_GENERATE_MODEL), catalog.get("qwen2.5-coder-1.5b-instruct")
+    fake = tmp_path / "models"
+    fake.mkdir()
+    (fake / big.file).symlink_to(catalog.model_path(small, shared_models_dir).resolve())  # the wrong file
+    monkeypatch.setenv("MEMCLI_MODELS_DIR", str(fake))
+    with pytest.raises(ModelError, match="does not match its sha256"):
+        resolve(big.name)

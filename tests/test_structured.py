@@ -87,3 +87,11 @@ def test_field_stream_ignores_other_fields_and_non_strings() -> None:
     out = "".join(stream.feed(c) for c in '{"remember": ["reply"], "reply": "hi\\nthere", "x": "no"}')
     assert out == "hi\nthere"
     assert FieldStream("reply").feed('{"reply": 5}') == ""
+
+
+def test_text_no_store_can_hold_is_cleaned_from_a_reply() -> None:
+    # The grammar lets a model write any JSON escape: half an emoji, NUL, other controls.
+    reply = r'{"answer": "Under the pot \ud83d\u0000 \ud83d\ude00\tok\nnext\u0007", "ids": ["a"]}'
+    value = generate_json(Scripted(reply), [], SCHEMA)
+    assert value["answer"] == "Under the pot \ufffd \U0001f600\tok\nnext"
+    value["answer"].encode("utf-8")  # storable and printable

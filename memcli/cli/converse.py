@@ -81,6 +81,7 @@ def ask(
       mem ask "what did we decide about the trip?" --tag travel --since 30d
     """
     from ..ask import ask as run_ask
+    from ..ask import checked_question
     from ..models.registry import preload
 
     if question:
@@ -89,8 +90,7 @@ def ask(
         text = read_stdin()
     else:
         raise UsageError("give a question as arguments or on stdin")
-    if not text.strip():
-        raise InputError("the question is empty")
+    checked_question(text)  # before any model loads
     preload()
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until)
@@ -295,8 +295,11 @@ def _repl(conversation: Chat) -> None:
             except EOFError:
                 print()
                 return
-            if line.strip() and not _handle(conversation, line, live=True):
-                return
+            try:
+                if line.strip() and not _handle(conversation, line, live=True):
+                    return
+            except InputError as exc:  # this message only (too long, ...): the session goes on
+                print(f"\nError: {exc}", file=sys.stderr)
     finally:
         history()
 

@@ -165,29 +165,58 @@ def use(
 
     if role is not None and role not in ("embed", "generate"):
         raise UsageError(f"--role is embed or generate, not {role!r}")
-    if model in catalog.MODELS:
-        spec = catalog.MODELS[model]
-        chosen_role, value = spec.role, spec.name
-        from ..paths import models_dir
+    from ..paths import models_dir
 
+    spec = catalog.find(model) or _catalog_file(Path(model))  # the catalog's own file is its model
+    if spec is not None:
+        chosen_role, value = spec.role, spec.name
         if not catalog.model_path(spec, models_dir()).is_file():
-            print(f"Note: {model} is not installed yet: mem models install {model}", file=sys.stderr)
+            print(f"Note: {spec.name} is not installed yet: mem models install {spec.name}", file=sys.stderr)
     else:
         path = Path(model).expanduser().resolve()
         if not path.is_file():
             raise UsageError(f"{model!r} is neither a known model nor a file")
-        chosen_role = role or _gguf_role(path)
+        chosen_role = _gguf_role(path)
         value = str(path)
     if role is not None and role != chosen_role:
         raise UsageError(f"{model} is a {chosen_role} model, not {role}")
     key = "embed_model" if chosen_role == "embed" else "generate_model"
+    before = _configured()[chosen_role]
     config.set_value(key, value)
     if json_out:
         render.emit_json({"role": chosen_role, "model": value, "setting": key})
     else:
         render.console().print(f"Using {value} for {chosen_role} ({key} in the config file)")
-    if chosen_role == "embed":
+    if chosen_role == "embed" and value != before:
         print("Run `mem reindex` to re-embed the stored memories with it.", file=sys.stderr)
+
+
+def _catalog_file(path: Path) -> Any:
+    """The catalog model whose installed file this is, if it is one."""
+    from ..models import catalog
+    from ..paths import models_dir
+
+    try:
+        target = path.expanduser().resolve()
+    except OSError:
+        return None
+    return next(
+        (s for s in catalog.MODELS.values() if catalog.model_path(s, models_dir()).resolve() == target), None
+    )
+
+
+def _in_use(spec: Any) -> bool:
+    """Whether the configured model of this role is this one, by name or by its file's path."""
+    from ..models import catalog
+    from ..paths import models_dir
+
+    configured = _configured()[spec.role]
+    if catalog.find(configured) is spec:
+        return True
+    try:
+        return Path(configured).expanduser().resolve() == catalog.model_path(spec, models_dir()).resolve()
+    except OSError:
+        return False
 
 
 def _gguf_role(path: Path) -> str:
@@ -217,7 +246,7 @@ def remove(
     from ..paths import models_dir
 
     spec = catalog.get(name)
-    if _configured()[spec.role] == spec.name and not force:
+    if _in_use(spec) and not force:
         raise UsageError(f"{name} is the {spec.role} model in use: choose another first, or --force")
     path = catalog.model_path(spec, models_dir())
     if not path.exists():

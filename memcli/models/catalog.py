@@ -101,8 +101,13 @@ MODELS: dict[str, ModelSpec] = {
 DEFAULT_GENERATE_MODEL = settings.SETTINGS["generate_model"].default
 
 
+def find(name: str) -> ModelSpec | None:
+    """The catalog model of this name (any letter case), if any."""
+    return next((spec for key, spec in MODELS.items() if key.lower() == name.lower()), None)
+
+
 def get(name: str) -> ModelSpec:
-    spec = MODELS.get(name) or MODELS.get(name.lower())
+    spec = find(name)
     if spec is None:
         raise UsageError(f"unknown model {name!r}: known models are {', '.join(MODELS)}")
     return spec

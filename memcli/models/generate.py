@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import settings
-from ..errors import ModelError
+from ..errors import InputError, ModelError
 from ..paths import models_dir
 from . import catalog
 
@@ -86,22 +86,27 @@ class Generator:
         if grammar is not None:
             kwargs["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
         self.last_finish_reason = None
-        chunks = self.llm.create_chat_completion(
-            messages=list(messages),
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stream=True,
-            seed=0,
-            repeat_penalty=repeat_penalty,
-            **kwargs,
-        )
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            piece = choice.get("delta", {}).get("content")
-            if piece:
-                yield piece
-            if choice.get("finish_reason"):
-                self.last_finish_reason = choice["finish_reason"]
+        try:
+            chunks = self.llm.create_chat_completion(
+                messages=list(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                seed=0,
+                repeat_penalty=repeat_penalty,
+                **kwargs,
+            )
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                piece = choice.get("delta", {}).get("content")
+                if piece:
+                    yield piece
+                if choice.get("finish_reason"):
+                    self.last_finish_reason = choice["finish_reason"]
+        except ValueError as exc:  # llama_cpp: "Requested tokens (N) exceed context window of M"
+            if "context window" not in str(exc):
+                raise
+            raise InputError(f"too long for the model: {exc}; say it in fewer words") from None
 
     def complete(self, messages: Sequence[Message], *, max_tokens: int, **kw: Any) -> str:
         return "".join(self.stream(messages, max_tokens=max_tokens, **kw))
@@ -120,14 +125,21 @@ def configured_generate_model() -> str:
 
 def resolve(spec: str) -> tuple[Path, str]:
     """A catalog name or a GGUF path -> (path, display name); a clear error when missing."""
-    known = catalog.MODELS.get(spec)
+    known = catalog.find(spec)
     if known is not None:
         if known.role != "generate":
             raise ModelError(f"{spec} is an embedding model, not a generation model")
         path = catalog.model_path(known, models_dir())
         if not path.is_file():
             raise ModelError(f"the generation model {spec} is not installed. Fix: mem models install {spec}")
-        return path, spec
+        if not catalog.checked_since_written(path, known.sha256):  # trusted once verified, until it changes
+            if not catalog.verify(known, path):
+                raise ModelError(f"{path} does not match its sha256. Fix: mem models install {known.name}")
+            try:
+                catalog.record_checksum(path, known.sha256)
+            except OSError:
+                pass  # a read-only models dir: verified again next time
+        return path, known.name
     path = Path(spec).expanduser()
     if not path.is_file():
         raise ModelError(

@@ -70,7 +70,39 @@ def _install_log_callback() -> None:
 
     _log_callback = llama_cpp.llama_log_callback(_cb)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+    _keep_stdout_stderr()
     _log_installed = True
+
+
+class _Untouched:
+    """Stands in for llama_cpp's suppress_stdout_stderr (same signature, does nothing)."""
+
+    def __init__(self, disable: bool = True) -> None:
+        pass
+
+    def __enter__(self) -> _Untouched:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _keep_stdout_stderr() -> None:
+    """Stop llama_cpp from pointing file descriptors 1 and 2 at /dev/null while it loads.
+
+    It does that for the whole process with dup2, so whatever another thread
+    wrote meanwhile was lost: an error line of the command, or a reply of
+    `mem mcp`, while a model loaded in the background. llama.cpp's own logging
+    goes to the callback above instead, so nothing reaches the terminal anyway
+    (tests check that a load prints nothing).
+    """
+    import llama_cpp.llama
+    import llama_cpp.llama_chat_format
+    from llama_cpp import _internals
+
+    for module in (llama_cpp.llama, _internals, llama_cpp.llama_chat_format):
+        if hasattr(module, "suppress_stdout_stderr"):
+            module.suppress_stdout_stderr = _Untouched  # type: ignore[attr-defined]
 
 
 def load_llama(
