@@ -28,7 +28,11 @@ $(VENV)/.models: $(VENV)/.installed memcli/models/catalog.py
 	$(BIN)/mem models install $(MODELS)
 	touch $@
 
-install: $(VENV)/.installed $(VENV)/.models
+# `man mem` finds the page beside the environment's bin/ (an editable install has no data files).
+$(VENV)/share/man/man1/mem.1: man/mem.1 $(VENV)/.installed
+	install -D -m 644 man/mem.1 $@
+
+install: $(VENV)/.installed $(VENV)/.models $(VENV)/share/man/man1/mem.1
 
 $(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/pip install -q --group dev

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -211,6 +211,8 @@ def ask(
     on_text: Callable[[str], None] | None = None,
 ) -> Answer:
     question = checked_question(question)
+    # A fact that a newer one superseded is history: the model would answer with it.
+    filters = replace(filters, current_only=True)
     hits = relevant(memory.recall(question, filters, k=k, mode="hybrid"), question)
     if not hits:
         if on_text:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from . import ask as ask_mod
@@ -151,7 +151,8 @@ class Chat:
 
     def _recall(self, query: str) -> list[Hit]:
         window = {t.chunk for t in self.turns}
-        hits = ask_mod.relevant(self.memory.recall(query, self.filters, k=MEMORIES_K + len(window)), query)
+        current = replace(self.filters, current_only=True)  # superseded facts are history, as in ask
+        hits = ask_mod.relevant(self.memory.recall(query, current, k=MEMORIES_K + len(window)), query)
         fresh = [h for h in hits if not (h.record.doc_id == self.thread and h.record.chunk in window)]
         shown: list[Hit] = []
         used = 0

@@ -37,6 +37,7 @@ A second run right after the first changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -735,6 +736,9 @@ def attach_log_file() -> Path:
     path = log_path()
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    else:  # cron's `>> consolidate.log` creates it first, with cron's umask
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o600)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)

@@ -151,16 +151,28 @@ def _models(load: bool) -> Iterator[Check]:
         if known and not catalog.is_installed(known, paths.models_dir(), full_check=True):
             yield Check("models", role, False, f"{path} does not match its sha256", f"rm {path} && {install}")
             continue
+        if not known and not _is_gguf(path):
+            yield Check("models", role, False, f"{path} is not a GGUF model file", install)
+            continue
         detail = f"{spec}: {path} ({path.stat().st_size / 1e6:.0f} MB" + (", sha256 ok)" if known else ")")
         if load:
             problem = _loads(role, spec)
             if problem:
-                yield Check(
-                    "models", role, False, f"{spec} does not load: {problem}", f"rm {path} && {install}"
-                )
+                # Only a catalog model's own file is the user's to delete and install again;
+                # a path may be any file they keep (or another model in use).
+                fix = f"rm {path} && {install}" if known else install
+                yield Check("models", role, False, f"{spec} does not load: {problem}", fix)
                 continue
             detail += ", loads"
         yield Check("models", role, True, detail)
+
+
+def _is_gguf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError:
+        return False
 
 
 def _loads(role: str, spec: str) -> str | None:

@@ -237,6 +237,8 @@ class Memory:
         return results
 
     def edit(self, memory_id: str, text: str) -> MemoryRecord:
+        if not text.strip():
+            raise InputError("the new text is empty (mem forget ID erases a memory)")
         text = clean_text(text)
         record = self.get(memory_id)
         if record.text == text:

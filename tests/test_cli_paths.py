@@ -301,3 +301,40 @@ def test_a_question_too_long_to_ask_is_an_input_error(db: str) -> None:
     question = "where is the spare key? " + "please tell me about the spare key location " * 60
     result = mem("ask", "--db", db, question, code=ExitStatus.INPUT)
     assert "characters; ask in at most 2,000" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_superseded_fact_is_marked_in_recall_and_left_out_of_ask(db: str, real_embedder) -> None:
+    from memcli.ask import ask
+    from memcli.memory import Memory
+    from memcli.records import Filters
+
+    lines = [
+        {"id": "aaaaaaaa", "text": "The user lives in Lisbon with Rui", "kind": "semantic",
+         "valid_to": "2024-03-05T00:00:00Z", "superseded_by": "bbbbbbbb"},
+        {"id": "bbbbbbbb", "text": "The user moved to Porto in February 2024", "kind": "semantic"},
+    ]  # fmt: skip
+    mem("import", "--db", db, "-", input="".join(json.dumps(x) + "\n" for x in lines))
+    table = mem("recall", "--db", db, "where does the user live in Lisbon").stdout
+    assert "no longer true from 2024-03-05: see bbbbbbbb" in " ".join(table.split())
+    memory = Memory(db, embedder=real_embedder, user="tester")
+    try:
+        answer = ask(memory, None, "Is Rui in Lisbon?", Filters(user="tester"))  # type: ignore[arg-type]
+    finally:
+        memory.close()
+    assert answer.known is False and answer.reason == "no memory is relevant enough"  # Lisbon is history
+
+
+def test_config_set_checks_model_names_and_takes_negative_numbers() -> None:
+    for key, value in [("generate_model", "nosuch"), ("embed_model", "/etc/hostname"),
+                       ("generate_model", "all-MiniLM-L6-v2")]:  # fmt: skip
+        result = mem("config", "set", key, value, code=ExitStatus.INPUT)
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    result = mem("config", "set", "half_life_days", "-3", code=ExitStatus.INPUT)
+    assert "at least 0.001" in result.stderr
+
+
+def test_an_empty_edit_says_so(db: str) -> None:
+    [note] = js("remember", "--db", db, "keep me")["results"]
+    result = mem("edit", "--db", db, note["id"], "   ", code=ExitStatus.INPUT)
+    assert result.stderr == "Error: the new text is empty (mem forget ID erases a memory)\n"
+    assert js("show", "--db", db, note["id"])["text"] == "keep me"

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -314,12 +315,20 @@ def test_the_cron_line_runs_in_crons_empty_environment(tmp_path: Path, isolated_
     assert runner.invoke(app, ["remember", "--db", str(db), "--kind", "semantic", "a fact"]).exit_code == 0
     line = runner.invoke(app, ["cron", "--db", str(db)]).stdout.strip()
     command = line.split(" ", 5)[5]  # after the five schedule fields
-    done = subprocess.run(
-        ["sh", "-c", command], env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=120
+    done = subprocess.run(  # cron's umask is often 022: the shell's `>>` makes the log 0644
+        ["sh", "-c", f"umask 022; {command}"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=120,
     )
     assert done.returncode == 0
-    log = (isolated_home / "consolidate.log").read_text()  # the log the line names, in MEMCLI_HOME
-    assert "INFO consolidated: {'dry_run': False, 'episodes': 0" in log, log
+    log = isolated_home / "consolidate.log"  # the log the line names, in MEMCLI_HOME
+    assert "INFO consolidated: {'dry_run': False, 'episodes': 0" in log.read_text()
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_a_percent_sign_in_the_cron_line_is_escaped(tmp_path: Path) -> None:
+    line = runner.invoke(app, ["cron", "--db", str(tmp_path / "50%.db")]).stdout.strip()
+    assert "50\\%.db" in line and "50%" not in line.replace("\\%", "")
 
 
 def test_a_missing_model_stops_consolidation_with_exit_6(db_path: Path, real_embedder) -> None:

@@ -124,3 +124,22 @@ def test_doctor_reports_a_missing_model_with_the_install_command(store: str) -> 
         "mem models use NAME|PATH (a name from mem models list, or a GGUF file)"
     ]
     assert found["database"][0]["ok"]  # the other checks still ran
+
+
+def test_doctor_never_tells_you_to_delete_a_file_you_chose(
+    store: str, real_generator, shared_models_dir: Path
+) -> None:
+    from memcli.models import catalog
+
+    notes = Path(store).parent / "notes.txt"
+    notes.write_text("not a model")
+    found = checks("--db", store, "--no-load", code=ExitStatus.MODEL, env={"MEMCLI_EMBED_MODEL": str(notes)})
+    [problem] = problems(found)
+    assert "is not a GGUF model file" in problem["detail"] and "rm " not in problem["fix"]
+    # The generation model in use, named as the embedding model, does not load as one:
+    qwen = catalog.model_path(catalog.get(catalog.DEFAULT_GENERATE_MODEL), shared_models_dir)
+    loaded = mem(
+        "doctor", "--json", "--db", store, code=ExitStatus.MODEL, env={"MEMCLI_EMBED_MODEL": str(qwen)}
+    )
+    [problem] = [c for c in json.loads(loaded.stdout)["checks"] if not c["ok"]]
+    assert "does not load" in problem["detail"] and "rm " not in problem["fix"] and qwen.exists()

@@ -139,7 +139,10 @@ def test_a_generation_model_in_use_by_path_is_not_removed(real_generator, shared
     refused = runner.invoke(app, ["models", "remove", spec.name])
     assert refused.exit_code == ExitStatus.USAGE and "in use" in refused.stderr and path.exists()
     wrong = runner.invoke(app, ["models", "use", str(path), "--role", "embed"])
-    assert wrong.exit_code == ExitStatus.USAGE and "is a generate model" in wrong.stderr
+    assert (
+        wrong.exit_code == ExitStatus.USAGE
+        and "is a generation model, not an embedding model" in wrong.stderr
+    )
 
 
 def test_a_generation_model_that_fails_its_checksum_is_refused(

@@ -534,7 +534,10 @@ def forget(
             ):
                 raise UsageError("nothing forgotten")
         elif has_filter:
-            raise UsageError(f"refusing to forget {len(records)} memories by filter without --yes")
+            n = len(records)
+            raise UsageError(
+                f"refusing to forget {n} memor{'y' if n == 1 else 'ies'} by filter without --yes"
+            )
     count = mem.forget([r.id for r in records])
     if json_out:
         render.emit_json(

@@ -82,7 +82,7 @@ def get(key: KeyArg, json_out: JsonOpt = False) -> None:
         print(row["value"])
 
 
-@config_app.command("set")
+@config_app.command("set", context_settings={"ignore_unknown_options": True})  # `set KEY -3` is a value
 def set_(
     key: KeyArg,
     value: Annotated[str, typer.Argument(help="The new value.", show_default=False)],
@@ -100,6 +100,8 @@ def set_(
 
     setting = settings.lookup(key)
     parsed = setting.parse(value)
+    if key in ("embed_model", "generate_model"):
+        _check_model(key, parsed)
     config.set_value(key, parsed)
     if json_out:
         render.emit_json({"key": key, "value": parsed, "config": str(_path())})
@@ -110,6 +112,30 @@ def set_(
 
         if os.environ.get(setting.env):
             print(f"Note: {setting.env} is set and overrides it.", file=sys.stderr)
+
+
+def _check_model(key: str, value: str) -> None:
+    """A model setting names a catalog model of its role or an existing GGUF file."""
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..models import catalog
+
+    role = "embed" if key == "embed_model" else "generate"
+    known = catalog.find(value)
+    if known is not None:
+        if known.role != role:
+            raise InputError(f"{value} is not a{'n embedding' if role == 'embed' else ' generation'} model")
+        return
+    path = Path(value).expanduser()
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) == b"GGUF":
+                return
+    except OSError:
+        pass
+    names = ", ".join(n for n, m in catalog.MODELS.items() if m.role == role)
+    raise InputError(f"{key} is a model name ({names}) or the path of a GGUF file, not {value!r}")
 
 
 @config_app.command("unset")

@@ -171,10 +171,11 @@ def cron_line(db: Path, user: str) -> str:
     # cron starts with an almost empty environment: carry what decides where data, config and models are
     env = {"MEMCLI_USER": user} | {k: os.environ[k] for k in CRON_ENV if os.environ.get(k)}
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    return (
-        f"{CRON_SCHEDULE} {assignments} {command} consolidate --quiet "
+    line = (
+        f"{assignments} {command} consolidate --quiet "
         f"--db {shlex.quote(str(db))} >> {shlex.quote(str(log_path()))} 2>&1"
     )
+    return f"{CRON_SCHEDULE} " + line.replace("%", "\\%")  # cron reads a bare % as a newline
 
 
 def mem_command() -> list[str]:

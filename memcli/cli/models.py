@@ -179,7 +179,8 @@ def use(
         chosen_role = _gguf_role(path)
         value = str(path)
     if role is not None and role != chosen_role:
-        raise UsageError(f"{model} is a {chosen_role} model, not {role}")
+        kinds = {"embed": "an embedding", "generate": "a generation"}
+        raise UsageError(f"{model} is {kinds[chosen_role]} model, not {kinds[role]} model")
     key = "embed_model" if chosen_role == "embed" else "generate_model"
     before = _configured()[chosen_role]
     config.set_value(key, value)

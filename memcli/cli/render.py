@@ -69,6 +69,9 @@ def memory_table(rows: list[dict[str, Any]], *, score: bool) -> None:
         text = printable(row["text"])
         if row.get("tags"):
             text += "  #" + " #".join(printable(t) for t in row["tags"])
+        if row.get("valid_to"):  # a fact a newer one superseded: history, not the current truth
+            text += f"  (no longer true from {when(row['valid_to'])[:10]}"
+            text += f": see {row['superseded_by']})" if row.get("superseded_by") else ")"
         cells.append(Text(text))
         table.add_row(*cells)
     console().print(table)
