@@ -132,6 +132,7 @@ def _database(db: Path) -> Iterator[Check]:
 def _models(load: bool) -> Iterator[Check]:
     from .models import catalog
     from .models.generate import configured_generate_model
+    from .models.gguf_bert import is_gguf
     from .models.registry import configured_embed_model
 
     for role, spec in (("embed", configured_embed_model()), ("generate", configured_generate_model())):
@@ -151,7 +152,7 @@ def _models(load: bool) -> Iterator[Check]:
         if known and not catalog.is_installed(known, paths.models_dir(), full_check=True):
             yield Check("models", role, False, f"{path} does not match its sha256", f"rm {path} && {install}")
             continue
-        if not known and not _is_gguf(path):
+        if not known and not is_gguf(path):
             yield Check("models", role, False, f"{path} is not a GGUF model file", install)
             continue
         detail = f"{spec}: {path} ({path.stat().st_size / 1e6:.0f} MB" + (", sha256 ok)" if known else ")")
@@ -165,14 +166,6 @@ def _models(load: bool) -> Iterator[Check]:
                 continue
             detail += ", loads"
         yield Check("models", role, True, detail)
-
-
-def _is_gguf(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"GGUF"
-    except OSError:
-        return False
 
 
 def _loads(role: str, spec: str) -> str | None:

@@ -23,7 +23,6 @@ from . import paths, search, settings
 from .chunking import chunk_text
 from .errors import InputError, UsageError
 from .records import KINDS, Filters, HistoryEntry, Hit, MemoryRecord, NewMemory, RememberResult, Stats
-from .store.base import Store
 from .store.sqlite import ID_LENGTH, SQLiteStore, new_id
 from .timeparse import now_str, parse_time
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .models.embed import Embedder
+    from .store.base import Store
 
 MAX_TEXT_BYTES = 2 * 1024 * 1024
 BATCH_SIZE = 64
@@ -84,8 +84,8 @@ def clean_text(text: str) -> str:
 def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
     """One input -> the rows to store (several when a long text is chunked)."""
     text = clean_text(item.text)
-    for name, value in vars(item).items():
-        if not _is_utf8(json.dumps(value, ensure_ascii=False, default=str)):
+    for name, value in vars(item).items():  # the text was checked above
+        if name != "text" and not _is_utf8(json.dumps(value, ensure_ascii=False, default=str)):
             raise InputError(f"{_FIELD_NAMES.get(name, repr(name))} is not valid UTF-8")
     if item.kind not in KINDS:
         raise InputError(f"unknown kind {item.kind!r}: use one of {', '.join(KINDS)}")

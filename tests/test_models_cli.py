@@ -157,3 +157,18 @@ def test_a_generation_model_that_fails_its_checksum_is_refused(
     monkeypatch.setenv("MEMCLI_MODELS_DIR", str(fake))
     with pytest.raises(ModelError, match="does not match its sha256"):
         resolve(big.name)
+
+
+def test_the_catalog_file_by_path_is_the_catalog_model(
+    real_embedder, shared_models_dir: Path, tmp_path, monkeypatch
+) -> None:
+    from memcli.models.registry import model_name
+
+    gguf = shared_models_dir / "all-MiniLM-L6-v2.F16.gguf"
+    assert model_name(str(gguf)) == "all-MiniLM-L6-v2"
+    db = str(tmp_path / "m.db")
+    assert runner.invoke(app, ["remember", "--db", db, "the key is under the pot"]).exit_code == 0
+    monkeypatch.setenv("MEMCLI_EMBED_MODEL", str(gguf))  # the same model, named by its file
+    found = runner.invoke(app, ["recall", "--db", db, "key", "--json"])
+    assert found.exit_code == 0, found.stderr
+    assert json.loads(found.stdout)["results"][0]["text"] == "the key is under the pot"

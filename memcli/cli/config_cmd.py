@@ -120,6 +120,7 @@ def _check_model(key: str, value: str) -> None:
 
     from ..errors import InputError
     from ..models import catalog
+    from ..models.gguf_bert import is_gguf
 
     role = "embed" if key == "embed_model" else "generate"
     known = catalog.find(value)
@@ -127,13 +128,8 @@ def _check_model(key: str, value: str) -> None:
         if known.role != role:
             raise InputError(f"{value} is not a{'n embedding' if role == 'embed' else ' generation'} model")
         return
-    path = Path(value).expanduser()
-    try:
-        with open(path, "rb") as f:
-            if f.read(4) == b"GGUF":
-                return
-    except OSError:
-        pass
+    if is_gguf(Path(value).expanduser()):
+        return
     names = ", ".join(n for n, m in catalog.MODELS.items() if m.role == role)
     raise InputError(f"{key} is a model name ({names}) or the path of a GGUF file, not {value!r}")
 

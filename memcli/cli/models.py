@@ -167,7 +167,7 @@ def use(
         raise UsageError(f"--role is embed or generate, not {role!r}")
     from ..paths import models_dir
 
-    spec = catalog.find(model) or _catalog_file(Path(model))  # the catalog's own file is its model
+    spec = catalog.find(model) or catalog.find_file(model, models_dir())
     if spec is not None:
         chosen_role, value = spec.role, spec.name
         if not catalog.model_path(spec, models_dir()).is_file():
@@ -190,20 +190,6 @@ def use(
         render.console().print(f"Using {value} for {chosen_role} ({key} in the config file)")
     if chosen_role == "embed" and value != before:
         print("Run `mem reindex` to re-embed the stored memories with it.", file=sys.stderr)
-
-
-def _catalog_file(path: Path) -> Any:
-    """The catalog model whose installed file this is, if it is one."""
-    from ..models import catalog
-    from ..paths import models_dir
-
-    try:
-        target = path.expanduser().resolve()
-    except OSError:
-        return None
-    return next(
-        (s for s in catalog.MODELS.values() if catalog.model_path(s, models_dir()).resolve() == target), None
-    )
 
 
 def _in_use(spec: Any) -> bool:

@@ -106,6 +106,16 @@ def find(name: str) -> ModelSpec | None:
     return next((spec for key, spec in MODELS.items() if key.lower() == name.lower()), None)
 
 
+def find_file(path: Path | str, models_dir: Path) -> ModelSpec | None:
+    """The catalog model whose installed file this is, if it is one: a path to
+    the catalog's own file names that model, not a model of its own."""
+    try:
+        target = Path(path).expanduser().resolve()
+        return next((s for s in MODELS.values() if model_path(s, models_dir).resolve() == target), None)
+    except OSError:
+        return None
+
+
 def get(name: str) -> ModelSpec:
     spec = find(name)
     if spec is None:

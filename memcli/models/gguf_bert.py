@@ -444,6 +444,15 @@ _SCALAR_FMT = {
 }
 
 
+def is_gguf(path: Path) -> bool:
+    """Whether the file starts like a GGUF model (its first four bytes)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == GGUF_MAGIC
+    except OSError:
+        return False
+
+
 def read_metadata(path: Path, keys: set[str] | None = None) -> dict[str, Any]:
     """Scalar and string KV metadata of a GGUF file, without loading tensors.
 

@@ -27,9 +27,13 @@ def configured_embed_model() -> str:
 
 
 def model_name(spec: str) -> str:
-    """The name stored beside each vector: the model name, or a GGUF file's stem."""
+    """The name stored beside each vector: the model name, or a GGUF file's stem
+    (the catalog's own file keeps its model's name, however it is configured)."""
     if spec.endswith(".gguf") or os.sep in spec:
-        return Path(spec).expanduser().name.removesuffix(".gguf")
+        from .catalog import find_file
+
+        known = find_file(spec, models_dir())
+        return known.name if known else Path(spec).expanduser().name.removesuffix(".gguf")
     return spec
 
 
