@@ -8,8 +8,10 @@ Working memory (what the model sees each turn) stays within a token budget:
 
 in that order, so llama.cpp reuses the evaluated prefix from one turn to the
 next. When the recent turns outgrow their budget the oldest are folded into
-the summary (one constrained model call). Every exchange is also stored as an
-episodic memory in the thread `chat:<session>`, numbered in order, so nothing
+the summary (one constrained model call). Every exchange is also stored in the
+thread `chat:<session>`, numbered in order: the user's message as their
+episodic memory, the reply as a memory of role "assistant" (never taken for the
+user's word: recall, ask and consolidation leave it out unless asked), so nothing
 said is lost when it leaves the window, and `--session NAME` resumes a session
 from its summary and the turns after it.
 
@@ -85,17 +87,34 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 
 @dataclass
 class Turn:
-    chunk: int
+    chunk: int  # of the turn's last memory (the reply)
     user: str
     assistant: str
 
-    @staticmethod
-    def from_record(record: MemoryRecord) -> Turn:
-        user, _, assistant = record.text.partition("\nAssistant: ")
-        return Turn(record.chunk or 0, user.removeprefix("User: "), assistant)
-
     def text(self) -> str:
         return f"User: {self.user}\nAssistant: {self.assistant}"
+
+
+def turns(records: list[MemoryRecord]) -> list[Turn]:
+    """A session's memories in thread order -> its turns: the user's message
+    (role user) and the reply (role assistant) are two memories. Sessions stored
+    before roles existed hold both in one memory, "User: ...\nAssistant: ..."."""
+    out: list[Turn] = []
+    said: MemoryRecord | None = None
+    for record in records:
+        if record.role == "assistant":
+            out.append(Turn(record.chunk or 0, said.text if said else "", record.text))
+            said = None
+        elif record.text.startswith("User: ") and "\nAssistant: " in record.text:
+            user, _, assistant = record.text.partition("\nAssistant: ")
+            out.append(Turn(record.chunk or 0, user.removeprefix("User: "), assistant))
+        else:
+            if said is not None:  # a message whose reply was forgotten
+                out.append(Turn(said.chunk or 0, said.text, ""))
+            said = record
+    if said is not None:
+        out.append(Turn(said.chunk or 0, said.text, ""))
+    return out
 
 
 @dataclass
@@ -126,10 +145,7 @@ class Chat:
         self.resumed = state is not None
         self.summary = state["summary"] if state else ""
         self.summarized_through = state["summarized_through"] if state else 0
-        self.turns = [
-            Turn.from_record(r)
-            for r in memory.store.thread(self.user, self.thread, after_chunk=self.summarized_through)
-        ]
+        self.turns = turns(memory.store.thread(self.user, self.thread, after_chunk=self.summarized_through))
 
     @property
     def generator(self) -> Generator:
@@ -201,6 +217,7 @@ class Chat:
             result = self._generate([*head, self._message(text, hits, searched)], REPLY_SCHEMA, stream)
         reply = Reply(text=without_repeats(str(result["reply"])), searched=searched, memories=hits)
         self.memory.store.touch_recalled([h.record.id for h in hits], now_str())
+        reply.turn_id = self._store_turn(text, reply.text)
         for fact in result.get("remember", [])[:2]:
             fact = " ".join(str(fact).split())
             if fact and grounded(fact, text):
@@ -213,11 +230,11 @@ class Chat:
                             tags=["chat"],
                             meta={"session": self.session},
                             user=self.user,
+                            sources=[reply.turn_id],  # forgetting the message forgets the fact
                         )
                     ]
                 )
                 reply.saved.append((saved.id, fact))
-        reply.turn_id = self._store_turn(text, reply.text)
         self._fold()
         return reply
 
@@ -247,24 +264,29 @@ class Chat:
             return {"reply": partial + " [cut off]", "remember": []}
 
     def _store_turn(self, user_text: str, assistant_text: str) -> str:
+        """Store the message as the user's episode and the reply as the assistant's,
+        next to each other in the session's thread; returns the message's id."""
         chunk = self.memory.store.next_chunk(self.user, self.thread)
-        turn = Turn(chunk, user_text, assistant_text)
-        [stored] = self.memory.remember(
+        said, replied = self.memory.remember(
             [
                 NewMemory(
-                    turn.text(),
+                    text,
                     kind="episodic",
                     source="chat",
                     doc_id=self.thread,
-                    chunk=chunk,
+                    chunk=chunk + offset,
                     meta={"session": self.session},
                     user=self.user,
+                    role=role,
+                )
+                for offset, (role, text) in enumerate(
+                    [("user", user_text), ("assistant", assistant_text or "…")]
                 )
             ]
         )
-        self.turns.append(turn)
+        self.turns.append(Turn(chunk + 1, user_text, assistant_text))
         self.memory.store.save_chat_session(self.user, self.session, self.summary, self.summarized_through)
-        return stored.id
+        return said.id
 
     def _turns_tokens(self) -> int:
         return sum(self.generator.count_tokens(t.text()) for t in self.turns)
@@ -310,7 +332,7 @@ class Chat:
     def describe(self) -> dict[str, Any]:
         return {
             "session": self.session,
-            "turns_stored": self.memory.store.next_chunk(self.user, self.thread) - 1,
+            "turns_stored": len(turns(self.memory.store.thread(self.user, self.thread))),
             "turns_in_window": len(self.turns),
             "summary": self.summary,
             "working_memory_tokens": self.working_memory_tokens() if self._generator else None,

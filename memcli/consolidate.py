@@ -50,11 +50,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import settings
+from . import provenance, settings
 from .chat import grounded
-from .errors import ExitStatus, MemcliError, ModelError
+from .errors import ExitStatus, MemcliError, ModelError, NotFound
+from .memory import content_hash
 from .records import Filters, MemoryRecord, NewMemory, RememberResult
-from .search import stems
+from .search import STOPWORDS, stems
 from .structured import StructuredOutputError, generate_json
 from .timeparse import now_str
 
@@ -72,6 +73,10 @@ MIN_WORDS = 4  # shorter episodes ("Thanks!", "Haha ok") hold no facts
 REPEAT_PENALTY = 1.1
 MERGE_WATERMARK = "merge_watermark"
 ACTIONS = ("ADD", "UPDATE", "SUPERSEDE", "NOOP")
+SMALL_TALK = STOPWORDS | frozenset(
+    """hi hey hello bye goodbye thanks thank ok okay yes yeah yep no nope sure cool great nice good
+    awesome wow haha lol oh ah hmm well see soon later night morning talk chat glad fine too really""".split()
+)
 
 
 class Busy(MemcliError):
@@ -101,6 +106,7 @@ class Report:
     summarised: int = 0
     importance_raised: int = 0
     failures: int = 0
+    dropped: int = 0  # episodes forgotten or edited while the run was deciding: redone next run
     seconds: float = 0.0
     changes: list[Change] = field(default_factory=list)
 
@@ -220,6 +226,12 @@ def long_date(stamp: str) -> str:
     except ValueError:
         return stamp
     return moment.strftime("%A %-d %B %Y")
+
+
+def has_content(text: str) -> bool:
+    """Whether a note can hold a fact: "Thanks!", "Haha ok, see you" cannot (no model is asked)."""
+    words = re.findall(r"\w+", text.lower())
+    return len(words) >= MIN_WORDS and len([w for w in words if w not in SMALL_TALK]) >= 2
 
 
 def episode_text(record: MemoryRecord) -> str:
@@ -376,6 +388,17 @@ def _weekday(day: datetime, which: str, name: str) -> datetime:
 # -- the run ------------------------------------------------------------------------------
 
 
+@dataclass
+class Decision:
+    """What one extracted fact does to the store, decided before anything is written."""
+
+    action: str  # ADD UPDATE SUPERSEDE NOOP
+    text: str  # the fact to store (ADD, SUPERSEDE) or the target's new text (UPDATE)
+    importance: int
+    vector: Any  # the embedding of `text`
+    target: MemoryRecord | None = None
+
+
 class Consolidator:
     def __init__(
         self,
@@ -387,8 +410,10 @@ class Consolidator:
         limit: int | None = None,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
-        self.memory = memory
-        self.store = memory.store
+        # A dry run is the real run on a private in-memory copy: the same
+        # decisions at the same cost, and nothing written to the file.
+        self.memory = memory.snapshot() if dry_run else memory
+        self.store = self.memory.store
         self._generator_factory = generator
         self._generator: Generator | None = None
         self.user = user
@@ -405,13 +430,17 @@ class Consolidator:
 
     def run(self) -> Report:
         started = time.perf_counter()
-        self.purge_expired()
-        self.extract_pending()
-        self.merge_duplicates()
-        self.raise_importance()
-        self.digest_old_episodes()
-        if not self.dry_run and (self.report.expired or self.report.merged):
-            self.store.scrub()
+        try:
+            self.purge_expired()
+            self.extract_pending()
+            self.merge_duplicates()
+            self.raise_importance()
+            self.digest_old_episodes()
+            if not self.dry_run and (self.report.expired or self.report.merged):
+                self.store.scrub()
+        finally:
+            if self.dry_run:
+                self.store.close()
         self.report.seconds = round(time.perf_counter() - started, 2)
         log.info(
             "consolidated%s: %s",
@@ -424,11 +453,15 @@ class Consolidator:
 
     def purge_expired(self) -> None:
         ids = self.store.expired_ids(self.user, now_str())
-        for memory_id in ids:
-            record = self.store.get(memory_id)
-            self.report.count(Change("EXPIRE", record.text, id=memory_id))
-        if ids and not self.dry_run:
-            self.store.delete(ids)  # full ids of any user being consolidated
+        if not ids:
+            return
+        records = [self.store.get(memory_id) for memory_id in ids]
+        # The same erasure as `mem forget`: what was made from them goes too.
+        erased = provenance.forget(self.store, ids)
+        for record in records:
+            self.report.count(Change("EXPIRE", record.text, id=record.id))
+        if erased.derived:
+            log.info("expired: %d made from them erased too: %s", len(erased.derived), erased.derived)
 
     # -- 2. facts ----------------------------------------------------------------
 
@@ -449,16 +482,49 @@ class Consolidator:
         self.progress("facts", len(episodes), len(episodes))
 
     def consolidate_episode(self, episode: MemoryRecord) -> None:
-        self.report.episodes += 1
+        """Decide what the episode's facts change (model calls, nothing written),
+        then write it all in one transaction, only if the episode is still as it
+        was read: a forget or an edit meanwhile wins, and an edited episode is
+        done again next run."""
         text = episode_text(episode)
         facts: list[tuple[str, int]] = []
-        if len(text.split()) >= MIN_WORDS:
+        if has_content(text):
             facts = self.extract(text, episode.occurred_at)
+        own = self._unverified_facts(episode)
+        decisions: list[Decision] = []
         for fact, importance in facts:
-            self.report.facts += 1
-            self.reconcile(fact, importance, episode)
-        if not self.dry_run:
+            decision = self.decide(fact, importance, episode, decisions, own)
+            if decision is not None:
+                decisions.append(decision)
+        with self.store.transaction():
+            if not self._unchanged(episode):
+                log.info(
+                    "episode %s changed or was forgotten during the run: its facts were dropped", episode.id
+                )
+                self.report.dropped += 1
+                return
+            changes = [self.apply(decision, episode) for decision in decisions]
+            changes += self._settle(episode, text, decisions, own)
             self.store.set_fields(episode.id, consolidated_at=now_str())
+        self.report.episodes += 1
+        self.report.facts += len(facts)
+        for change in changes:
+            self.report.count(change)
+
+    def _unchanged(self, episode: MemoryRecord) -> bool:
+        try:
+            now = self.store.get(episode.id)
+        except NotFound:
+            return False
+        return (now.content_hash, now.updated_at) == (episode.content_hash, episode.updated_at)
+
+    def _unverified_facts(self, episode: MemoryRecord) -> list[MemoryRecord]:
+        """Facts made from an earlier text of this (edited) episode, awaiting a verdict."""
+        return [
+            r
+            for r in self.store.derived_from([episode.id])
+            if r.unverified_at is not None and not provenance.is_digest(r)
+        ]
 
     def extract(self, text: str, occurred_at: str) -> list[tuple[str, int]]:
         messages: list[Message] = [
@@ -481,64 +547,90 @@ class Consolidator:
         records = self.store.by_seq([seq for seq, _ in found])
         return [(records[seq], sim) for seq, sim in found if seq in records]
 
-    def reconcile(self, fact: str, importance: int, episode: MemoryRecord) -> None:
+    def decide(
+        self,
+        fact: str,
+        importance: int,
+        episode: MemoryRecord,
+        earlier: list[Decision],
+        own: list[MemoryRecord],
+    ) -> Decision | None:
+        """What this fact does, given the current facts, the facts decided before
+        it from the same episode (`earlier`) and the episode's own facts from
+        before an edit (`own`). None: an earlier decision already says it."""
         vector = self.memory._embed([fact])[0]
+        for prior in earlier:  # the same note saying one thing twice
+            if float(prior.vector @ vector) >= SAME or extends(prior.text, fact):
+                return None
+            if extends(fact, prior.text):
+                prior.text, prior.vector = fact, vector
+                return None
+        # The episode's own earlier facts: restated (kept) or not; what the new
+        # text no longer says is settled after all its facts (_settle).
+        for record in own:
+            old = self.store.vector_of(record.id)
+            if (old is not None and float(old @ vector) >= SAME) or extends(record.text, fact):
+                return Decision("NOOP", fact, importance, vector, record)
+            if extends(fact, record.text):
+                return Decision("UPDATE", fact, importance, vector, record)
         closest = self._closest(vector, episode.user)
-        sources = [episode.id]
         if closest and closest[0][1] >= SAME:
-            self._noop(closest[0][0], fact, importance, sources)
-            return
+            return Decision("NOOP", fact, importance, vector, closest[0][0])
         related = [(r, s) for r, s in closest if s >= RELATED]
         if not related:
-            self._add(fact, importance, episode, sources)
-            return
+            return Decision("ADD", fact, importance, vector)
         # Decided here too: a fact that repeats a known one word for word, or a
         # known one that repeats it, with more detail.
         for record, _ in related:
             if extends(record.text, fact):
-                self._noop(record, fact, importance, sources)
-                return
+                return Decision("NOOP", fact, importance, vector, record)
             if extends(fact, record.text):
-                self._update(record, fact, importance, sources)
-                return
+                return Decision("UPDATE", fact, importance, vector, record)
         if CHANGED.search(fact):
             # "moved", "no longer", "quit"...: a change of state replaces the closest
             # related fact. Decided here: the small models call it UPDATE or ADD.
-            self._supersede(related[0][0], fact, importance, episode, sources)
-            return
+            return Decision("SUPERSEDE", fact, importance, vector, related[0][0])
         known = "\n".join(f"[{r.id}] {r.text}" for r, _ in related)
         messages: list[Message] = [
             {"role": "system", "content": RECONCILE_PROMPT},
             {"role": "user", "content": f"Known facts:\n{known}\n\nNew fact: {fact}"},
         ]
         ids = [r.id for r, _ in related]
-        decision = generate_json(self.generator, messages, reconcile_schema(ids), max_tokens=120)
-        action, target_id = decision["action"], decision["target"]
+        choice = generate_json(self.generator, messages, reconcile_schema(ids), max_tokens=120)
+        action, target_id = choice["action"], choice["target"]
         target = next((r for r, _ in related if r.id == target_id), None)
         if action == "ADD" or target is None:
-            self._add(fact, importance, episode, sources)
-        elif action == "NOOP":
-            self._noop(target, fact, importance, sources)
-        elif action == "SUPERSEDE":
-            self._supersede(target, fact, importance, episode, sources)
-        else:
-            merged = merged_text(str(decision["text"]), target.text, fact)
-            if keeps_all(target.text, merged) and grounded(fact, merged):
-                self._update(target, merged, importance, sources)
-            else:  # the combined text would drop what one of them says: keep both
-                self._add(fact, importance, episode, sources)
+            return Decision("ADD", fact, importance, vector)
+        if action in ("NOOP", "SUPERSEDE"):
+            return Decision(action, fact, importance, vector, target)
+        merged = merged_text(str(choice["text"]), target.text, fact)
+        if keeps_all(target.text, merged) and grounded(fact, merged):
+            return Decision("UPDATE", merged, importance, self.memory._embed([merged])[0], target)
+        return Decision("ADD", fact, importance, vector)  # a merge would drop what one says: keep both
 
-    def _add(self, fact: str, importance: int, episode: MemoryRecord, sources: list[str]) -> str | None:
-        new_id = None
-        if not self.dry_run:
-            result = self._store_fact(fact, importance, episode, sources)
-            new_id = result.id
-            if result.status == "exists":  # the same text, stored meanwhile: it is a restatement
-                existing = self.store.get(result.id)
-                self._noop(existing, fact, importance, sources)
-                return new_id
-        self.report.count(Change("ADD", fact, id=new_id, sources=sources))
-        return new_id
+    # -- writing what was decided (inside the episode's transaction) -----------------
+
+    def apply(self, decision: Decision, episode: MemoryRecord) -> Change:
+        target = decision.target
+        if target is not None:
+            try:
+                target = self.store.get(target.id)  # as it is now
+            except NotFound:  # forgotten since: the fact stands alone
+                target = None
+        sources = [episode.id]
+        if decision.action == "ADD" or target is None:
+            return self._add(decision.text, decision.importance, episode, sources)
+        if decision.action == "NOOP":
+            return self._noop(target, decision.text, decision.importance, sources)
+        if decision.action == "UPDATE":
+            return self._update(target, decision.text, decision.importance, sources)
+        return self._supersede(target, decision.text, decision.importance, episode, sources)
+
+    def _add(self, fact: str, importance: int, episode: MemoryRecord, sources: list[str]) -> Change:
+        result = self._store_fact(fact, importance, episode, sources)
+        if result.status == "exists":  # the same text is known: a restatement
+            return self._noop(self.store.get(result.id), fact, importance, sources)
+        return Change("ADD", fact, id=result.id, sources=sources)
 
     def _store_fact(
         self, fact: str, importance: int, episode: MemoryRecord, sources: list[str]
@@ -558,40 +650,96 @@ class Consolidator:
         )
         return result
 
-    def _noop(self, known: MemoryRecord, fact: str, importance: int, sources: list[str]) -> None:
+    def _noop(self, known: MemoryRecord, fact: str, importance: int, sources: list[str]) -> Change:
         merged_sources = list(dict.fromkeys([*known.sources, *sources]))
-        restated = merged_sources != known.sources
-        if restated and not self.dry_run:
+        if merged_sources != known.sources or known.unverified_at:
             self.store.set_fields(
                 known.id,
                 sources=merged_sources,
-                importance=min(5, max(known.importance, importance) + 1),
+                importance=min(5, max(known.importance, importance) + (merged_sources != known.sources)),
+                unverified_at=None,  # said again by the new text
             )
-        self.report.count(Change("NOOP", fact, id=known.id, target=known.id, sources=sources))
+        return Change("NOOP", fact, id=known.id, target=known.id, sources=sources)
 
-    def _update(self, known: MemoryRecord, text: str, importance: int, sources: list[str]) -> None:
+    def _update(self, known: MemoryRecord, text: str, importance: int, sources: list[str]) -> Change:
         if text == known.text:  # nothing new was said: a restatement
-            self._noop(known, text, importance, sources)
-            return
-        if not self.dry_run:
-            self.memory.edit(known.id, text)  # the old text goes to history
-            self.store.set_fields(
-                known.id,
-                sources=[*known.sources, *sources],
-                importance=max(known.importance, importance),
-            )
-        self.report.count(Change("UPDATE", text, id=known.id, target=known.id, sources=sources))
+            return self._noop(known, text, importance, sources)
+        vector = self.memory._embed([text])[0]
+        # The old text goes to history.
+        self.store.update_text(known.id, text, content_hash(text), vector, self.memory.embedder.name)
+        self.store.set_fields(
+            known.id,
+            sources=[*known.sources, *sources],
+            importance=max(known.importance, importance),
+            unverified_at=None,
+        )
+        return Change("UPDATE", text, id=known.id, target=known.id, sources=sources)
 
     def _supersede(
         self, known: MemoryRecord, fact: str, importance: int, episode: MemoryRecord, sources: list[str]
-    ) -> None:
+    ) -> Change:
         # The new fact is stored first: a contradiction never removes knowledge.
-        new_id = None
-        if not self.dry_run:
-            new_id = self._store_fact(fact, max(importance, known.importance), episode, sources).id
-            if new_id != known.id:
-                self.store.set_fields(known.id, valid_to=episode.occurred_at, superseded_by=new_id)
-        self.report.count(Change("SUPERSEDE", fact, id=new_id, target=known.id, sources=sources))
+        new_id = self._store_fact(fact, max(importance, known.importance), episode, sources).id
+        if new_id != known.id:
+            self._retire(known, new_id, episode.occurred_at, keep=set(sources))
+        return Change("SUPERSEDE", fact, id=new_id, target=known.id, sources=sources)
+
+    def _retire(self, fact: MemoryRecord, successor: str | None, when: str, *, keep: set[str]) -> None:
+        """`fact` no longer holds from `when`; so do the episodes that said nothing
+        else still current (they are outdated, and left out of ask and chat)."""
+        self.store.set_fields(fact.id, valid_to=when, superseded_by=successor, unverified_at=None)
+        for source_id in fact.sources:
+            if source_id in keep:
+                continue
+            try:
+                source = self.store.get(source_id)
+            except NotFound:
+                continue
+            if source.kind != "episodic" or source.valid_to is not None:
+                continue
+            made = [r for r in self.store.derived_from([source_id]) if not provenance.is_digest(r)]
+            if made and all(r.valid_to is not None for r in made):
+                self.store.set_fields(source_id, valid_to=when, superseded_by=successor)
+                log.info("episode %s outdated by %s", source_id, successor)
+
+    def _settle(
+        self, episode: MemoryRecord, text: str, decisions: list[Decision], own: list[MemoryRecord]
+    ) -> list[Change]:
+        """After an edit: each fact of the old text that the new facts did not
+        restate is kept if the new text (or its other sources) still says it,
+        else superseded by the closest new fact."""
+        touched = {d.target.id for d in decisions if d.target is not None}
+        said = [text, *(d.text for d in decisions)]
+        changes: list[Change] = []
+        for record in own:
+            if record.id in touched:
+                continue
+            others = [s for s in record.sources if s != episode.id and self.store.id_exists(s)]
+            if provenance.supported(record.text, said):
+                self.store.set_fields(record.id, unverified_at=None)
+                continue
+            other_texts = [self.store.get(s).text for s in others]
+            if others and provenance.supported(record.text, other_texts):
+                self.store.set_fields(record.id, sources=others, unverified_at=None)
+                continue
+            vector = self.store.vector_of(record.id)
+            successor = None
+            if vector is not None and decisions:
+                best = max(decisions, key=lambda d: float(d.vector @ vector))
+                if float(best.vector @ vector) >= RELATED:
+                    successor = self._fact_id(best, episode)
+            self._retire(record, successor, episode.updated_at or now_str(), keep={episode.id})
+            changes.append(
+                Change("SUPERSEDE", record.text, id=successor, target=record.id, sources=[episode.id])
+            )
+        return changes
+
+    def _fact_id(self, decision: Decision, episode: MemoryRecord) -> str | None:
+        """The id the decision's fact has now (it was written in this transaction)."""
+        if decision.target is not None and decision.action in ("NOOP", "UPDATE"):
+            return decision.target.id
+        found = self.store.existing_hashes(episode.user, "semantic", [content_hash(decision.text)])
+        return found.get(content_hash(decision.text))
 
     # -- 3. near duplicates ---------------------------------------------------------
 
@@ -620,13 +768,11 @@ class Consolidator:
                 self._merge(keep, drop)
                 gone.add(drop.id)
                 break
-        if not self.dry_run and fresh:
+        if fresh:
             self.store.set_setting(MERGE_WATERMARK, str(max(seq for seq, _ in fresh)))
 
     def _merge(self, keep: MemoryRecord, drop: MemoryRecord) -> None:
         self.report.count(Change("MERGE", drop.text, id=keep.id, target=drop.id, sources=drop.sources))
-        if self.dry_run:
-            return
         with self.store.transaction():  # all or nothing: never lose the dropped text
             self.store.add_history(keep.id, drop.text, now_str())
             self.store.set_fields(
@@ -639,6 +785,14 @@ class Consolidator:
                 else max(keep.expires_at, drop.expires_at),
             )
             self.store.add_tags(keep.id, drop.tags)
+            # What named the dropped memory names the one that stays.
+            for derived in self.store.derived_from([drop.id]):
+                if derived.id != keep.id:
+                    repointed = [keep.id if s == drop.id else s for s in derived.sources]
+                    self.store.set_fields(derived.id, sources=repointed)
+            for older in self.store.superseded_by(drop.id):
+                if older.id != keep.id:
+                    self.store.set_fields(older.id, superseded_by=keep.id)
             self.store.delete([drop.id])
 
     # -- 4. importance from use --------------------------------------------------------
@@ -647,8 +801,7 @@ class Consolidator:
         for record in self.store.recalled_often(self.user, RECALL_BUMP):
             raised = min(5, record.importance + 1)
             self.report.count(Change("IMPORTANCE", record.text, id=record.id))
-            if not self.dry_run:
-                self.store.set_fields(record.id, importance=raised, recalled=0)
+            self.store.set_fields(record.id, importance=raised, recalled=0)
 
     # -- 5. digests -------------------------------------------------------------------
 
@@ -656,6 +809,7 @@ class Consolidator:
         days = settings.value("digest_after_days")
         if days <= 0:
             return
+        self._drop_unverified_digests()
         cutoff = (datetime.now(UTC) - timedelta(days=float(days))).strftime("%Y-%m-%dT%H:%M:%SZ")
         groups: dict[tuple[str, str], list[MemoryRecord]] = {}
         for record in self.store.undigested_episodes(self.user, cutoff):
@@ -676,6 +830,13 @@ class Consolidator:
             except StructuredOutputError as exc:
                 self.report.failures += 1
                 log.warning("digest of %d episodes left for the next run: %s", len(group), exc)
+
+    def _drop_unverified_digests(self) -> None:
+        """A digest one of whose episodes was edited is written again from the new text."""
+        digests = Filters(user=self.user, tags=[provenance.DIGEST_TAG], include_expired=True)
+        stale = [r.id for r in self.store.iter_records(digests) if r.unverified_at is not None]
+        if stale:
+            self.store.delete(stale)  # their episodes lose the link and are digested again
 
     def _digest(self, group: list[MemoryRecord], *, delete_episodes: bool) -> None:
         first = group[0]
@@ -700,14 +861,16 @@ class Consolidator:
             return
         text = f"Digest of {when}: {summary}"
         ids = [r.id for r in group]
-        digest_id = None
-        if not self.dry_run:
+        with self.store.transaction():
+            if not all(self._unchanged(r) for r in group):
+                log.info("episodes of a digest changed or were forgotten during the run: dropped")
+                return
             [result] = self.memory.remember(
                 [
                     NewMemory(
                         text,
                         kind="episodic",
-                        tags=["digest"],
+                        tags=[provenance.DIGEST_TAG],
                         importance=max(r.importance for r in group),
                         occurred_at=first.occurred_at,
                         source="consolidate",
@@ -717,12 +880,11 @@ class Consolidator:
                     )
                 ]
             )
-            digest_id = result.id
             for r in group:
-                self.store.set_fields(r.id, digest_id=digest_id)
+                self.store.set_fields(r.id, digest_id=result.id)
             if delete_episodes:
                 self.store.delete(ids)
-        self.report.count(Change("DIGEST", text, id=digest_id, sources=ids))
+        self.report.count(Change("DIGEST", text, id=result.id, sources=ids))
 
 
 def log_path() -> Path:

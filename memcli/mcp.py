@@ -83,7 +83,8 @@ TOOLS: list[dict[str, Any]] = [
     {
         "name": "forget",
         "title": "Forget",
-        "description": "Erase memories by id, for good (their text does not stay in the database).",
+        "description": "Erase memories by id, for good (their text does not stay in the database), "
+        "and the facts and digests made from them.",
         "inputSchema": {
             "type": "object",
             "properties": {"ids": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
@@ -239,11 +240,12 @@ class Server:
 
     def _tool_forget(self, ids: list[str]) -> tuple[str, dict[str, Any]]:
         records = [self.memory.get(i) for i in dict.fromkeys(ids)]  # another user's id is not found
-        n = self.memory.forget([r.id for r in records])
-        return f"Forgot {n} {'memory' if n == 1 else 'memories'}.", {"forgotten": [r.id for r in records]}
+        report = self.memory.forget([r.id for r in records])
+        return report.sentence(), {"forgotten": report.forgotten, "derived": report.derived}
 
     def _tool_list_memories(self, limit: int = 10, kind: str | None = None) -> tuple[str, dict[str, Any]]:
-        records = self.memory.list(Filters(user=self.memory.user, kinds=[kind] if kind else []), limit=limit)
+        filters = Filters(user=self.memory.user, kinds=[kind] if kind else [], include_assistant=True)
+        records = self.memory.list(filters, limit=limit)
         if not records:
             return "No memories.", {"results": []}
         lines = [f"[{r.id}] ({r.occurred_at[:10]}, {r.kind}) {_line(r.text)}" for r in records]

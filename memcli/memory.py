@@ -10,7 +10,9 @@ for hit in mem.recall("where is the key?"):
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import hashlib
+import itertools
 import json
 import re
 import unicodedata
@@ -19,10 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import paths, search, settings
+from . import paths, provenance, search, settings
 from .chunking import chunk_text
 from .errors import InputError, UsageError
-from .records import KINDS, Filters, HistoryEntry, Hit, MemoryRecord, NewMemory, RememberResult, Stats
+from .provenance import ForgetReport
+from .records import (
+    KINDS,
+    ROLES,
+    ChatSession,
+    Filters,
+    HistoryEntry,
+    Hit,
+    MemoryRecord,
+    NewMemory,
+    RememberResult,
+    Stats,
+)
 from .store.sqlite import ID_LENGTH, SQLiteStore, new_id
 from .timeparse import now_str, parse_time
 
@@ -34,6 +48,7 @@ if TYPE_CHECKING:
 
 MAX_TEXT_BYTES = 2 * 1024 * 1024
 BATCH_SIZE = 64
+EXPORT_BATCH = 1000  # memories whose history an export reads in one query
 Progress = Callable[[int], None]  # called with the number of items just finished
 
 
@@ -41,9 +56,17 @@ Progress = Callable[[int], None]  # called with the number of items just finishe
 class ImportReport:
     added: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    sessions_added: list[str] = field(default_factory=list)  # chat session names
+    sessions_skipped: list[str] = field(default_factory=list)  # the user had one of that name
 
     def to_dict(self) -> dict[str, Any]:
-        return {"added": len(self.added), "skipped": len(self.skipped), "ids": self.added}
+        return {
+            "added": len(self.added),
+            "skipped": len(self.skipped),
+            "ids": self.added,
+            "sessions_added": len(self.sessions_added),
+            "sessions_skipped": len(self.sessions_skipped),
+        }
 
 
 def content_hash(text: str) -> str:
@@ -89,6 +112,8 @@ def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
             raise InputError(f"{_FIELD_NAMES.get(name, repr(name))} is not valid UTF-8")
     if item.kind not in KINDS:
         raise InputError(f"unknown kind {item.kind!r}: use one of {', '.join(KINDS)}")
+    if item.role not in ROLES:
+        raise InputError(f"unknown role {item.role!r}: use one of {', '.join(ROLES)}")
     if not 1 <= int(item.importance) <= 5:
         raise InputError(f"importance must be 1-5, not {item.importance}")
     for name in ("chunk", "recalled"):
@@ -116,9 +141,12 @@ def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
         "recalled": int(item.recalled or 0),
         "last_recalled_at": parse_time(item.last_recalled_at) if item.last_recalled_at else None,
         "digest_id": item.digest_id,
+        "role": item.role,
+        "unverified_at": parse_time(item.unverified_at) if item.unverified_at else None,
     }
-    # A text with an id (an import) or a place in a thread is one memory, whatever its length.
-    chunks = chunk_text(text) if item.chunk is None and item.id is None else [text]
+    # A text with an id (an import), a place in a thread or a history is one memory, whatever its length.
+    whole = item.chunk is not None or item.id is not None or bool(item.history)
+    chunks = [text] if whole else chunk_text(text)
     if len(chunks) == 1:
         return [
             {
@@ -128,6 +156,7 @@ def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
                 "content_hash": content_hash(text),
                 "doc_id": item.doc_id,
                 "chunk": item.chunk,
+                "history": [HistoryEntry(clean_text(h.text), parse_time(h.changed_at)) for h in item.history],
             }
         ]
     doc_id = item.doc_id or new_id()
@@ -159,6 +188,13 @@ class Memory:
         self.store: Store = SQLiteStore(self.path, create=create)
         self._embedder = embedder
         self.user = user or paths.default_user()
+
+    def snapshot(self) -> Memory:
+        """The same memory in a private copy (store.snapshot): changes to it reach nothing else."""
+        copy = Memory.__new__(Memory)
+        copy.path, copy.user, copy.store = self.path, self.user, self.store.snapshot()
+        copy._embedder = self._embedder
+        return copy
 
     def close(self) -> None:
         self.store.close()
@@ -244,13 +280,19 @@ class Memory:
         if record.text == text:
             return record
         vector = self._embed([text])[0]
-        self.store.update_text(record.id, text, content_hash(text), vector, self.embedder.name)
-        return self.store.get(record.id)
+        with self.store.transaction():  # what was made from the old text stops counting at once
+            self.store.update_text(record.id, text, content_hash(text), vector, self.embedder.name)
+            if record.consolidated_at and not provenance.is_digest(record):
+                self.store.set_fields(record.id, consolidated_at=None)  # its facts are made again
+            edited = self.store.get(record.id)
+            provenance.mark_unverified(self.store, record.id, edited.updated_at or now_str())
+        return edited
 
-    def forget(self, memory_ids: Sequence[str]) -> int:
-        """Erase this user's memories by id or unique prefix; another user's is not found."""
+    def forget(self, memory_ids: Sequence[str]) -> ForgetReport:
+        """Erase this user's memories by id or unique prefix, and what was made from
+        them (memcli.provenance); another user's memory is not found."""
         ids = [self.store.resolve_id(i, self.user) for i in memory_ids]
-        return self.store.delete(ids)
+        return provenance.forget(self.store, ids)
 
     def matching(self, filters: Filters, *, query: str | None = None) -> list[MemoryRecord]:
         """Memories a filtered `forget` would delete (every query word must occur)."""
@@ -276,7 +318,9 @@ class Memory:
     ) -> list[Hit]:
         """The k best memories for a query. `touch` counts them as recalled (the
         commands people use do; consolidation turns frequent use into importance).
-        `fusion` (score or rrf) defaults to the `hybrid_fusion` setting."""
+        `fusion` (score or rrf) defaults to the `hybrid_fusion` setting. The
+        assistant's replies in chat are searched only with
+        `filters.include_assistant`: what the model said is not the user's word."""
         if mode not in search.MODES:
             raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(search.MODES)}")
         if fusion is not None and fusion not in search.FUSIONS:
@@ -304,23 +348,59 @@ class Memory:
         return self.store.get(memory_id, self.user)
 
     def list(self, filters: Filters | None = None, *, limit: int | None = 20) -> list[MemoryRecord]:
-        return self.store.list(filters or Filters(user=self.user), limit=limit)
+        return self.store.list(filters or Filters(user=self.user, include_assistant=True), limit=limit)
 
     def history(self, memory_id: str) -> tuple[MemoryRecord, builtins.list[HistoryEntry]]:
         return self.store.history(self.get(memory_id).id)
 
     def export(self, filters: Filters | None = None) -> Iterator[dict[str, Any]]:
-        filters = filters or Filters(user=None, include_expired=True)
-        for record in self.store.iter_records(filters):
-            yield record.to_dict()
+        """A backup as JSON-ready dicts, one per line of `mem export`.
+
+        First the matching memories, oldest first: {"type": "memory"} with every
+        MemoryRecord field and "history", the older texts [{text, changed_at}]
+        oldest first. Then {"type": "chat_session"} with every ChatSession field,
+        for the filters' user (every user when it is None). Vectors are left
+        out: `import_records` makes them again with its own embedding model.
+        """
+        filters = filters or Filters(user=None, include_expired=True, include_assistant=True)
+        records = self.store.iter_records(filters)
+        while batch := builtins.list(itertools.islice(records, EXPORT_BATCH)):
+            histories = self.store.histories([r.id for r in batch])  # one query per batch, not per memory
+            for record in batch:
+                older = histories.get(record.id, [])
+                yield {
+                    "type": "memory",
+                    **record.to_dict(),
+                    "history": [{"text": h.text, "changed_at": h.changed_at} for h in older],
+                }
+        for session in self.store.chat_session_records(filters.user):
+            yield {"type": "chat_session", **session.to_dict()}
 
     def import_records(
         self, records: Iterable[dict[str, Any]], *, progress: Progress | None = None
     ) -> ImportReport:
-        items = [record_to_new(r, n) for n, r in enumerate(records, 1)]
+        """Load what `export` wrote (or hand-written memory lines, which need only "text").
+
+        Ids, times and history are kept. Every line is validated before anything
+        is stored (see read_backup); a memory already present (same id, or same
+        text for the same user and kind) is skipped, and so is a chat session
+        the user already has.
+        """
+        return self.restore(read_backup(records), progress=progress)
+
+    def restore(self, backup: Backup, *, progress: Progress | None = None) -> ImportReport:
+        """Store a validated backup (read_backup); see import_records."""
         report = ImportReport()
-        for result in self.remember(items, progress=progress):
+        for result in self.remember(backup.memories, progress=progress):
             (report.added if result.status == "added" else report.skipped).append(result.id)
+        with self.store.transaction():
+            for session in backup.sessions:
+                restored = self.store.restore_chat_session(
+                    dataclasses.replace(session, user=session.user or self.user)
+                )
+                (report.sessions_added if restored else report.sessions_skipped).append(session.name)
+        if progress and backup.sessions:
+            progress(len(backup.sessions))
         return report
 
     def stats(self) -> Stats:
@@ -369,29 +449,11 @@ def _size(path: Path) -> int:
         return 0
 
 
-_RECORD_FIELDS = {
-    "text",
-    "kind",
-    "tags",
-    "importance",
-    "occurred_at",
-    "expires_at",
-    "source",
-    "meta",
-    "user",
-    "id",
-    "created_at",
-    "updated_at",
-    "doc_id",
-    "chunk",
-    "sources",
-    "valid_to",
-    "superseded_by",
-    "consolidated_at",
-    "recalled",
-    "last_recalled_at",
-    "digest_id",
-}
+# Every field an import line may carry, with its type, from NewMemory's one definition.
+_NEW_FIELDS = {f.name: str(f.type) for f in dataclasses.fields(NewMemory)}
+_INT_FIELDS = [name for name, kind in _NEW_FIELDS.items() if kind.startswith("int")]
+_STR_FIELDS = [name for name, kind in _NEW_FIELDS.items() if kind.startswith("str") and name != "text"]
+_TIME_FIELDS = [name for name in _NEW_FIELDS if name.endswith("_at") or name == "valid_to"]
 
 
 def record_to_new(data: Any, line: int = 0) -> NewMemory:
@@ -401,9 +463,15 @@ def record_to_new(data: Any, line: int = 0) -> NewMemory:
         data = {"text": data}
     if not isinstance(data, dict):
         raise InputError(f"{where}expected a JSON object with a 'text' field")
+    line_type = data.get("type", "memory")
+    if line_type == "chat_session":
+        raise InputError(f"{where}a chat_session line is part of an export: load the file with `mem import`")
+    if line_type != "memory":
+        raise InputError(f"{where}unknown 'type' {line_type!r}: use memory or chat_session")
     if not isinstance(data.get("text"), str):
         raise InputError(f"{where}missing 'text' (a string)")
-    fields = {k: v for k, v in data.items() if k in _RECORD_FIELDS and v is not None}
+    fields = {k: v for k, v in data.items() if k in _NEW_FIELDS and v is not None}
+    fields["history"] = _history(fields.get("history", []), where)
     tags = fields.get("tags", [])
     if isinstance(tags, str):
         tags = [tags]
@@ -416,45 +484,96 @@ def record_to_new(data: Any, line: int = 0) -> NewMemory:
     sources = fields.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(i, str) for i in sources):
         raise InputError(f"{where}'sources' must be a list of memory ids")
-    for key in ("importance", "chunk", "recalled"):
+    for key in _INT_FIELDS:
         if key in fields and (isinstance(fields[key], bool) or not isinstance(fields[key], int)):
             raise InputError(f"{where}'{key}' must be an integer")
-    for key in (
-        "kind",
-        "occurred_at",
-        "expires_at",
-        "source",
-        "user",
-        "id",
-        "created_at",
-        "updated_at",
-        "doc_id",
-        "valid_to",
-        "superseded_by",
-        "consolidated_at",
-        "last_recalled_at",
-        "digest_id",
-    ):
+    for key in _STR_FIELDS:
         if key in fields and not isinstance(fields[key], str):
             raise InputError(f"{where}'{key}' must be a string")
     try:
         item = NewMemory(**fields)
         # Validate times and text now, so a bad line stops the load before anything is stored.
-        for key in (
-            "occurred_at",
-            "expires_at",
-            "created_at",
-            "updated_at",
-            "valid_to",
-            "consolidated_at",
-            "last_recalled_at",
-        ):
+        for key in _TIME_FIELDS:
             if getattr(item, key):
                 parse_time(getattr(item, key))
         clean_text(item.text)
     except InputError as exc:
         raise InputError(f"{where}{exc}") from None
     return item
+
+
+def _history(value: Any, where: str) -> builtins.list[HistoryEntry]:
+    """An export line's "history" -> HistoryEntry list, each text and time validated."""
+    shape = f"{where}'history' must be a list of {{text, changed_at}}"
+    if not isinstance(value, list):
+        raise InputError(shape)
+    entries = []
+    for n, entry in enumerate(value, 1):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("text"), str)
+            and isinstance(entry.get("changed_at"), str)
+        ):
+            raise InputError(shape)
+        try:
+            entries.append(HistoryEntry(clean_text(entry["text"]), parse_time(entry["changed_at"])))
+        except InputError as exc:
+            raise InputError(f"{where}history entry {n}: {exc}") from None
+    return entries
+
+
+def record_to_session(data: dict[str, Any], line: int = 0) -> ChatSession:
+    """A chat_session line of an export -> ChatSession, validated (no "user": "", the importing user)."""
+    where = f"line {line}: " if line else ""
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{where}a chat_session needs a 'name' (a string)")
+    for key in ("user", "summary", "created_at", "updated_at"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise InputError(f"{where}'{key}' must be a string")
+    through = data.get("summarized_through", 0)
+    if isinstance(through, bool) or not isinstance(through, int) or not 0 <= through <= MAX_COUNT:
+        raise InputError(f"{where}'summarized_through' must be an integer from 0 to {MAX_COUNT}")
+    summary = data.get("summary") or ""
+    user = data.get("user") or ""
+    for key, text in (("name", name), ("summary", summary), ("user", user)):
+        if "\x00" in text or not _is_utf8(text):
+            raise InputError(f"{where}'{key}' is not valid UTF-8 text")
+    try:
+        created_at = parse_time(data["created_at"]) if data.get("created_at") else now_str()
+        updated_at = parse_time(data["updated_at"]) if data.get("updated_at") else created_at
+    except InputError as exc:
+        raise InputError(f"{where}{exc}") from None
+    return ChatSession(user, name, summary, through, created_at, updated_at)
+
+
+@dataclass
+class Backup:
+    """The lines of an export, validated: what `Memory.restore` stores."""
+
+    memories: list[NewMemory] = field(default_factory=list)
+    sessions: list[ChatSession] = field(default_factory=list)  # user "": the importing user
+
+
+def read_backup(records: Iterable[Any]) -> Backup:
+    """Export lines (dicts from parse_jsonl) -> Backup; the first bad line raises
+    InputError naming it, before a database is created or opened for it.
+
+    A line with "type": "chat_session" is a session; any other is a memory
+    ("type": "memory", or none: old exports and hand-written lines).
+    """
+    backup = Backup()
+    for n, data in enumerate(records, 1):
+        if isinstance(data, dict) and data.get("type") == "chat_session":
+            backup.sessions.append(record_to_session(data, n))
+            continue
+        item = record_to_new(data, n)
+        try:
+            prepare_rows(item, "")  # what remember would refuse, named by its line
+        except InputError as exc:
+            raise InputError(f"line {n}: {exc}") from None
+        backup.memories.append(item)
+    return backup
 
 
 def parse_jsonl(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

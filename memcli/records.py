@@ -35,10 +35,15 @@ class MemoryRecord:
     recalled: int = 0  # times returned by mem recall / ask / chat
     last_recalled_at: str | None = None
     digest_id: str | None = None  # episodes: the digest that summarises them
+    # Who said it: "user" (notes, the user's chat messages) or "assistant" (the model's replies in chat).
+    role: str = "user"
+    # Set when a memory this one was derived from was edited: not current until
+    # the next consolidation has checked it against the new text.
+    unverified_at: str | None = None
 
     @property
     def current(self) -> bool:
-        return self.valid_to is None
+        return self.valid_to is None and self.unverified_at is None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +75,13 @@ class NewMemory:
     recalled: int = 0
     last_recalled_at: str | None = None
     digest_id: str | None = None
+    role: str = "user"
+    unverified_at: str | None = None
+    # The memory's older texts, oldest first (an import restores them).
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+ROLES = ("user", "assistant")
 
 
 @dataclass
@@ -92,7 +104,11 @@ class Filters:
     since: str | None = None  # occurred_at >= since
     until: str | None = None  # occurred_at < until
     include_expired: bool = False
-    current_only: bool = False  # leave out facts a newer one superseded
+    # Leave out what is no longer current: facts a newer one superseded, episodes
+    # outdated by that, and facts whose source was edited since they were derived.
+    current_only: bool = False
+    # The assistant's replies in chat count only when asked for: they are not the user's word.
+    include_assistant: bool = False
 
 
 @dataclass
@@ -121,6 +137,22 @@ class HistoryEntry:
     text: str
     changed_at: str
     current: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ChatSession:
+    """A named chat session's working memory; its turns are the memories of the
+    thread `chat:<name>`."""
+
+    user: str
+    name: str
+    summary: str  # what the turns up to `summarized_through` said
+    summarized_through: int  # the last chunk the summary covers (0: none)
+    created_at: str
+    updated_at: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -202,7 +202,15 @@ def test_forget_by_id_and_by_filter(db: str) -> None:
     mem("forget", "--db", db, "--tag", "tmp", code=ExitStatus.USAGE)
     assert js("show", "--db", db, ids[1])["text"] == "two fish"
     out = js("forget", "--db", db, "--tag", "tmp", "--yes")
-    assert out == {"forgotten": 1, "ids": [ids[1]], "wal_cleared": True}
+    assert out == {
+        "forgotten": 1,
+        "ids": [ids[1]],
+        "derived": [],
+        "kept": [],
+        "requeued": [],
+        "restored": [],
+        "wal_cleared": True,
+    }
     assert js("forget", "--db", db, "--query", "blue fish", "--yes")["ids"] == [keep]
     assert js("stats", "--db", db)["memories"] == 0
     mem("forget", "--db", db, "nosuchid", code=ExitStatus.NOT_FOUND)
@@ -247,6 +255,8 @@ def test_export_import_round_trip(db: str, tmp_path: Path) -> None:
         "added": 3,
         "skipped": 0,
         "ids": [json.loads(x)["id"] for x in lines],
+        "sessions_added": 0,
+        "sessions_skipped": 0,
     }
     assert js("import", "--db", new_db, out)["skipped"] == 3
     again = tmp_path / "again.jsonl"

@@ -271,16 +271,16 @@ def test_a_failed_export_leaves_no_copy_behind(db: str, tmp_path: Path) -> None:
     assert "1234" in good.read_text() and (good.stat().st_mode & 0o077) == 0
 
 
-def test_history_of_a_fact_whose_successor_was_forgotten(db: str, tmp_path: Path) -> None:
+def test_a_fact_whose_successor_was_forgotten_is_current_again(db: str, tmp_path: Path) -> None:
     lines = [
         {"id": "aaaaaaaa", "text": "Ana lives in Lisbon", "kind": "semantic", "valid_to": "2025-01-01T00:00:00Z",
          "superseded_by": "bbbbbbbb"},
         {"id": "bbbbbbbb", "text": "Ana moved to Porto", "kind": "semantic"},
     ]  # fmt: skip
     mem("import", "--db", db, "-", input="".join(json.dumps(x) + "\n" for x in lines))
-    mem("forget", "--db", db, "bbbbbbbb", "--yes")
-    history = js("history", "--db", db, "aaaaaaaa")
-    assert history["superseded_by"] is None and history["valid_to"] == "2025-01-01T00:00:00Z"
+    assert js("forget", "--db", db, "bbbbbbbb", "--yes", "--json")["restored"] == ["aaaaaaaa"]
+    history = js("history", "--db", db, "aaaaaaaa")  # nothing left says Ana moved
+    assert history["superseded_by"] is None and history["valid_to"] is None
     assert "Ana lives in Lisbon" in mem("history", "--db", db, "aaaaaaaa").stdout
 
 

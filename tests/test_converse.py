@@ -155,9 +155,33 @@ def test_chat_stores_turns_and_resumes_a_session(fake_memory: Memory) -> None:
     again.respond("where do I live?")
     prompt = model.prompts[-1]
     assert prompt[1] == {"role": "user", "content": "I moved to Porto last week"}  # the resumed turn
-    turns = fake_memory.store.thread("tester", "chat:trip")
-    assert [(r.chunk, r.kind) for r in turns] == [(1, "episodic"), (2, "episodic")]
-    assert turns[1].text == "User: where do I live?\nAssistant: Porto, you said."
+    stored = fake_memory.store.thread("tester", "chat:trip")
+    # The user's words are theirs; the model's replies are the assistant's.
+    assert [(r.chunk, r.role, r.text) for r in stored] == [
+        (1, "user", "I moved to Porto last week"),
+        (2, "assistant", "Nice!"),
+        (3, "user", "where do I live?"),
+        (4, "assistant", "Porto, you said."),
+    ]
+    # The fact saved from a message is derived from it: forgetting the message forgets the fact.
+    assert fake_memory.get(reply.saved[0][0]).sources == [stored[0].id]
+    assert fake_memory.recall("Porto said", Filters(user="tester", kinds=["episodic"])) != []
+    assert all(h.record.role == "user" for h in fake_memory.recall("Porto you said", Filters(user="tester")))
+    with_replies = fake_memory.recall("Porto you said", Filters(user="tester", include_assistant=True))
+    assert "assistant" in {h.record.role for h in with_replies}
+    report = fake_memory.forget([stored[0].id])
+    assert report.derived == [reply.saved[0][0]]
+
+
+def test_a_session_stored_before_roles_resumes(fake_memory: Memory) -> None:
+    fake_memory.remember(
+        [NewMemory("User: hello there\nAssistant: Hi!", doc_id="chat:old", chunk=1, source="chat")]
+    )
+    model = Fake(chat_script([{"reply": "Yes.", "remember": []}]))
+    old = Chat(fake_memory, lambda: model, "old", Filters(user="tester"))
+    assert [(t.user, t.assistant) for t in old.turns] == [("hello there", "Hi!")]
+    old.respond("still there?")
+    assert [(t.user, t.assistant) for t in old.turns] == [("hello there", "Hi!"), ("still there?", "Yes.")]
 
 
 def test_chat_search_function_runs_one_recall(fake_memory: Memory, notes) -> None:

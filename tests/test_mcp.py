@@ -93,7 +93,8 @@ def test_remember_recall_list_forget(server: Server) -> None:
 
     gone = call(server, "forget", ids=[key_id])
     assert gone["content"][0]["text"] == "Forgot 1 memory." and gone["structuredContent"] == {
-        "forgotten": [key_id]
+        "forgotten": [key_id],
+        "derived": [],
     }
     assert key_id not in {r["id"] for r in call(server, "list_memories")["structuredContent"]["results"]}
 

@@ -192,7 +192,7 @@ def test_export_import_round_trip_is_exact(fake_memory: Memory, tmp_path: Path) 
 
 def test_forget_removes_row_and_index_entries(fake_memory: Memory) -> None:
     [a, b] = fake_memory.remember([NewMemory("forget me please"), NewMemory("keep me")])
-    assert fake_memory.forget([a.id]) == 1
+    assert fake_memory.forget([a.id]).forgotten == [a.id]
     stats = fake_memory.stats()
     assert stats.memories == stats.fts_rows == stats.vector_rows == stats.vec_index_rows == 1
     assert fake_memory.store.integrity_problems() == []

@@ -43,6 +43,10 @@ TagOpt = Annotated[
     list[str] | None,
     typer.Option("--tag", "-t", help="Only memories with this tag (repeatable: all must match)."),
 ]
+AssistantOpt = Annotated[
+    bool,
+    typer.Option("--assistant", help="Search the assistant's replies in chat too, not only your own words."),
+]
 SinceOpt = Annotated[
     str | None,
     typer.Option(
@@ -67,6 +71,8 @@ def _filters(
     tag: list[str] | None,
     since: str | None,
     until: str | None,
+    *,
+    assistant: bool = True,
 ) -> Filters:
     from ..records import KINDS, Filters
     from ..timeparse import parse_time
@@ -80,6 +86,7 @@ def _filters(
         tags=list(tag or []),
         since=parse_time(since) if since else None,
         until=parse_time(until) if until else None,
+        include_assistant=assistant,
     )
 
 
@@ -268,6 +275,7 @@ def recall(
     tag: TagOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    assistant: AssistantOpt = False,
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
@@ -275,7 +283,8 @@ def recall(
     """Find the memories that best match a query.
 
     Full-text (BM25) and vector candidates are fused by their scores, each scaled
-    by the best of its list. Expired memories are never returned.
+    by the best of its list. Expired memories are never returned, nor the
+    assistant's replies in chat unless --assistant.
 
     Examples:
 
@@ -299,7 +308,7 @@ def recall(
 
         preload()
     mem = _open(db, user)
-    filters = _filters(mem, user, kind, tag, since, until)
+    filters = _filters(mem, user, kind, tag, since, until, assistant=assistant)
     hits = mem.recall(text, filters, k=k, mode=mode, touch=True)
     rows = [hit.to_dict() for hit in hits]
     if json_out:
@@ -518,7 +527,7 @@ def forget(
         records = mem.matching(filters, query=query)
     if not records:
         if json_out:
-            render.emit_json({"forgotten": 0, "ids": []})
+            render.emit_json({"forgotten": 0, "ids": [], "derived": []})
         else:
             print("Nothing to forget.", file=sys.stderr)
         return
@@ -538,13 +547,21 @@ def forget(
             raise UsageError(
                 f"refusing to forget {n} memor{'y' if n == 1 else 'ies'} by filter without --yes"
             )
-    count = mem.forget([r.id for r in records])
+    report = mem.forget([r.id for r in records])
     if json_out:
         render.emit_json(
-            {"forgotten": count, "ids": [r.id for r in records], "wal_cleared": not mem.store.traces_left}
+            {
+                "forgotten": report.count,
+                "ids": report.forgotten,
+                "derived": report.derived,
+                "kept": report.kept,
+                "requeued": report.requeued,
+                "restored": report.restored,
+                "wal_cleared": not mem.store.traces_left,
+            }
         )
     else:
-        render.console().print(f"Forgot {count} memor{'y' if count == 1 else 'ies'}.")
+        render.console().print(report.sentence())
     if mem.store.traces_left:
         print(
             "Warning: another process has the database open, so old copies of the text stay in its "
@@ -564,7 +581,13 @@ def export(
     user: UserOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Export memories as JSON lines with every field (mem import reads them back).
+    """Back up memories as JSON lines: every field, history and chat sessions.
+
+    One line per memory ("type": "memory") with every field and "history", its
+    older texts oldest first; then one line per chat session ("type":
+    "chat_session") with its summary and times. `mem import` restores them all.
+    Vectors are not exported: the importing store makes them again with its
+    own embedding model.
 
     Examples:
 
@@ -575,7 +598,9 @@ def export(
     from ..records import Filters
 
     mem = _open(db, user)
-    filters = Filters(user=None if all_users else (user or mem.user), include_expired=True)
+    filters = Filters(
+        user=None if all_users else (user or mem.user), include_expired=True, include_assistant=True
+    )
     if output is None:
         render.emit_jsonl(mem.export(filters))
         return
@@ -587,12 +612,13 @@ def export(
     tmp = Path(name)
     try:
         with open(fd, "w", encoding="utf-8") as f:
-            n = render.emit_jsonl(mem.export(filters), f)
+            lines = render.emit_jsonl(mem.export(filters), f)
         tmp.replace(output)
     except BaseException:
         tmp.unlink(missing_ok=True)  # never leave a copy of the memories behind
         raise
-    print(f"Exported {n} memories to {output}", file=sys.stderr)
+    sessions = len(mem.store.chat_session_records(filters.user))
+    print(f"Exported {lines - sessions} memories and {sessions} chat sessions to {output}", file=sys.stderr)
 
 
 @app.command("import")
@@ -601,26 +627,34 @@ def import_(
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Import memories from JSON lines; ids are kept and duplicates skipped.
+    """Restore a backup from mem export: memories, their history, chat sessions.
+
+    Ids, times and history are kept. Memories already present (same id, or the
+    same text for the same user and kind) are skipped, and so are chat sessions
+    the user already has. Every line is checked before anything is stored.
+    Vectors are made again with this store's embedding model. Lines without a
+    "type" are memories: hand-written lines need only "text".
 
     Example:
 
       mem import backup.jsonl --db new.db
     """
-    from ..memory import parse_jsonl
+    from ..memory import parse_jsonl, read_backup
 
     content = read_file(path, MAX_BULK_BYTES)
     records = list(parse_jsonl(content.splitlines()))
     if not records:
         raise InputError(f"{path} holds no memories")
+    backup = read_backup(records)  # a bad line never creates the database
     mem = _open(db, create=True)
     with _progress(len(records), "Importing") as advance:
-        report = mem.import_records(records, progress=advance)
+        report = mem.restore(backup, progress=advance)
     if json_out:
         render.emit_json(report.to_dict())
     else:
         print(
-            f"Imported {len(report.added)} memories; skipped {len(report.skipped)} already present.",
+            f"Imported {len(report.added)} memories and {len(report.sessions_added)} chat sessions; "
+            f"skipped {len(report.skipped)} memories and {len(report.sessions_skipped)} sessions already present.",
             file=sys.stderr,
         )
 

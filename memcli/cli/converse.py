@@ -12,7 +12,18 @@ import typer
 from ..errors import InputError, UsageError
 from . import render
 from .app import app
-from .commands import DbOpt, JsonOpt, KindOpt, SinceOpt, TagOpt, UntilOpt, UserOpt, _filters, _open
+from .commands import (
+    AssistantOpt,
+    DbOpt,
+    JsonOpt,
+    KindOpt,
+    SinceOpt,
+    TagOpt,
+    UntilOpt,
+    UserOpt,
+    _filters,
+    _open,
+)
 from .inputs import read_stdin, stdin_is_piped
 
 if TYPE_CHECKING:
@@ -62,6 +73,7 @@ def ask(
     tag: TagOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    assistant: AssistantOpt = False,
     model: ModelOpt = None,
     user: UserOpt = None,
     db: DbOpt = None,
@@ -93,7 +105,7 @@ def ask(
     checked_question(text)  # before any model loads
     preload()
     mem = _open(db, user)
-    filters = _filters(mem, user, kind, tag, since, until)
+    filters = _filters(mem, user, kind, tag, since, until, assistant=assistant)
     generator = _generator(model)
     generator.preload()  # loads while the question is embedded and recalled
     stream = _Stream() if not json_out else None
@@ -137,8 +149,9 @@ def chat(
 ) -> None:
     """Talk with the local model; it remembers, and so does the session.
 
-    Each turn recalls relevant memories, and each exchange is stored as an
-    episodic memory of the session. Piped input is read line by line (slash
+    Each turn recalls relevant memories. Your message is stored as your episodic
+    memory in the session, the reply as the assistant's (recall, ask and
+    consolidation leave the replies out unless --assistant). Piped input is read line by line (slash
     commands included) and answered once; the command never waits on a
     terminal that is not there.
 
@@ -160,7 +173,7 @@ def chat(
         raise UsageError("a session name is 1-100 characters on one line")
     preload()
     mem = _open(db, user, create=True)
-    filters = _filters(mem, user, kind, tag, None, None)
+    filters = _filters(mem, user, kind, tag, None, None, assistant=False)
     conversation = Chat(mem, lambda: _generator(model), name, filters)
     interactive = sys.stdin is not None and sys.stdin.isatty()
     if interactive and json_out:
@@ -254,8 +267,9 @@ def _slash(conversation: Chat, command: str, arg: str) -> tuple[list[str], list[
             return [], [f"Error: {exc}"]
         if record.user != conversation.user:
             return [], [f"Error: no memory with id {arg!r}"]
-        conversation.memory.forget([record.id])
-        return [f"Forgot {record.id}: {render.one_line(record.text, 80)}"], []
+        report = conversation.memory.forget([record.id])
+        made = f" and {len(report.derived)} made from it" if report.derived else ""
+        return [f"Forgot {record.id}{made}: {render.one_line(record.text, 80)}"], []
     if command == "/session":
         info = conversation.describe()
         lines = [

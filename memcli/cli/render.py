@@ -69,12 +69,20 @@ def memory_table(rows: list[dict[str, Any]], *, score: bool) -> None:
         text = printable(row["text"])
         if row.get("tags"):
             text += "  #" + " #".join(printable(t) for t in row["tags"])
-        if row.get("valid_to"):  # a fact a newer one superseded: history, not the current truth
-            text += f"  (no longer true from {when(row['valid_to'])[:10]}"
-            text += f": see {row['superseded_by']})" if row.get("superseded_by") else ")"
+        text += status_note(row)
         cells.append(Text(text))
         table.add_row(*cells)
     console().print(table)
+
+
+def status_note(row: dict[str, Any]) -> str:
+    """What a listed memory's text is followed by when it is not the current truth."""
+    if row.get("valid_to"):  # superseded, or an episode outdated by that: history
+        note = f"  (no longer true from {when(row['valid_to'])[:10]}"
+        return note + (f": see {row['superseded_by']})" if row.get("superseded_by") else ")")
+    if row.get("unverified_at"):  # made from a note edited since
+        return f"  (unverified: its source was edited on {when(row['unverified_at'])[:10]})"
+    return ""
 
 
 def show_record(data: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..records import Filters, HistoryEntry, MemoryRecord
+    from ..records import ChatSession, Filters, HistoryEntry, MemoryRecord
 
 
 class Store(Protocol):
@@ -30,6 +30,10 @@ class Store(Protocol):
     # -- lifecycle and settings ------------------------------------------------
 
     def close(self) -> None: ...
+
+    def snapshot(self) -> Store:
+        """A private, throw-away copy of the whole store to try changes on (a dry run)."""
+        ...
 
     def transaction(self) -> AbstractContextManager[Any]:
         """Several of this store's writes as one: all of them or none."""
@@ -54,7 +58,8 @@ class Store(Protocol):
     def insert(
         self, rows: Sequence[dict[str, Any]], vectors: np.ndarray, model: str
     ) -> list[tuple[str, str]]:
-        """Store rows with their vectors in one transaction."""
+        """Store rows with their vectors in one transaction; a row's "history"
+        (a list of HistoryEntry, oldest first) is stored with it."""
         ...
 
     def update_text(
@@ -107,6 +112,10 @@ class Store(Protocol):
     def get(self, id_or_prefix: str, user: str | None = None) -> MemoryRecord: ...
 
     def history(self, id_or_prefix: str) -> tuple[MemoryRecord, list[HistoryEntry]]: ...
+
+    def histories(self, memory_ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        """id -> the older texts of that memory, oldest first; ids without any are left out."""
+        ...
 
     def vector_of(self, memory_id: str) -> np.ndarray | None: ...
 
@@ -162,6 +171,14 @@ class Store(Protocol):
         """Episodes whose facts were never extracted, or that changed since, oldest first."""
         ...
 
+    def derived_from(self, memory_ids: Sequence[str]) -> list[MemoryRecord]:
+        """The memories whose `sources` name any of these ids (facts, digests)."""
+        ...
+
+    def clear_history(self, memory_id: str) -> None:
+        """Erase a memory's older texts (its current text stays)."""
+        ...
+
     def superseded_by(self, memory_id: str) -> list[MemoryRecord]:
         """The facts this memory replaced."""
         ...
@@ -179,6 +196,15 @@ class Store(Protocol):
     def save_chat_session(self, user: str, name: str, summary: str, summarized_through: int) -> None: ...
 
     def chat_sessions(self, user: str) -> list[dict[str, Any]]: ...
+
+    def chat_session_records(self, user: str | None) -> list[ChatSession]:
+        """Every field of the chat sessions of `user` (of every user when None), for export."""
+        ...
+
+    def restore_chat_session(self, session: ChatSession) -> bool:
+        """Store an exported session as it was, times included; False (and nothing
+        changed) when this user already has a session of that name."""
+        ...
 
     # -- health ----------------------------------------------------------------
 

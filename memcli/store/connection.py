@@ -228,3 +228,13 @@ def _undo(conn: Connection, *statements: str) -> None:
             conn.execute(sql)
         except sqlite3.Error:
             return
+
+
+def copy_in_memory(conn: Connection) -> Connection:
+    """A private in-memory copy of the whole database, sqlite-vec loaded: what a
+    dry run works on (it never touches the disk, so no copy of the memories stays)."""
+    copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    _load_vec(copy)
+    conn.backup(copy)
+    copy.execute("PRAGMA foreign_keys = ON")
+    return copy

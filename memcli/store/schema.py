@@ -221,6 +221,30 @@ def m008_superseded_by_index(db: Any) -> None:
     )
 
 
+# A chat message is an event: the same words said twice in a session are two
+# turns. Elsewhere the same text for the same user and kind is one memory.
+THREAD_SLOT = "CASE WHEN doc_id LIKE 'chat:%' THEN doc_id || '#' || ifnull(chunk, 0) ELSE '' END"
+
+
+@migration
+def m009_truth_maintenance(db: Any) -> None:
+    """Who said a memory (chat replies are the assistant's), and facts awaiting
+    re-derivation after their source was edited."""
+    _run(
+        db,
+        [
+            "ALTER TABLE memories ADD COLUMN role TEXT NOT NULL DEFAULT 'user' "
+            "CHECK (role IN ('user', 'assistant'))",
+            "ALTER TABLE memories ADD COLUMN unverified_at TEXT",
+            "DROP INDEX memories_user_kind_hash",
+            f"CREATE UNIQUE INDEX memories_identity ON memories (user, kind, content_hash, {THREAD_SLOT})",
+            # Derived memories (facts, digests) by what they came from: forgetting
+            # or editing a memory finds them without reading every row.
+            "CREATE INDEX memories_derived ON memories (seq) WHERE sources != '[]'",
+        ],
+    )
+
+
 def migration_names() -> list[str]:
     return [name for name, _ in MIGRATIONS]
 

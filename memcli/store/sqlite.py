@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, ModelError, NotFound, StoreError
-from ..records import Filters, HistoryEntry, MemoryRecord
+from ..records import ChatSession, Filters, HistoryEntry, MemoryRecord
 from ..timeparse import now_str
 from . import schema
 from .connection import (
@@ -43,13 +43,21 @@ MAX_SQL_INT = 2**63 - 1
 _COLUMNS = (
     "seq, id, user, kind, text, importance, created_at, occurred_at, updated_at, "
     "expires_at, source, doc_id, chunk, meta, content_hash, embed_model, embed_dim, "
-    "sources, valid_to, superseded_by, consolidated_at, recalled, last_recalled_at, digest_id"
+    "sources, valid_to, superseded_by, consolidated_at, recalled, last_recalled_at, digest_id, "
+    "role, unverified_at"
 )
 
 
 def _match(words: Sequence[str], operator: str) -> str:
     """An FTS5 query of plain words: each quoted, so none is read as syntax."""
     return f" {operator} ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def thread_slot(doc_id: str | None, chunk: int | None) -> str:
+    """What schema.THREAD_SLOT computes in SQL: a chat turn's place, else ''."""
+    if doc_id is not None and doc_id.startswith(CHAT_THREAD_PREFIX):
+        return f"{doc_id}#{chunk or 0}"
+    return ""
 
 
 def new_id() -> str:
@@ -71,6 +79,19 @@ class SQLiteStore:
         except DatabaseError as exc:
             self.conn.close()
             raise StoreError(f"{path} is not a memcli database: {exc}") from None
+
+    @classmethod
+    def _over(cls, conn: Any, path: Path) -> SQLiteStore:
+        store = cls.__new__(cls)
+        store.traces_left, store.path, store.conn = False, path, conn
+        return store
+
+    def snapshot(self) -> SQLiteStore:
+        """A private copy of the store in memory, to try changes on (a dry run):
+        the same data, so the same decisions; nothing reaches the file."""
+        from .connection import copy_in_memory
+
+        return SQLiteStore._over(copy_in_memory(self.conn), self.path)
 
     def close(self) -> None:
         self.conn.close()
@@ -139,7 +160,8 @@ class SQLiteStore:
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for h, memory_id in self.conn.execute(
-                f"SELECT content_hash, id FROM memories WHERE user = ? AND kind = ? AND content_hash IN ({marks})",
+                f"SELECT content_hash, id FROM memories WHERE user = ? AND kind = ? "
+                f"AND {schema.THREAD_SLOT} = '' AND content_hash IN ({marks})",
                 [user, kind, *chunk],
             ):
                 found[h] = memory_id
@@ -153,7 +175,8 @@ class SQLiteStore:
     ) -> list[tuple[str, str]]:
         """Store rows with their vectors in one transaction.
 
-        Each row dict holds the memories columns (tags as a list, meta as a dict).
+        Each row dict holds the memories columns (tags as a list, meta as a dict)
+        and optionally "history", the older texts to keep (HistoryEntry, oldest first).
         Returns (id, status) per row: "added", or "exists" when the same text is
         already stored for that user (or the id is taken, for imports).
         """
@@ -182,8 +205,9 @@ class SQLiteStore:
         self, row: dict[str, Any], vector: np.ndarray, model: str, dim: int
     ) -> tuple[str, str, int | None]:
         existing = self.conn.execute(
-            "SELECT id FROM memories WHERE user = ? AND kind = ? AND content_hash = ?",
-            [row["user"], row["kind"], row["content_hash"]],
+            f"SELECT id FROM memories WHERE user = ? AND kind = ? AND content_hash = ? "
+            f"AND {schema.THREAD_SLOT} = ?",
+            [row["user"], row["kind"], row["content_hash"], thread_slot(row.get("doc_id"), row.get("chunk"))],
         ).fetchone()
         if existing:
             return existing[0], "exists", None
@@ -196,6 +220,7 @@ class SQLiteStore:
             "sources": json.dumps(row.get("sources") or []),
         }
         tags = values.pop("tags", []) or []
+        history = values.pop("history", None) or []
         values["embed_model"], values["embed_dim"] = model, dim
         for _attempt in range(10):
             values["id"] = preset_id or new_id()
@@ -214,6 +239,10 @@ class SQLiteStore:
         seq = cursor.lastrowid
         self.conn.executemany(
             "INSERT OR IGNORE INTO memory_tags (seq, tag) VALUES (?, ?)", [(seq, t) for t in tags]
+        )
+        self.conn.executemany(
+            "INSERT INTO memory_history (seq, text, changed_at) VALUES (?, ?, ?)",
+            [(seq, h.text, h.changed_at) for h in history],
         )
         self._put_vector(seq, row["user"], vector)
         return values["id"], "added", seq
@@ -290,8 +319,9 @@ class SQLiteStore:
             self.check_embedding_space(model, int(vector.shape[0]))
             seq = self._seq(record.id)
             clash = self.conn.execute(
-                "SELECT id FROM memories WHERE user = ? AND kind = ? AND content_hash = ? AND seq != ?",
-                [record.user, record.kind, content_hash, seq],
+                "SELECT id FROM memories WHERE user = ? AND kind = ? AND content_hash = ? AND seq != ? "
+                f"AND {schema.THREAD_SLOT} = ?",
+                [record.user, record.kind, content_hash, seq, thread_slot(record.doc_id, record.chunk)],
             ).fetchone()
             if clash:
                 raise InputError(f"memory {clash[0]} already holds this text")
@@ -334,10 +364,12 @@ class SQLiteStore:
                 deleted += self.conn.execute(
                     f"DELETE FROM memories WHERE seq IN ({seq_marks})", seqs
                 ).rowcount
-                # A fact replaced by one of these stays no longer valid, with no successor to name.
+                # A fact replaced by one of these stays no longer valid, with no successor to name;
+                # the episodes of a deleted digest are no longer digested.
                 self.conn.execute(
                     f"UPDATE memories SET superseded_by = NULL WHERE superseded_by IN ({marks})", chunk
                 )
+                self.conn.execute(f"UPDATE memories SET digest_id = NULL WHERE digest_id IN ({marks})", chunk)
                 self._fts_index(neighbours)
             if deleted:  # sessions left without any turn go too
                 self.conn.execute(
@@ -378,6 +410,7 @@ class SQLiteStore:
             "digest_id",
             "updated_at",
             "expires_at",
+            "unverified_at",
         }
     )
 
@@ -416,7 +449,7 @@ class SQLiteStore:
     def pending_episodes(self, user: str | None, limit: int | None = None) -> list[MemoryRecord]:
         """Episodes whose facts were never extracted, or that changed since, oldest first."""
         sql = (
-            f"SELECT {_COLUMNS} FROM memories WHERE kind = 'episodic' AND digest_id IS NULL "
+            f"SELECT {_COLUMNS} FROM memories WHERE kind = 'episodic' AND role = 'user' AND digest_id IS NULL "
             "AND (consolidated_at IS NULL OR (updated_at IS NOT NULL AND updated_at > consolidated_at))"
         )
         params: list[Any] = []
@@ -428,6 +461,24 @@ class SQLiteStore:
             sql += " LIMIT ?"
             params.append(limit)
         return self._records(self.conn.execute(sql, params).fetchall())
+
+    def derived_from(self, memory_ids: Sequence[str]) -> list[MemoryRecord]:
+        """The memories whose `sources` name any of these ids (facts, digests)."""
+        found: dict[int, Any] = {}
+        for start in range(0, len(memory_ids), 500):
+            chunk = list(memory_ids[start : start + 500])
+            for row in self.conn.execute(
+                f"SELECT {_COLUMNS} FROM memories m WHERE m.sources != '[]' AND EXISTS "
+                f"(SELECT 1 FROM json_each(m.sources) j WHERE j.value IN ({','.join('?' * len(chunk))}))",
+                chunk,
+            ):
+                found[row[0]] = row
+        return self._records([found[seq] for seq in sorted(found)])
+
+    def clear_history(self, memory_id: str) -> None:
+        """Erase a memory's older texts (its current text stays)."""
+        with write_transaction(self.conn):
+            self.conn.execute("DELETE FROM memory_history WHERE seq = ?", [self._seq(memory_id)])
 
     def superseded_by(self, memory_id: str) -> list[MemoryRecord]:
         """The facts this memory replaced."""
@@ -475,7 +526,7 @@ class SQLiteStore:
 
     def undigested_episodes(self, user: str | None, before: str) -> list[MemoryRecord]:
         sql = (
-            f"SELECT {_COLUMNS} FROM memories m WHERE kind = 'episodic' AND digest_id IS NULL "
+            f"SELECT {_COLUMNS} FROM memories m WHERE kind = 'episodic' AND role = 'user' AND digest_id IS NULL "
             "AND consolidated_at IS NOT NULL AND occurred_at < ? AND NOT EXISTS (SELECT 1 FROM memory_tags t WHERE t.seq = m.seq AND t.tag = 'digest')"
         )
         params: list[Any] = [before]
@@ -565,6 +616,37 @@ class SQLiteStore:
                 [CHAT_THREAD_PREFIX, user],
             )
         ]
+
+    def chat_session_records(self, user: str | None) -> list[ChatSession]:
+        """Every field of the chat sessions of `user` (of every user when None), for export."""
+        sql = "SELECT user, name, summary, summarized_through, created_at, updated_at FROM chat_sessions"
+        params: list[Any] = []
+        if user is not None:
+            sql += " WHERE user = ?"
+            params.append(user)
+        return [
+            ChatSession(*row) for row in self.conn.execute(sql + " ORDER BY user, created_at, name", params)
+        ]
+
+    def restore_chat_session(self, session: ChatSession) -> bool:
+        """Store an exported session as it was, times included; False (and nothing
+        changed) when this user already has a session of that name."""
+        with write_transaction(self.conn):
+            return (
+                self.conn.execute(
+                    "INSERT INTO chat_sessions (user, name, summary, summarized_through, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user, name) DO NOTHING",
+                    [
+                        session.user,
+                        session.name,
+                        session.summary,
+                        session.summarized_through,
+                        session.created_at,
+                        session.updated_at,
+                    ],
+                ).rowcount
+                == 1
+            )
 
     # -- reading -----------------------------------------------------------------
 
@@ -662,6 +744,8 @@ class SQLiteStore:
                 recalled=r[21] or 0,
                 last_recalled_at=r[22],
                 digest_id=r[23],
+                role=r[24],
+                unverified_at=r[25],
                 tags=tags[r[0]],
             )
             for r in rows
@@ -687,7 +771,9 @@ class SQLiteStore:
             clauses.append(f"{alias}.occurred_at < ?")
             params.append(filters.until)
         if filters.current_only:
-            clauses.append(f"{alias}.valid_to IS NULL")
+            clauses.append(f"{alias}.valid_to IS NULL AND {alias}.unverified_at IS NULL")
+        if not filters.include_assistant:
+            clauses.append(f"{alias}.role = 'user'")
         if not filters.include_expired:
             clauses.append(f"({alias}.expires_at IS NULL OR {alias}.expires_at > ?)")
             params.append(now_str())
@@ -742,6 +828,23 @@ class SQLiteStore:
             HistoryEntry(text=record.text, changed_at=record.updated_at or record.created_at, current=True)
         )
         return record, entries
+
+    def histories(self, memory_ids: Sequence[str]) -> dict[str, builtins.list[HistoryEntry]]:
+        """id -> the older texts of that memory, oldest first; ids without any are left out.
+
+        One query per 500 ids, so an export reads history at the pace of its rows.
+        """
+        found: dict[str, builtins.list[HistoryEntry]] = {}
+        ids = builtins.list(dict.fromkeys(memory_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for memory_id, text, changed_at in self.conn.execute(
+                "SELECT m.id, h.text, h.changed_at FROM memories m JOIN memory_history h ON h.seq = m.seq "
+                f"WHERE m.id IN ({','.join('?' * len(chunk))}) ORDER BY h.id",
+                chunk,
+            ):
+                found.setdefault(memory_id, []).append(HistoryEntry(text=text, changed_at=changed_at))
+        return found
 
     # -- search ------------------------------------------------------------------
 

@@ -1,0 +1,140 @@
+"""Provenance that binds: what forgetting or editing a memory does to what was made from it.
+
+A derived memory (a fact distilled by consolidation, a day digest, a fact saved
+from a chat message) names the memories it came from in `sources`. Those links
+are what forgetting and editing follow:
+
+- forgetting a memory erases every derived memory it leaves without a source,
+  and every derived memory whose text the remaining sources do not support
+  (its words may be the forgotten note's). The remaining sources are queued for
+  the next consolidation, which derives again from what is left (an episode
+  loses its `consolidated_at`, a digest's episodes their `digest_id`). A
+  derived memory that the remaining sources do support keeps its text, loses
+  the forgotten source and its history (older texts may quote the forgotten
+  note). What an erased memory had superseded is current again: the only
+  evidence that it ended is gone. This repeats until nothing more is affected,
+  all in one transaction with the deletes.
+- editing a memory marks everything derived from it unverified (`unverified_at`):
+  not current, so not shown by ask and chat, until the next consolidation has
+  derived it again from the new text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .search import STOPWORDS, stem
+
+if TYPE_CHECKING:
+    from .records import MemoryRecord
+    from .store.base import Store
+
+DIGEST_TAG = "digest"
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Words consolidation writes around what a note says ("The user's sister ...").
+_FRAME = STOPWORDS | frozenset("user users user's s digest".split())
+
+
+@dataclass
+class ForgetReport:
+    forgotten: list[str] = field(default_factory=list)  # the memories asked for
+    derived: list[str] = field(default_factory=list)  # erased: made from them
+    kept: list[str] = field(default_factory=list)  # derived, still supported by other sources
+    requeued: list[str] = field(default_factory=list)  # sources to derive from again
+    restored: list[str] = field(default_factory=list)  # current again: what an erased memory superseded
+
+    @property
+    def count(self) -> int:
+        return len(self.forgotten)
+
+    @property
+    def erased(self) -> list[str]:
+        return [*self.forgotten, *self.derived]
+
+    def sentence(self) -> str:
+        """ "Forgot 1 memory and 2 made from it." """
+        n, d = len(self.forgotten), len(self.derived)
+        text = f"Forgot {n} memor{'y' if n == 1 else 'ies'}"
+        if d:
+            text += f" and {d} made from {'it' if n == 1 else 'them'}"
+        return text + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def content_stems(text: str) -> set[str]:
+    return {stem(w) for w in _WORD.findall(text.lower()) if w not in _FRAME}
+
+
+def supported(text: str, sources: Sequence[str]) -> bool:
+    """Every content word of `text` (by stem) occurs in one of `sources`."""
+    said: set[str] = set()
+    for source in sources:
+        said |= content_stems(source)
+    return content_stems(text) <= said
+
+
+def is_digest(record: MemoryRecord) -> bool:
+    return DIGEST_TAG in record.tags and record.source == "consolidate"
+
+
+def forget(store: Store, ids: Sequence[str]) -> ForgetReport:
+    """Erase memories (full ids) and what was made from them; see the module doc."""
+    report = ForgetReport(forgotten=list(dict.fromkeys(ids)))
+    with store.transaction():
+        gone = set(report.forgotten)
+        frontier = set(report.forgotten)
+        requeue_facts: set[str] = set()
+        requeue_digests: set[str] = set()
+        while frontier:
+            affected = [r for r in store.derived_from(sorted(frontier)) if r.id not in gone]
+            frontier = set()
+            for record in affected:
+                remaining = [s for s in record.sources if s not in gone and store.id_exists(s)]
+                texts = [store.get(s).text for s in remaining]
+                if remaining and not is_digest(record) and supported(record.text, texts):
+                    store.set_fields(record.id, sources=remaining)
+                    store.clear_history(record.id)
+                    report.kept.append(record.id)
+                    continue
+                (requeue_digests if is_digest(record) else requeue_facts).update(remaining)
+                report.derived.append(record.id)
+                gone.add(record.id)
+                frontier.add(record.id)
+        for memory_id in [*report.forgotten, *report.derived]:
+            for older in store.superseded_by(memory_id):
+                if older.id not in gone:
+                    store.set_fields(older.id, valid_to=None, superseded_by=None)
+                    report.restored.append(older.id)
+        for memory_id in sorted(requeue_facts - gone):
+            store.set_fields(memory_id, consolidated_at=None)
+            report.requeued.append(memory_id)
+        for memory_id in sorted(requeue_digests - gone):
+            store.set_fields(memory_id, digest_id=None)
+            if memory_id not in report.requeued:
+                report.requeued.append(memory_id)
+        store.delete([*report.forgotten, *report.derived])
+    store.scrub()
+    return report
+
+
+def mark_unverified(store: Store, memory_id: str, when: str) -> list[str]:
+    """Inside the edit's transaction: what was derived from `memory_id` (and from
+    those, and so on) is unverified from `when` on. Returns their ids."""
+    marked: list[str] = []
+    frontier = [memory_id]
+    seen = {memory_id}
+    while frontier:
+        derived = [r for r in store.derived_from(frontier) if r.id not in seen]
+        frontier = []
+        for record in derived:
+            seen.add(record.id)
+            frontier.append(record.id)
+            if record.unverified_at is None:
+                store.set_fields(record.id, unverified_at=when)
+                marked.append(record.id)
+    return marked
