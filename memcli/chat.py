@@ -26,11 +26,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import ask as ask_mod
 from .errors import InputError
+from .provenance import newest_truth
 from .records import Filters, Hit, MemoryRecord, NewMemory
 from .search import stem, stems
 from .store.sqlite import CHAT_THREAD_PREFIX
@@ -166,9 +167,9 @@ class Chat:
         return messages
 
     def _recall(self, query: str) -> list[Hit]:
-        window = {t.chunk for t in self.turns}
-        current = replace(self.filters, current_only=True)  # superseded facts are history, as in ask
-        hits = ask_mod.relevant(self.memory.recall(query, current, k=MEMORIES_K + len(window)), query)
+        window = {c for t in self.turns for c in (t.chunk - 1, t.chunk)}  # the message and its reply
+        hits = ask_mod.relevant(self.memory.recall(query, self.filters, k=MEMORIES_K + len(window)), query)
+        hits = newest_truth(self.memory.store, hits)  # what is true now, as in ask
         fresh = [h for h in hits if not (h.record.doc_id == self.thread and h.record.chunk in window)]
         shown: list[Hit] = []
         used = 0

@@ -155,14 +155,16 @@ def exclusive(db_path: Path) -> Iterator[None]:
 
 # -- prompts ----------------------------------------------------------------------------
 
+# The same system prompt for every note (the note's date comes with the note), so
+# llama.cpp reuses its evaluated prefix from one extraction to the next.
 EXTRACT_PROMPT = """You extract facts about the user from one of their notes.
 Each fact is one short sentence that stands on its own: name who or what it is about \
-(never "he", "she", "it", "today"). Write dates as dates: the note was written on {date}, \
-so turn "yesterday", "last week" or "next Friday" into the date they mean. \
+(never "he", "she", "it", "today"). Write dates as dates: turn "yesterday", "last week" \
+or "next Friday" into the date they mean, counting from the day the note was written. \
 Keep names and numbers exactly as written.
 Only facts stated in the note; none for greetings, questions or small talk.
 Give each fact an importance from 1 (trivia) to 5 (vital: health, family, money, deadlines).
-Reply in JSON: {{"facts": [{{"fact": "...", "importance": 3}}]}}"""
+Reply in JSON: {"facts": [{"fact": "...", "importance": 3}]}"""
 
 EXTRACT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -229,9 +231,12 @@ def long_date(stamp: str) -> str:
 
 
 def has_content(text: str) -> bool:
-    """Whether a note can hold a fact: "Thanks!", "Haha ok, see you" cannot (no model is asked)."""
+    """Whether a note can hold a fact, decided without the model: "Thanks!",
+    "Haha ok, see you" and questions alone ("How did the race go?") cannot."""
+    statements = " ".join(s for s in _SENTENCES.findall(text) if not s.rstrip().endswith("?"))
     words = re.findall(r"\w+", text.lower())
-    return len(words) >= MIN_WORDS and len([w for w in words if w not in SMALL_TALK]) >= 2
+    said = [w for w in re.findall(r"\w+", statements.lower()) if w not in SMALL_TALK]
+    return len(words) >= MIN_WORDS and len(said) >= 2
 
 
 def episode_text(record: MemoryRecord) -> str:
@@ -466,30 +471,45 @@ class Consolidator:
     # -- 2. facts ----------------------------------------------------------------
 
     def extract_pending(self, only: list[str] | None = None) -> None:
+        """Facts from every pending episode, then reconciled and written episode
+        by episode in order. The extractions run back to back, and so do the
+        reconciliations: each model call then shares its system prompt with the
+        one before, which llama.cpp does not evaluate again."""
         episodes = self.store.pending_episodes(self.user, self.limit)
         if only is not None:
             episodes = [e for e in episodes if e.id in set(only)]
+        steps = 2 * len(episodes)
+        extracted: list[tuple[MemoryRecord, list[tuple[str, int]]]] = []
         for done, episode in enumerate(episodes):
-            self.progress("facts", done, len(episodes))
+            self.progress("facts", done, steps)
+            text = episode_text(episode)
             try:
-                self.consolidate_episode(episode)
+                extracted.append((episode, self.extract(text, episode.occurred_at) if has_content(text) else []))
             except MemcliError as exc:
-                if isinstance(exc, ModelError) and not isinstance(exc, StructuredOutputError):
-                    raise  # no model at all (missing, broken): the run stops and says why
-                # Not marked done: the episode stays pending for the next run.
-                self.report.failures += 1
-                log.warning("episode %s left for the next run: %s", episode.id, exc)
-        self.progress("facts", len(episodes), len(episodes))
+                self._left_for_next_run(episode, exc)
+        for done, (episode, facts) in enumerate(extracted, len(episodes)):
+            self.progress("facts", done, steps)
+            try:
+                self.consolidate_episode(episode, facts)
+            except MemcliError as exc:
+                self._left_for_next_run(episode, exc)
+        self.progress("facts", steps, steps)
 
-    def consolidate_episode(self, episode: MemoryRecord) -> None:
+    def _left_for_next_run(self, episode: MemoryRecord, exc: MemcliError) -> None:
+        if isinstance(exc, ModelError) and not isinstance(exc, StructuredOutputError):
+            raise exc  # no model at all (missing, broken): the run stops and says why
+        # Not marked done: the episode stays pending for the next run.
+        self.report.failures += 1
+        log.warning("episode %s left for the next run: %s", episode.id, exc)
+
+    def consolidate_episode(self, episode: MemoryRecord, facts: list[tuple[str, int]] | None = None) -> None:
         """Decide what the episode's facts change (model calls, nothing written),
         then write it all in one transaction, only if the episode is still as it
         was read: a forget or an edit meanwhile wins, and an edited episode is
         done again next run."""
         text = episode_text(episode)
-        facts: list[tuple[str, int]] = []
-        if has_content(text):
-            facts = self.extract(text, episode.occurred_at)
+        if facts is None:
+            facts = self.extract(text, episode.occurred_at) if has_content(text) else []
         own = self._unverified_facts(episode)
         decisions: list[Decision] = []
         for fact, importance in facts:
@@ -498,9 +518,7 @@ class Consolidator:
                 decisions.append(decision)
         with self.store.transaction():
             if not self._unchanged(episode):
-                log.info(
-                    "episode %s changed or was forgotten during the run: its facts were dropped", episode.id
-                )
+                log.info("episode %s changed or was forgotten during the run: its facts were dropped", episode.id)
                 self.report.dropped += 1
                 return
             changes = [self.apply(decision, episode) for decision in decisions]
@@ -528,8 +546,8 @@ class Consolidator:
 
     def extract(self, text: str, occurred_at: str) -> list[tuple[str, int]]:
         messages: list[Message] = [
-            {"role": "system", "content": EXTRACT_PROMPT.format(date=long_date(occurred_at))},
-            {"role": "user", "content": text[:4000]},
+            {"role": "system", "content": EXTRACT_PROMPT},
+            {"role": "user", "content": f"Written on {long_date(occurred_at)}:\n{text[:4000]}"},
         ]
         reply = generate_json(
             self.generator, messages, EXTRACT_SCHEMA, max_tokens=300, repeat_penalty=REPEAT_PENALTY

@@ -26,10 +26,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import NotFound
 from .search import STOPWORDS, stem
 
 if TYPE_CHECKING:
-    from .records import MemoryRecord
+    from .records import Hit, MemoryRecord
     from .store.base import Store
 
 DIGEST_TAG = "digest"
@@ -138,3 +139,60 @@ def mark_unverified(store: Store, memory_id: str, when: str) -> list[str]:
                 store.set_fields(record.id, unverified_at=when)
                 marked.append(record.id)
     return marked
+
+
+def newest_truth(store: Store, hits: list[Hit]) -> list[Hit]:
+    """What ask and chat show instead of recall's hits: the current truth.
+
+    A memory that is no longer current (a superseded fact, an episode outdated
+    by that) is replaced by its successor, the memory that superseded it (and
+    so on, to the current one): "Where do I live?" matches "I live in Lisbon"
+    best, and what answers it now is "The user moved to Porto". An episode that
+    still holds something current but also said what a newer memory replaced
+    is shown as its facts: the still-current ones and the successors of the
+    rest. A fact unverified since its source was edited has no successor yet:
+    it is left out (the edited note itself is shown when it matches). Each
+    replacement keeps the score and similarity of the hit it replaces, in its
+    place in the ranking.
+    """
+    from dataclasses import replace
+
+    episodes = [h.record.id for h in hits if h.record.kind == "episodic" and h.record.current]
+    made: dict[str, list[MemoryRecord]] = {}
+    for record in store.derived_from(episodes) if episodes else []:
+        if not is_digest(record):
+            for source in record.sources:
+                made.setdefault(source, []).append(record)
+    out: list[Hit] = []
+    seen: set[str] = set()
+
+    def add(record: MemoryRecord | None, hit: Hit) -> None:
+        if record is not None and record.current and record.id not in seen:
+            seen.add(record.id)
+            out.append(hit if record is hit.record else replace(hit, record=record))
+
+    for hit in hits:
+        record = hit.record
+        facts = made.get(record.id, []) if record.current else []
+        if record.current and not any(f.valid_to for f in facts):
+            add(record, hit)
+        elif record.current:  # partly outdated: its facts, each as it is now
+            for fact in facts:
+                add(successor(store, fact), hit)
+        else:
+            add(successor(store, record), hit)
+    return out
+
+
+def successor(store: Store, record: MemoryRecord) -> MemoryRecord | None:
+    """The current memory that replaced `record` (itself when current), if any."""
+    seen = {record.id}
+    while not record.current:
+        if record.superseded_by is None or record.superseded_by in seen:
+            return None
+        seen.add(record.superseded_by)
+        try:
+            record = store.get(record.superseded_by)
+        except NotFound:
+            return None
+    return record

@@ -40,7 +40,10 @@ class Scripted:
         system = messages[0]["content"]
         if system.startswith("You extract facts"):
             self.calls.append("extract")
-            facts = self.facts.get(messages[1]["content"], [])
+            note = messages[1]["content"]  # the note, after the line with its date
+            facts = max(
+                ((k, v) for k, v in self.facts.items() if note.endswith(k)), default=("", []), key=lambda kv: len(kv[0])
+            )[1]
             reply = {"facts": [{"fact": f, "importance": 3} for f in facts]}
         elif system.startswith("You keep a list"):
             self.calls.append("reconcile")

@@ -149,9 +149,39 @@ def test_an_episode_that_still_says_something_current_is_not_outdated(fake_memor
     note = "I live in Lisbon and my sister is called Ana"
     lisbon = remember(fake_memory, note, occurred_at="2024-01-10")
     consolidate(fake_memory, Scripted({note: ["I live in Lisbon.", "My sister is called Ana."]}))
-    remember(fake_memory, "I moved to Porto", occurred_at="2024-03-05")
-    consolidate(fake_memory, Scripted({"I moved to Porto": ["I moved to Porto from Lisbon."]}))
+    remember(fake_memory, "I moved from Lisbon to Porto", occurred_at="2024-03-05")
+    report = consolidate(fake_memory, Scripted({"I moved from Lisbon to Porto": ["I moved to Porto from Lisbon."]}))
+    assert report.superseded == 1
     assert fake_memory.get(lisbon).current
+
+
+def test_ask_and_chat_see_the_successor_of_what_the_question_matches(fake_memory: Memory) -> None:
+    from memcli.provenance import newest_truth
+
+    lisbon = remember(fake_memory, "I live in Lisbon with Rui", occurred_at="2024-01-10")
+    consolidate(fake_memory, Scripted({"I live in Lisbon with Rui": ["I live in Lisbon with Rui."]}))
+    remember(fake_memory, "I moved to Porto with Rui", occurred_at="2024-03-05")
+    consolidate(fake_memory, Scripted({"I moved to Porto with Rui": ["I moved to Porto with Rui."]}))
+    hits = fake_memory.recall("live in Lisbon with Rui", Filters(user="tester"), k=2)
+    assert hits[0].record.id == lisbon  # the words match the old note best
+    shown = newest_truth(fake_memory.store, hits)
+    assert lisbon not in [h.record.id for h in shown]
+    assert "Porto" in shown[0].record.text and shown[0].score == hits[0].score
+    assert len({h.record.id for h in shown}) == len(shown)
+
+
+def test_a_partly_outdated_episode_is_shown_as_its_current_facts(fake_memory: Memory) -> None:
+    from memcli.provenance import newest_truth
+
+    note = "I live in Lisbon and my sister is called Ana"
+    remember(fake_memory, note, occurred_at="2024-01-10")
+    consolidate(fake_memory, Scripted({note: ["I live in Lisbon.", "My sister is called Ana."]}))
+    remember(fake_memory, "I moved from Lisbon to Porto", occurred_at="2024-03-05")
+    report = consolidate(fake_memory, Scripted({"I moved from Lisbon to Porto": ["I moved to Porto from Lisbon."]}))
+    assert report.superseded == 1
+    hits = fake_memory.recall(note, Filters(user="tester", kinds=["episodic"]), k=1)
+    shown = [h.record.text for h in newest_truth(fake_memory.store, hits)]
+    assert shown == ["The user moved to Porto from Lisbon.", "The user's sister is called Ana."]
 
 
 # -- edits propagate --------------------------------------------------------------------------
@@ -233,7 +263,7 @@ RUN_PAUSED = textwrap.dedent(
             (gate / "deciding").touch()
             while not (gate / "go").exists():
                 time.sleep(0.02)
-            note = messages[-1]["content"]
+            note = messages[-1]["content"].split("\\n", 1)[-1]
             yield json.dumps({"facts": [{"fact": note + ".", "importance": 3}]})
 
     memory = Memory(Path(sys.argv[1]), embedder=FakeEmbedder(), user="guest")
