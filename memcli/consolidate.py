@@ -484,7 +484,9 @@ class Consolidator:
             self.progress("facts", done, steps)
             text = episode_text(episode)
             try:
-                extracted.append((episode, self.extract(text, episode.occurred_at) if has_content(text) else []))
+                extracted.append(
+                    (episode, self.extract(text, episode.occurred_at) if has_content(text) else [])
+                )
             except MemcliError as exc:
                 self._left_for_next_run(episode, exc)
         for done, (episode, facts) in enumerate(extracted, len(episodes)):
@@ -518,7 +520,9 @@ class Consolidator:
                 decisions.append(decision)
         with self.store.transaction():
             if not self._unchanged(episode):
-                log.info("episode %s changed or was forgotten during the run: its facts were dropped", episode.id)
+                log.info(
+                    "episode %s changed or was forgotten during the run: its facts were dropped", episode.id
+                )
                 self.report.dropped += 1
                 return
             changes = [self.apply(decision, episode) for decision in decisions]

@@ -42,7 +42,9 @@ class Scripted:
             self.calls.append("extract")
             note = messages[1]["content"]  # the note, after the line with its date
             facts = max(
-                ((k, v) for k, v in self.facts.items() if note.endswith(k)), default=("", []), key=lambda kv: len(kv[0])
+                ((k, v) for k, v in self.facts.items() if note.endswith(k)),
+                default=("", []),
+                key=lambda kv: len(kv[0]),
             )[1]
             reply = {"facts": [{"fact": f, "importance": 3} for f in facts]}
         elif system.startswith("You keep a list"):

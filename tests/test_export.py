@@ -275,3 +275,48 @@ def test_history_needs_its_texts_to_be_text() -> None:
                 }
             ]
         )
+
+
+def test_a_store_made_by_consolidation_chat_edits_and_forgets_round_trips(
+    fake_memory: Memory, tmp_path: Path, monkeypatch
+) -> None:
+    from test_consolidate import Scripted
+    from test_converse import Fake, chat_script
+
+    from memcli.chat import Chat
+    from memcli.consolidate import Consolidator
+
+    monkeypatch.setenv("MEMCLI_HOME", str(tmp_path / "home"))
+    notes = {
+        "I live in Lisbon with Rui": ["I live in Lisbon with Rui."],
+        "I moved from Lisbon to Porto with Rui": ["I moved to Porto with Rui."],
+        "The spare key is under the blue pot": ["The spare key is under the blue pot."],
+        "Walked the dog along the river": [],
+        "Told Ben the alarm code": [],
+        "Bought bread at the market": [],
+    }
+    ids = {}
+    days = ["2020-01-10", "2020-03-05", "2020-03-05", "2020-05-01", "2020-05-01", "2020-05-01"]
+    for (text, _), day in zip(notes.items(), days):
+        [r] = fake_memory.remember([NewMemory(text, occurred_at=day)])
+        ids[text] = r.id
+    run = lambda: Consolidator(fake_memory, lambda: Scripted(notes), user="tester").run()  # noqa: E731
+    first = run()
+    assert first.superseded == 1 and first.summarised >= 1  # a supersession and a digest
+    fake_memory.edit(ids["The spare key is under the blue pot"], "The spare key is in the garage drawer")
+    notes["The spare key is in the garage drawer"] = ["The spare key is in the garage drawer."]
+    run()
+    assert fake_memory.forget([ids["Told Ben the alarm code"]]).derived  # its day's digest
+    run()  # the rest of that day is digested again
+    model = Fake(chat_script([{"reply": "Noted!", "remember": ["The user likes tulips."]}]))
+    Chat(fake_memory, lambda: model, "garden", Filters(user="tester")).respond("I like tulips a lot")
+    records = list(fake_memory.store.iter_records(EVERYTHING))
+    assert any(r.valid_to for r in records) and any(r.role == "assistant" for r in records)
+    assert any(r.sources for r in records) and any(r.digest_id for r in records)
+    with open_memory(tmp_path / "restored.db") as restored:
+        restored.import_records(list(fake_memory.export()))
+        assert_same(fake_memory, restored)
+        assert [h.text for h in restored.history(ids["The spare key is under the blue pot"])[1]] == [
+            "The spare key is under the blue pot",
+            "The spare key is in the garage drawer",
+        ]

@@ -150,7 +150,9 @@ def test_an_episode_that_still_says_something_current_is_not_outdated(fake_memor
     lisbon = remember(fake_memory, note, occurred_at="2024-01-10")
     consolidate(fake_memory, Scripted({note: ["I live in Lisbon.", "My sister is called Ana."]}))
     remember(fake_memory, "I moved from Lisbon to Porto", occurred_at="2024-03-05")
-    report = consolidate(fake_memory, Scripted({"I moved from Lisbon to Porto": ["I moved to Porto from Lisbon."]}))
+    report = consolidate(
+        fake_memory, Scripted({"I moved from Lisbon to Porto": ["I moved to Porto from Lisbon."]})
+    )
     assert report.superseded == 1
     assert fake_memory.get(lisbon).current
 
@@ -177,7 +179,9 @@ def test_a_partly_outdated_episode_is_shown_as_its_current_facts(fake_memory: Me
     remember(fake_memory, note, occurred_at="2024-01-10")
     consolidate(fake_memory, Scripted({note: ["I live in Lisbon.", "My sister is called Ana."]}))
     remember(fake_memory, "I moved from Lisbon to Porto", occurred_at="2024-03-05")
-    report = consolidate(fake_memory, Scripted({"I moved from Lisbon to Porto": ["I moved to Porto from Lisbon."]}))
+    report = consolidate(
+        fake_memory, Scripted({"I moved from Lisbon to Porto": ["I moved to Porto from Lisbon."]})
+    )
     assert report.superseded == 1
     hits = fake_memory.recall(note, Filters(user="tester", kinds=["episodic"]), k=1)
     shown = [h.record.text for h in newest_truth(fake_memory.store, hits)]
