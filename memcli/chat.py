@@ -37,6 +37,7 @@ from .search import stem, stems
 from .store.sqlite import CHAT_THREAD_PREFIX
 from .structured import FieldStream, StructuredOutputError, generate_json
 from .timeparse import now_str
+from .verify import grounded_fact
 
 if TYPE_CHECKING:
     from .memory import Memory
@@ -221,7 +222,7 @@ class Chat:
         reply.turn_id = self._store_turn(text, reply.text)
         for fact in result.get("remember", [])[:2]:
             fact = " ".join(str(fact).split())
-            if fact and grounded(fact, text):
+            if fact and grounded(fact, text) and grounded_fact(fact, text, embed=self.memory._embed):
                 [saved] = self.memory.remember(
                     [
                         NewMemory(

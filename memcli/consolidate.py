@@ -198,9 +198,9 @@ sold something, ended something); "target" is that fact;
 NOOP: a known fact already says the same.
 Reply in JSON: {"action": "...", "target": "<id of the known fact, or none>", "text": "..."}"""
 
-SUMMARY_PROMPT = """Summarise the user's notes from {when} in at most three sentences. \
+SUMMARY_PROMPT = """Summarise the user's notes in at most three sentences. \
 Keep every name, number, date and decision; write about the user in the third person.
-Reply in JSON: {{"summary": "..."}}"""
+Reply in JSON: {"summary": "..."}"""
 SUMMARY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"summary": {"type": "string", "maxLength": 400}},  # small models ramble on
@@ -286,14 +286,27 @@ _SENTENCES = re.compile(r"[^.!?]+[.!?]?")
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
-def tidy_fact(fact: str, episode: str, occurred_at: str) -> str | None:
+def tidy_fact(
+    fact: str, episode: str, occurred_at: str, *, embed: Callable[[list[str]], Any] | None = None
+) -> str | None:
     """Keep the sentences the episode supports, in the third person, dates absolute.
 
     Small models pad a fact with invented context ("Lisbon is a city in
-    Portugal...") and leave "I", "my" and "yesterday" in place; those are
-    fixed here rather than trusted to the prompt.
+    Portugal...") and change what a note says ("The user's dog is allergic to
+    cats." from a note saying chicken); they also leave "I", "my" and
+    "yesterday" in place. A sentence is kept only when the episode says it
+    (`verify.grounded_fact`: every name, number and date, and its words up to
+    a paraphrase `embed` confirms); the dates the model may work out from when
+    the note was written count as said.
     """
-    kept = [s.strip() for s in _SENTENCES.findall(" ".join(fact.split())) if grounded(s, episode)]
+    from .verify import grounded_fact
+
+    said = f"{episode}\nWritten on {long_date(occurred_at)}. {resolve_dates(episode, occurred_at)}"
+    kept = [
+        s.strip()
+        for s in _SENTENCES.findall(" ".join(fact.split()))
+        if grounded(s, said) and grounded_fact(s, said, embed=embed)
+    ]
     if not kept:
         return None
     text = resolve_dates(third_person(" ".join(kept)), occurred_at)
@@ -558,7 +571,7 @@ class Consolidator:
         )
         out: list[tuple[str, int]] = []
         for item in reply["facts"]:
-            fact = tidy_fact(str(item["fact"]), text, occurred_at)
+            fact = tidy_fact(str(item["fact"]), text, occurred_at, embed=self.memory._embed)
             if fact and fact not in {f for f, _ in out}:
                 out.append((fact, int(item["importance"])))
         return out
@@ -736,6 +749,9 @@ class Consolidator:
         for record in own:
             if record.id in touched:
                 continue
+            if record.valid_to is not None:  # superseded before the edit: history either way
+                self.store.set_fields(record.id, unverified_at=None)
+                continue
             others = [s for s in record.sources if s != episode.id and self.store.id_exists(s)]
             if provenance.supported(record.text, said):
                 self.store.set_fields(record.id, unverified_at=None)
@@ -869,8 +885,8 @@ class Consolidator:
         )
         notes = "\n".join(f"- {episode_text(r)[:500]}" for r in group)[:6000]
         messages: list[Message] = [
-            {"role": "system", "content": SUMMARY_PROMPT.format(when=when)},
-            {"role": "user", "content": notes},
+            {"role": "system", "content": SUMMARY_PROMPT},
+            {"role": "user", "content": f"Notes from {when}:\n{notes}"},
         ]
         summary = " ".join(
             str(

@@ -284,6 +284,8 @@ class Memory:
             self.store.update_text(record.id, text, content_hash(text), vector, self.embedder.name)
             if record.consolidated_at and not provenance.is_digest(record):
                 self.store.set_fields(record.id, consolidated_at=None)  # its facts are made again
+            if record.unverified_at:  # the user's own words for it now
+                self.store.set_fields(record.id, unverified_at=None)
             edited = self.store.get(record.id)
             provenance.mark_unverified(self.store, record.id, edited.updated_at or now_str())
         return edited

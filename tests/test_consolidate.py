@@ -437,3 +437,18 @@ def test_killed_halfway_the_next_run_completes(tmp_path: Path, real_embedder, re
         )
     finally:
         memory.close()
+
+
+def test_a_fact_that_changes_what_the_note_says_is_not_stored(fake_memory: Memory) -> None:
+    note = "My dog Biscuit is allergic to chicken"
+    fake_memory.remember([NewMemory(note, occurred_at="2024-03-05")])
+    changed = ["The user's dog is allergic to cats.", "Biscuit is allergic to chicken."]
+    consolidate(fake_memory, Scripted({note: changed}))
+    assert [f.text for f in semantic(fake_memory)] == ["Biscuit is allergic to chicken."]
+
+
+def test_a_date_worked_out_from_when_the_note_was_written_is_kept(fake_memory: Memory) -> None:
+    note = "I saw Ana yesterday at the harbour"
+    fake_memory.remember([NewMemory(note, occurred_at="2024-03-05")])
+    consolidate(fake_memory, Scripted({note: ["The user saw Ana on 4 March 2024 at the harbour."]}))
+    assert [f.text for f in semantic(fake_memory)] == ["The user saw Ana on 4 March 2024 at the harbour."]

@@ -150,8 +150,8 @@ def chat(
     """Talk with the local model; it remembers, and so does the session.
 
     Each turn recalls relevant memories. Your message is stored as your episodic
-    memory in the session, the reply as the assistant's (recall, ask and
-    consolidation leave the replies out unless --assistant). Piped input is read line by line (slash
+    memory in the session, the reply as the assistant's: chat and consolidation
+    never take a reply for your word, recall and ask only with --assistant. Piped input is read line by line (slash
     commands included) and answered once; the command never waits on a
     terminal that is not there.
 

@@ -82,6 +82,8 @@ def status_note(row: dict[str, Any]) -> str:
         return note + (f": see {row['superseded_by']})" if row.get("superseded_by") else ")")
     if row.get("unverified_at"):  # made from a note edited since
         return f"  (unverified: its source was edited on {when(row['unverified_at'])[:10]})"
+    if row.get("role") == "assistant":
+        return "  (the assistant's reply)"
     return ""
 
 
