@@ -196,7 +196,8 @@ UPDATE: it is about the same thing as a known fact and adds or changes a detail;
 SUPERSEDE: it says a known fact is no longer true (the user moved, changed jobs, \
 sold something, ended something); "target" is that fact;
 NOOP: a known fact already says the same.
-Reply in JSON: {"action": "...", "target": "<id of the known fact, or none>", "text": "..."}"""
+Reply in JSON: {"action": "...", "target": "<id of the known fact, or none>"}, \
+and for UPDATE also "text"."""
 
 SUMMARY_PROMPT = """Summarise the user's notes in at most three sentences. \
 Keep every name, number, date and decision; write about the user in the third person.
@@ -210,15 +211,30 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 
 
 def reconcile_schema(ids: list[str]) -> dict[str, Any]:
+    """The decision; only an UPDATE carries a text (writing one out for the other
+    actions cost the small model a sentence of tokens per decision)."""
     return {
-        "type": "object",
-        "properties": {
-            "action": {"enum": list(ACTIONS)},
-            "target": {"enum": [*ids, "none"]},
-            "text": {"type": "string"},
-        },
-        "required": ["action", "target", "text"],
-        "additionalProperties": False,
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "action": {"enum": ["ADD", "NOOP", "SUPERSEDE"]},
+                    "target": {"enum": [*ids, "none"]},
+                },
+                "required": ["action", "target"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "action": {"const": "UPDATE"},
+                    "target": {"enum": ids},
+                    "text": {"type": "string", "maxLength": 240},
+                },
+                "required": ["action", "target", "text"],
+                "additionalProperties": False,
+            },
+        ]
     }
 
 

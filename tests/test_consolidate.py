@@ -49,7 +49,9 @@ class Scripted:
             reply = {"facts": [{"fact": f, "importance": 3} for f in facts]}
         elif system.startswith("You keep a list"):
             self.calls.append("reconcile")
-            reply = self.decisions.pop(0)
+            reply = dict(self.decisions.pop(0))
+            if reply["action"] != "UPDATE":  # as the grammar allows: a text for an UPDATE only
+                reply.pop("text", None)
         else:
             self.calls.append("summary")
             reply = {"summary": "The user met Ana and Ben and planned the garden."}
