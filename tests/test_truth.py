@@ -373,3 +373,19 @@ def test_real_model_answers_from_the_edited_note(tmp_path: Path, real_embedder, 
     mem("consolidate")
     answer = json.loads(mem("ask", "Where is the spare key?", "--json"))
     assert "garage" in answer["answer"] and "flower" not in answer["answer"], answer
+
+
+def test_editing_a_digested_note_remakes_its_facts_and_its_digest(fake_memory: Memory, monkeypatch) -> None:
+    monkeypatch.setenv("MEMCLI_HOME", str(Path(fake_memory.path).parent / "home"))
+    note = remember(fake_memory, KEY, occurred_at="2020-05-01")
+    remember(fake_memory, "Walked the dog along the river", occurred_at="2020-05-01")
+    consolidate(fake_memory, Scripted({KEY: ["The spare house key is under the blue flower pot."]}))
+    old_digest = fake_memory.get(note).digest_id
+    assert old_digest is not None
+    fake_memory.edit(note, NEW_KEY)
+    assert not fake_memory.get(old_digest).current  # it repeats the old text
+    consolidate(fake_memory, Scripted({NEW_KEY: ["The spare house key is now in the garage drawer."]}))
+    [fact] = facts(fake_memory, current_only=True)
+    assert "garage" in fact.text
+    digest_id = fake_memory.get(note).digest_id
+    assert digest_id not in (None, old_digest) and fake_memory.get(digest_id).current

@@ -449,7 +449,7 @@ class SQLiteStore:
     def pending_episodes(self, user: str | None, limit: int | None = None) -> list[MemoryRecord]:
         """Episodes whose facts were never extracted, or that changed since, oldest first."""
         sql = (
-            f"SELECT {_COLUMNS} FROM memories WHERE kind = 'episodic' AND role = 'user' AND digest_id IS NULL "
+            f"SELECT {_COLUMNS} FROM memories WHERE kind = 'episodic' AND role = 'user' "
             "AND (consolidated_at IS NULL OR (updated_at IS NOT NULL AND updated_at > consolidated_at))"
         )
         params: list[Any] = []
