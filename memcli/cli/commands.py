@@ -430,6 +430,8 @@ def history(
                 "valid_to": record.valid_to,
                 "superseded_by": record.superseded_by,
                 "supersedes": [r.to_dict() for r in replaced],
+                "unverified_at": record.unverified_at,
+                "sources": record.sources,
             }
         )
         return
@@ -446,6 +448,13 @@ def history(
             Text(
                 f"{render.when(record.valid_to)}  no longer valid: superseded by {successor.id}: "
                 f"{render.printable(successor.text)}"
+            )
+        )
+    if record.unverified_at:
+        out.print(
+            Text(
+                f"{render.when(record.unverified_at)}  unverified: made from a note edited since "
+                "(the next mem consolidate checks it)"
             )
         )
 
