@@ -37,7 +37,7 @@ from .search import stem, stems
 from .store.sqlite import CHAT_THREAD_PREFIX
 from .structured import FieldStream, StructuredOutputError, generate_json
 from .timeparse import now_str
-from .verify import grounded_fact
+from .verify import grounded_fact, support
 
 if TYPE_CHECKING:
     from .memory import Memory
@@ -126,6 +126,7 @@ class Reply:
     searched: str | None = None
     memories: list[Hit] = field(default_factory=list)
     turn_id: str | None = None
+    checked: str | None = None  # set when the model's own reply was withdrawn, and why
 
 
 class Chat:
@@ -218,6 +219,8 @@ class Chat:
             ] or hits
             result = self._generate([*head, self._message(text, hits, searched)], REPLY_SCHEMA, stream)
         reply = Reply(text=without_repeats(str(result["reply"])), searched=searched, memories=hits)
+        if hits and asks(text):
+            self._check(reply, text, on_text)
         self.memory.store.touch_recalled([h.record.id for h in hits], now_str())
         reply.turn_id = self._store_turn(text, reply.text)
         for fact in result.get("remember", [])[:2]:
@@ -239,6 +242,25 @@ class Chat:
                 reply.saved.append((saved.id, fact))
         self._fold()
         return reply
+
+    def _check(self, reply: Reply, question: str, on_text: Callable[[str], None] | None) -> None:
+        """A reply to a question about the user must hold nothing that the memories
+        shown, the conversation and the question lack (memcli.verify, as in ask);
+        otherwise the question is answered as `mem ask` answers it: from the same
+        memories, retried extractively, else "I don't know."."""
+        said = [
+            *(ask_mod.shown_text(h) for h in reply.memories),
+            self.summary,
+            *(f"{t.user} {t.assistant}" for t in self.turns),
+        ]
+        if support(reply.text, said, question, embed=self.memory._embed).ok:
+            return
+        budget = min(ask_mod.prompt_tokens(), self.generator.n_ctx - ask_mod.ANSWER_TOKENS * 2 - 16)
+        messages, shown = ask_mod.build_messages(self.generator, question, reply.memories, budget=budget)
+        answer = ask_mod.answer_from(self.memory, self.generator, question, messages, shown)
+        if on_text:
+            on_text(f"\n(withdrawn: your memories do not say that) {answer.text}")
+        reply.text, reply.checked = answer.text, answer.reason or "answered from the memories"
 
     def _generate(
         self,
@@ -363,6 +385,17 @@ def grounded(fact: str, message: str) -> bool:
 
 
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
+
+
+_ASKING = re.compile(
+    r"^(who|whom|whose|what|when|where|which|why|how|do|does|did|is|are|was|were|can|could|have|has|had)\b"
+)
+
+
+def asks(text: str) -> bool:
+    """Whether a message asks something (the replies that are checked like ask's answers)."""
+    plain = text.strip().lower()
+    return plain.endswith("?") or bool(_ASKING.match(plain))
 
 
 def without_repeats(text: str) -> str:

@@ -20,13 +20,24 @@ one costs the user's trust):
   holding one has cosine >= PARAPHRASE_SIMILARITY with a source sentence. The
   share keeps a substituted answer out however similar it reads: in "Ana should
   buy roses" the one new word is the invented one;
-- with the question: the answer must hold something of its own (a word, name,
-  number or date found in the sources and not in the question: "Biscuit is a
-  dog" to "What is my dog allergic to?" only restates who the dog is); a
-  "when" question needs a date or number, a "how many / much / old / long" one
-  a number; and the question's subject (its names, and the first word after
-  "my", "our", "your" or "the") must be in the memory the answer's words come
-  from, so a note about the car does not answer "Where did I park the bike?".
+- with the question, the memory must be about what is asked and the answer
+  must answer it:
+  - the question's subject (its names, and the first word after "my", "our",
+    "your" or "the") must be in the memory the answer's words come from, so a
+    note about the car does not answer "Where did I park the bike?"; after
+    "my", not as someone else's ("her husband Tomas" is not "my husband");
+  - that memory must also hold one of the question's other words ("allergic"
+    in "What is my dog allergic to?": the dog's note without it, copied back
+    whole, answers nothing), or for "what <category>" an answer word with
+    cosine >= CATEGORY_SIMILARITY to the category ("orchids" for "flowers");
+  - the answer must hold something of its own (a word, name, number or date
+    found in the memory and not in the question), and not only a name unless
+    a name is asked for ("Biscuit is a dog.");
+  - "when" needs a date or a number, "what time" a number or a time of day,
+    "how many / much / old / long" and "... number" a number.
+
+`support` is for `mem ask`; `grounded_fact` applies the word rules (without a
+question) to a fact drawn from an episode, for consolidation and chat.
 """
 
 from __future__ import annotations
@@ -44,6 +55,11 @@ from .search import STOPWORDS, stem
 PARAPHRASE_SIMILARITY = 0.7
 # At most this share of an answer's own content words may be paraphrase.
 PARAPHRASE_SHARE = 0.25
+# An answer to "what <category>" whose memory does not name the category: one of
+# its words must be this like the category (single-word cosines measured with
+# MiniLM: flowers-orchids 0.59, city-Lyon 0.49, breed-beagle 0.48 but breed-cat
+# 0.46; unrelated pairs 0.16-0.33, medication-lemon 0.25).
+CATEGORY_SIMILARITY = 0.5
 
 MONTHS = "january february march april may june july august september october november december".split()
 _MONTH_ABBR = {m[:3]: m for m in MONTHS} | {"sept": "september"}
@@ -90,14 +106,15 @@ _ALIASES = {"doctor": "dr", "mister": "mr", "missus": "mrs", "street": "st", "av
 # memories or the user, and verbs small models add around a copied fact.
 FILLER = STOPWORDS | frozenset(
     """name names named called call kind type sort thing things time times much many long often ever
-    usually tell know remember may might shall say said says s t d ll ve re m one ones also yes no yeah sure
-    user users memory memories note notes noted mention mentions mentioned according answer
+    usually tell know remember may might shall due day days date dates last next say said says s t d ll ve re m one ones also yes
+    no yeah sure user users memory memories note notes noted mention mentions mentioned according answer
     stated states state record recorded seem seems appear appears
     located location placed kept keep keeps stored scheduled planned set going go goes went
     held happen happens happening take takes taking need needs must currently actually
     don doesn didn isn aren wasn weren won haven hasn hadn can cannot couldn shouldn wouldn""".split()
 )
-# A question's first word that makes it a yes/no question.
+# A question's first word that makes it a yes/no question; after "what", a word
+# that is not a category ("what is", not "what flowers").
 _AUXILIARIES = frozenset(
     "is are am was were do does did can could will would should shall have has had may might must".split()
 )
@@ -106,6 +123,10 @@ _ASKS_A_NAME = frozenset("who whom whose where which name names named called".sp
 _WHEN = re.compile(
     r"\bwhen\b|\bwhat (time|date|day|year|month)\b|\bwhich (day|date|year|month)\b|\bhow long ago\b"
 )
+_WHAT_TIME = re.compile(r"\b(what|which) time\b")
+_TIMES_OF_DAY = frozenset("noon midnight morning afternoon evening night mornings evenings".split())
+# A word before a subject that makes it someone else's ("her husband", "Ana's dog").
+_SOMEONE_ELSES = frozenset("his her their its s".split())
 _HOW_MANY = re.compile(r"\bhow (many|much|old|long|far)\b|\bnumber\b")
 _CITATION = re.compile(r"\[[^\]\n]{1,40}\]")
 _SENTENCE = re.compile(r"[^.!?;\n]+")
@@ -206,24 +227,72 @@ def _lowercase_words(*texts: str) -> set[str]:
     return {w for t in texts for w in _WORD.findall(t) if w.islower()}
 
 
+@dataclass
+class Asked:
+    """The parts of a question that the memory answering it must speak of."""
+
+    subject: list[str]  # names, and the first word after my / our / your / the
+    mine: set[str]  # the subject words after my / our / your: the user's own
+    category: str | None  # "flowers" in "What flowers should I buy Ana?"
+    attributes: list[str]  # its other words: "allergic" in "What is my dog allergic to?"
+
+
+def parse(question: str) -> Asked:
+    words = _WORD.findall(_CITATION.sub(" ", question))
+    lowers = [w.lower() for w in words]
+    subject: list[str] = []
+    mine: set[str] = set()
+    category = None
+    for i, word in enumerate(words):
+        lower = lowers[i]
+        following = words[i + 1] if i + 1 < len(words) else ""
+        plain = following.lower()
+        if (
+            i > 0
+            and word[0].isupper()
+            and lower not in FILLER
+            and lower not in MONTHS
+            and lower not in WEEKDAYS
+        ):
+            subject.append(word)  # a name (a date is what is asked, not who)
+        elif lower in _SUBJECT_MARKERS and following and following[0].islower():
+            if not (plain in FILLER or plain in TIME_WORDS or plain[0].isdigit()):
+                subject.append(following)
+                if lower != "the":
+                    mine.add(following)
+        elif lower in ("what", "which") and following and following[0].islower():
+            if category is None and not (
+                plain in FILLER or plain in _AUXILIARIES or plain in TIME_WORDS or plain[0].isdigit()
+            ):
+                category = following
+    taken = {w.lower() for w in subject} | ({category} if category else set())
+    attributes = [
+        w for w, lower in zip(words, lowers)
+        if w[0].islower() and lower not in FILLER and lower not in taken and not lower[0].isdigit()
+        and lower not in _NUMBER_WORDS and lower not in TIME_WORDS  # "last week" says when, not what
+    ]  # fmt: skip
+    return Asked(list(dict.fromkeys(subject)), mine, category, list(dict.fromkeys(attributes)))
+
+
 def subject(question: str) -> list[str]:
     """What a question is about, that the memory answering it must mention: its
     names and the first word after "my", "our", "your" or "the".
     "What is my dog allergic to?" -> ["dog"]; "When is Ana's birthday?" -> ["Ana"]."""
-    words = _WORD.findall(_CITATION.sub(" ", question))
-    found: list[str] = []
-    for i, word in enumerate(words):
-        lower = word.lower()
-        if lower in FILLER and lower not in _SUBJECT_MARKERS:
-            continue
-        if i > 0 and word[0].isupper() and lower not in MONTHS and lower not in WEEKDAYS:
-            found.append(word)  # a name (a date is what is asked, not who)
-        elif lower in _SUBJECT_MARKERS and i + 1 < len(words):
-            following = words[i + 1]
-            plain = following.lower()
-            if not (plain in FILLER or plain in TIME_WORDS or following[0].isupper() or plain[0].isdigit()):
-                found.append(following)
-    return list(dict.fromkeys(found))
+    return parse(question).subject
+
+
+def _about(source: str, asked: Asked) -> bool:
+    """Does `source` mention the whole subject, and the user's own where the
+    question says "my" ("my husband" is not "her husband Tomas")?"""
+    words = [w.lower() for w in _WORD.findall(source)]
+    for word in asked.subject:
+        wanted = forms(word)
+        places = [i for i, w in enumerate(words) if forms(w) & wanted]
+        if not places:
+            return False
+        if word in asked.mine and all(i > 0 and words[i - 1] in _SOMEONE_ELSES for i in places):
+            return False
+    return True
 
 
 def _is_yes_no(question: str) -> bool:
@@ -271,13 +340,13 @@ def support(
     tokens = _tokens(answer, common)
 
     # The memory that answers must be about what is asked: only those count.
-    about = subject(question)
-    if about:
-        needed = [forms(w) for w in about]
-        usable = [i for i, f in enumerate(by_source) if all(n & f for n in needed)]
+    asked_parts = parse(question)
+    if asked_parts.subject:
+        usable = [i for i, src in enumerate(sources) if _about(src, asked_parts)]
         if not usable:
+            about = " ".join(asked_parts.subject)
             return Support(
-                False, [], f"the cited memories do not mention {' '.join(about)}", _closest(tokens, by_source)
+                False, [], f"the cited memories do not mention {about}", _closest(tokens, by_source)
             )
         evidence = set().union(*(by_source[i] for i in usable))
     else:
@@ -313,7 +382,14 @@ def support(
             if all(t.forms & evidence for t in claim):
                 return Support(True, [], "", closest)
         return Support(False, [], "the answer only repeats the question", closest)
+    if not _says_what_is_asked(asked_parts, evidence, new, embed):
+        what = " ".join(filter(None, [asked_parts.category, *asked_parts.attributes]))
+        return Support(False, [], f"the memories do not say what is asked ({what})", closest)
     kinds = {t.kind for t in new}
+    if _WHAT_TIME.search(question.lower()) and not (
+        "number" in kinds or any(t.text.lower() in _TIMES_OF_DAY for t in new)
+    ):
+        return Support(False, [], "the answer does not say what time", closest)
     if _WHEN.search(question.lower()) and not kinds & {"date", "number"}:
         return Support(False, [], "the answer does not say when", closest)
     if _HOW_MANY.search(question.lower()) and "number" not in kinds:
@@ -321,6 +397,27 @@ def support(
     if kinds == {"name"} and not _asks_a_name(question):
         return Support(False, [], "the answer names who or what is asked about but does not answer", closest)
     return Support(True, _texts(missing), "", closest)
+
+
+def _says_what_is_asked(
+    asked: Asked, evidence: set[str], new: list[_Token], embed: Callable[[list[str]], Any] | None
+) -> bool:
+    """Does the memory speak of what the question asks, not only of its subject?
+    One of the question's other words must be in it ("allergic" for "What is my
+    dog allergic to?": the dog's note without it does not answer), or, for a
+    "what <category>" question, the answer's own words must be like the
+    category ("orchids" for "flowers", cosine >= CATEGORY_SIMILARITY)."""
+    if not asked.category and not asked.attributes:
+        return True
+    if any(forms(w) & evidence for w in [*asked.attributes, *filter(None, [asked.category])]):
+        return True
+    words = [t.text for t in new if t.kind == "word"]
+    if asked.category is None or embed is None or not words:
+        return False
+    import numpy as np
+
+    vectors = np.asarray(embed([asked.category, *words]), dtype=np.float32)
+    return bool((vectors[1:] @ vectors[0]).max() >= CATEGORY_SIMILARITY)
 
 
 def _texts(tokens: list[_Token]) -> list[str]:

@@ -122,10 +122,10 @@ def test_ask_abstains_when_the_model_does_or_cites_nothing(fake_memory: Memory, 
 def test_ask_prompt_stays_within_the_context(fake_memory: Memory) -> None:
     fake_memory.remember([NewMemory(f"garden note {i}: " + "tomatoes need water " * 40) for i in range(8)])
     model = Fake(
-        lambda m, g: json.dumps({"answer": "Water them.", "memory_ids": [1]}),
+        lambda m, g: json.dumps({"answer": "Water.", "memory_ids": [1]}),
         n_ctx=900,
     )
-    answer = ask(fake_memory, model, "garden tomatoes water", Filters(user="tester"))
+    answer = ask(fake_memory, model, "what do the garden tomatoes need?", Filters(user="tester"))
     assert model.prompt_tokens(model.prompts[0]) <= 900 - 2 * 120 - 16
     assert 1 <= len(answer.used) < 8 and answer.known
 
@@ -237,3 +237,23 @@ def test_a_fact_needs_most_of_its_words_from_the_message() -> None:
     from memcli.chat import grounded
 
     assert not grounded("Porto is a city", "I moved to Porto last week.")
+
+
+def test_a_chat_reply_the_memories_do_not_hold_is_answered_as_ask_answers(fake_memory: Memory, notes) -> None:
+    def script(messages, grammar):  # keyed by what is asked: the grammar's fields
+        if "memory_ids" in grammar:  # ask's cited answer
+            key = "quote" if "quote" in grammar else "answer"
+            return json.dumps({"memory_ids": [1], key: "She likes orchids."})
+        return json.dumps({"reply": "Buy her red roses, she loves them!", "remember": []})
+
+    model = Fake(script)
+    chat = Chat(fake_memory, lambda: model, "gifts", Filters(user="tester"))
+    shown: list[str] = []
+    reply = chat.respond("What does Ana like for her birthday?", on_text=shown.append)
+    assert reply.text == "She likes orchids." and reply.checked
+    assert "withdrawn" in "".join(shown)
+    stored = fake_memory.store.thread("tester", "chat:gifts")
+    assert [r.text for r in stored if r.role == "assistant"] == ["She likes orchids."]
+    # A reply the memories hold stands.
+    model.script = lambda m, g: json.dumps({"reply": "She likes orchids.", "remember": []})
+    assert chat.respond("What does Ana like for her birthday then?").checked is None
