@@ -303,7 +303,7 @@ def test_a_question_too_long_to_ask_is_an_input_error(db: str) -> None:
     assert "characters; ask in at most 2,000" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_a_superseded_fact_is_marked_in_recall_and_left_out_of_ask(db: str, real_embedder) -> None:
+def test_a_superseded_fact_is_marked_in_recall_and_ask_sees_its_successor(db: str, real_embedder) -> None:
     from memcli.ask import ask
     from memcli.memory import Memory
     from memcli.records import Filters
@@ -316,12 +316,18 @@ def test_a_superseded_fact_is_marked_in_recall_and_left_out_of_ask(db: str, real
     mem("import", "--db", db, "-", input="".join(json.dumps(x) + "\n" for x in lines))
     table = mem("recall", "--db", db, "where does the user live in Lisbon").stdout
     assert "no longer true from 2024-03-05: see bbbbbbbb" in " ".join(table.split())
+    from test_converse import Fake
+
+    model = Fake(lambda m, g: json.dumps({"memory_ids": [1], "answer": "The user moved to Porto."}))
     memory = Memory(db, embedder=real_embedder, user="tester")
     try:
-        answer = ask(memory, None, "Is Rui in Lisbon?", Filters(user="tester"))  # type: ignore[arg-type]
+        answer = ask(memory, model, "Does the user live in Lisbon?", Filters(user="tester"))
     finally:
         memory.close()
-    assert answer.known is False and answer.reason == "no memory is relevant enough"  # Lisbon is history
+    # Lisbon is history: the model is shown what replaced it.
+    shown = model.prompts[0][-1]["content"].split("Question:")[0]
+    assert "Porto" in shown and "Lisbon" not in shown
+    assert "aaaaaaaa" not in [h.record.id for h in answer.used]
 
 
 def test_config_set_checks_model_names_and_takes_negative_numbers() -> None:

@@ -100,8 +100,15 @@ def test_chat_session_is_resumed(notes) -> None:
     assert b"teal" in second.stdout.lower(), second.stdout
     stored = json.loads(mem("list", "--db", db, "--json", "-n", "0").stdout)["results"]
     turns = [r for r in stored if r["doc_id"] == "chat:colours"]
-    assert [t["chunk"] for t in sorted(turns, key=lambda t: t["chunk"])] == [1, 2]
-    assert turns[0]["kind"] == "episodic"
+    turns.sort(key=lambda t: t["chunk"])
+    # Each message is the user's, each reply the assistant's.
+    assert [(t["chunk"], t["role"]) for t in turns] == [
+        (1, "user"),
+        (2, "assistant"),
+        (3, "user"),
+        (4, "assistant"),
+    ]
+    assert turns[0]["text"] == "My favourite colour is teal." and turns[0]["kind"] == "episodic"
 
 
 def test_missing_model_names_the_command_that_installs_it(notes) -> None:
