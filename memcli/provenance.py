@@ -51,10 +51,6 @@ class ForgetReport:
     def count(self) -> int:
         return len(self.forgotten)
 
-    @property
-    def erased(self) -> list[str]:
-        return [*self.forgotten, *self.derived]
-
     def sentence(self) -> str:
         """ "Forgot 1 memory and 2 made from it." """
         n, d = len(self.forgotten), len(self.derived)

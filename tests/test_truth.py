@@ -340,14 +340,20 @@ def test_an_edit_during_a_run_is_consolidated_next_time(tmp_path: Path, monkeypa
 # -- with the real models: the README's tour --------------------------------------------------
 
 
-@pytest.mark.model
-def test_real_model_answers_from_the_newest_truth(tmp_path: Path, real_embedder, real_generator) -> None:
-    db = str(tmp_path / "tour.db")
+def _cli(db: Path):
+    """`mem ARGS --db DB` in-process; its stdout, after checking it succeeded."""
 
     def mem(*args: str) -> str:
-        result = runner.invoke(app, [*args, "--db", db])
+        result = runner.invoke(app, [*args, "--db", str(db)])
         assert result.exit_code == 0, (result.stdout, result.stderr)
         return result.stdout
+
+    return mem
+
+
+@pytest.mark.model
+def test_real_model_answers_from_the_newest_truth(tmp_path: Path, real_embedder, real_generator) -> None:
+    mem = _cli(tmp_path / "tour.db")
 
     mem("remember", "I live in Lisbon with my partner Rui.", "--at", "2024-01-10")
     mem("remember", "I moved to Porto last month.", "--at", "2024-03-05")
@@ -360,12 +366,7 @@ def test_real_model_answers_from_the_newest_truth(tmp_path: Path, real_embedder,
 
 @pytest.mark.model
 def test_real_model_answers_from_the_edited_note(tmp_path: Path, real_embedder, real_generator) -> None:
-    db = str(tmp_path / "key.db")
-
-    def mem(*args: str) -> str:
-        result = runner.invoke(app, [*args, "--db", db])
-        assert result.exit_code == 0, (result.stdout, result.stderr)
-        return result.stdout
+    mem = _cli(tmp_path / "key.db")
 
     note = json.loads(mem("remember", KEY, "--json"))["results"][0]["id"]
     mem("consolidate")

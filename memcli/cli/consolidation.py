@@ -48,6 +48,8 @@ def print_changes(report: Report, out: Any) -> None:
     for change in report.changes:
         label = _LABELS[change.action]
         ref = f" {change.id}" if change.id else ""
+        if report.dry_run and change.action in ("ADD", "SUPERSEDE", "DIGEST"):
+            ref = " (new)"  # made in the dry run's copy: the real run gives it another id
         target = f" (was {change.target})" if change.action == "SUPERSEDE" else ""
         if change.action == "MERGE":
             ref, target = f" {change.target} into {change.id}", ""
