@@ -32,6 +32,26 @@ sys.path.insert(0, str(HERE))
 import locomo  # noqa: E402
 
 
+def timed_calls(generator: object) -> dict[str, list]:
+    """Wrap generator.stream: calls, seconds and streamed pieces per kind of prompt."""
+    totals: dict[str, list] = {}
+    stream = generator.stream  # type: ignore[attr-defined]
+
+    def timed(messages, **kw):  # type: ignore[no-untyped-def]
+        system = messages[0]["content"]
+        kind = {"You extract": "extract", "You keep a ": "reconcile"}.get(system[:11], "other")
+        entry = totals.setdefault(kind, [0, 0.0, 0])
+        entry[0] += 1
+        started = time.perf_counter()
+        for piece in stream(messages, **kw):
+            entry[2] += 1
+            yield piece
+        entry[1] = round(entry[1] + time.perf_counter() - started, 2)
+
+    generator.stream = timed  # type: ignore[attr-defined]
+    return totals
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversation", type=int, default=0)
@@ -81,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             before = recall_at_10()
             generator = load_generator(args.model)
             generator.llm  # noqa: B018  (load outside the timing)
+            model_time = timed_calls(generator)
             started = time.perf_counter()
             report = Consolidator(mem, lambda: generator, user="locomo").run()
             minutes = (time.perf_counter() - started) / 60
@@ -100,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "memories_after": after_count,
         "recall_at_10_before": round(before, 4),
         "recall_at_10_after": round(after, 4),
+        "model_calls": model_time,
         "report": {k: v for k, v in report.to_dict().items() if k != "changes"},
         "sample_facts": [c.text for c in report.changes if c.action == "ADD"][:10],
     }
@@ -116,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  facts {r['facts']}: added {r['added']}, updated {r['updated']}, superseded {r['superseded']}, "
         f"already known {r['unchanged']}; merged {r['merged']}; failures {r['failures']}"
     )
+    for kind, (calls, seconds, pieces) in model_time.items():
+        print(f"  model {kind}: {calls} calls, {seconds:.1f} s, {pieces} pieces generated")
     print(f"  hybrid recall@10: {before:.3f} before, {after:.3f} after")
     print(f"wrote {args.out / 'consolidate.json'}")
     return 0

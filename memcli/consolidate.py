@@ -4,9 +4,12 @@ One run, in order:
 
 1. purge: memories past their TTL are forgotten (same erasure as `mem forget`);
 2. extract: each episode not consolidated yet (or edited since) gives atomic,
-   self-contained facts (the structured-output helper; relative dates resolved
-   against when the episode happened), each reconciled with the closest current
-   facts of the same user:
+   self-contained facts, in the third person, relative dates resolved against
+   when the episode happened. Small talk and questions give none, without the
+   model; a short note (up to 60 words, at most 3 statements) is split into its
+   statements in code (`plain_facts`); a longer one is read by the model (the
+   structured-output helper, each fact checked against the note). Each fact is
+   reconciled with the closest current facts of the same user:
    - ADD       nothing close is known: a new semantic memory;
    - UPDATE    same subject, more or newer detail: the fact's text is replaced,
                the old text goes to its history;
@@ -15,9 +18,11 @@ One run, in order:
    - NOOP      already known: the episode joins the fact's sources, its
                importance rises;
    the clear cases are decided in code, the model only for the rest: a
-   near-identical text (cosine >= 0.95) is NOOP, a known fact repeated word
-   for word with more detail is UPDATE (and the reverse NOOP), a change of
-   state ("moved", "quit", "no longer") SUPERSEDEs the closest fact;
+   near-identical text with the same names and numbers (cosine >= 0.95) is
+   NOOP, a known fact repeated word for word with more detail is UPDATE (and
+   the reverse NOOP), a change of state ("moved", "quit", "no longer")
+   SUPERSEDEs the closest fact, a fact less alike than 0.75 to every known one
+   is ADD; the model picks the action only for a fact that close to a known one;
    every fact keeps the ids of the episodes it came from (`sources`);
 3. merge: near-duplicate memories (same user and kind, cosine >= 0.95, not
    turns or chunks of a thread, which are distinct events) become one, with
@@ -66,7 +71,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("memcli.consolidate")
 
 SAME = 0.95  # cosine at which two memories say the same thing
-RELATED = 0.35  # below this, a new fact is about something else: ADD without asking the model
+RELATED = 0.35  # below this, a new fact is about something else: a change of state replaces nothing
+ASK = 0.75  # below this, a new fact is not the same claim as a known one: ADD without asking the model
 CANDIDATES = 3
 RECALL_BUMP = 3
 MIN_WORDS = 4  # shorter episodes ("Thanks!", "Haha ok") hold no facts
@@ -191,13 +197,11 @@ EXTRACT_SCHEMA: dict[str, Any] = {
 RECONCILE_PROMPT = """You keep a list of facts about the user up to date. \
 Compare the new fact with the known facts and choose one action:
 ADD: the new fact is about something the known facts do not cover;
-UPDATE: it is about the same thing as a known fact and adds or changes a detail; \
-"text" is the known fact rewritten to include the new detail;
+UPDATE: it says what a known fact says, and adds a detail;
 SUPERSEDE: it says a known fact is no longer true (the user moved, changed jobs, \
 sold something, ended something); "target" is that fact;
 NOOP: a known fact already says the same.
-Reply in JSON: {"action": "...", "target": "<id of the known fact, or none>"}, \
-and for UPDATE also "text"."""
+Reply in JSON: {"action": "...", "target": "<number of the known fact, or none>"}."""
 
 SUMMARY_PROMPT = """Summarise the user's notes in at most three sentences. \
 Keep every name, number, date and decision; write about the user in the third person.
@@ -210,31 +214,16 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 }
 
 
-def reconcile_schema(ids: list[str]) -> dict[str, Any]:
-    """The decision; only an UPDATE carries a text (writing one out for the other
-    actions cost the small model a sentence of tokens per decision)."""
+def reconcile_schema(labels: list[str]) -> dict[str, Any]:
+    """The decision: an action and the number of the known fact it concerns."""
     return {
-        "anyOf": [
-            {
-                "type": "object",
-                "properties": {
-                    "action": {"enum": ["ADD", "NOOP", "SUPERSEDE"]},
-                    "target": {"enum": [*ids, "none"]},
-                },
-                "required": ["action", "target"],
-                "additionalProperties": False,
-            },
-            {
-                "type": "object",
-                "properties": {
-                    "action": {"const": "UPDATE"},
-                    "target": {"enum": ids},
-                    "text": {"type": "string", "maxLength": 240},
-                },
-                "required": ["action", "target", "text"],
-                "additionalProperties": False,
-            },
-        ]
+        "type": "object",
+        "properties": {
+            "action": {"enum": list(ACTIONS)},
+            "target": {"enum": [*labels, "none"]},
+        },
+        "required": ["action", "target"],
+        "additionalProperties": False,
     }
 
 
@@ -255,6 +244,84 @@ def has_content(text: str) -> bool:
     return len(words) >= MIN_WORDS and len(said) >= 2
 
 
+# -- short notes: facts without the model ---------------------------------------------
+
+PLAIN_WORDS = 60  # a note up to this long, with at most PLAIN_FACTS statements, is split in code
+PLAIN_FACTS = 3
+SPEAKER = re.compile(r"^([A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*){0,2}): (?=\S)")
+# A sentence opening on these is about something said before it (or, for "you",
+# about whoever the note speaks to).
+_PRONOUNS = "it|this|that|these|those|he|she|they|his|her|its|their|them|you|your"
+_REFERS = re.compile(rf"^({_PRONOUNS})\b", re.IGNORECASE)
+# "I live in Lisbon and my sister is called Ana": two facts. Split only where the
+# next clause is the note's own subject again (a "she" must stay with what it means).
+_CLAUSE = re.compile(rf"(?:[;,] |,? (?:and|but) )(?=(?:I|my|My|we|We|our|Our)\b)|; (?!(?:{_PRONOUNS})\b)")
+_OPENER = re.compile(
+    r"^(?:(?:yeah|yes|yep|wow|oh|ah|well|so|ok|okay|hey|hi|haha|lol|hmm|um|totally|absolutely|"
+    r"honestly|anyway|btw|by the way)\b[,!.]*\s*)+",
+    re.IGNORECASE,
+)
+
+
+def plain_facts(text: str, occurred_at: str) -> list[str] | None:
+    """The facts of a short note, decided without the model, or None for a note
+    the model must read (long, or saying many things).
+
+    Each sentence that states something (not a question, not small talk) is a
+    fact, in the third person and with its dates resolved; a sentence that opens
+    on "it", "this", "she"... stays with the one before it, and is dropped
+    without one (it cannot stand on its own). A transcript line "Ana: I moved"
+    is about its speaker: "Ana moved". What comes out is the note's own words,
+    so nothing in it can be invented.
+    """
+    subject = "the user"
+    speaker = SPEAKER.match(text)
+    if speaker:
+        subject, text = speaker.group(1), text[speaker.end() :]
+    text = " ".join(text.split())
+    if len(text.split()) > PLAIN_WORDS:
+        return None
+    facts: list[str] = []
+    kept_last = False
+    for sentence in (c.strip() for s in _SENTENCES.findall(text) for c in _CLAUSE.split(s)):
+        sentence = _OPENER.sub("", sentence)
+        if not sentence or sentence.endswith("?") or sentence.startswith("["):
+            kept_last = False
+            continue
+        if _REFERS.match(sentence):
+            if kept_last:
+                facts[-1] = f"{facts[-1]} {sentence}"
+            continue
+        if not has_content(sentence):
+            kept_last = False
+            continue
+        facts.append(sentence[:1].upper() + sentence[1:])
+        kept_last = True
+    if len(facts) > PLAIN_FACTS:
+        return None
+    out: list[str] = []
+    for fact in facts:
+        tidy = resolve_dates(third_person(fact, subject), occurred_at)
+        tidy = tidy if tidy[-1:] in ".!" else f"{tidy.rstrip(',;:')}."
+        if len(tidy.split()) >= 3 and tidy not in out:
+            out.append(tidy)
+    return out
+
+
+_VITAL = re.compile(
+    r"\b(allerg\w*|doctor|hospital|diagnos\w*|medic\w*|surgery|pregnan\w*|born|died|funeral|wedding|"
+    r"married|divorc\w*|password|pin|code|bank|loan|rent|mortgage|salary|debt|deadline|due|appointment|"
+    r"birthday|anniversary|emergency|insurance|passport|visa)\b",
+    re.IGNORECASE,
+)
+
+
+def importance_of(fact: str) -> int:
+    """A fact's importance without the model: 4 for health, family events, money,
+    codes and dates that must not be missed, else 3 (the model's usual verdict)."""
+    return 4 if _VITAL.search(fact) else 3
+
+
 def episode_text(record: MemoryRecord) -> str:
     """What facts come from: a chat turn's user side only (the model's reply is not the user's word)."""
     if record.source == "chat" and record.text.startswith("User: "):
@@ -269,6 +336,21 @@ CHANGED = re.compile(
     r"ended|stopped|divorced|broke up|changed|switched|new job|now (?:lives?|works?|is))\b",
     re.IGNORECASE,
 )
+
+
+def same(a: str, b: str, similarity: float) -> bool:
+    """Two facts say the same thing: near-identical meaning and the same names and
+    numbers ("Ana's birthday is on 3 March" and "... on 5 March" are 0.97 alike)."""
+    return similarity >= SAME and details(a) == details(b)
+
+
+def details(text: str) -> set[str]:
+    """The numbers and names of a text (capitalised words past a sentence's start)."""
+    found = set(re.findall(r"\d+", text))
+    for sentence in _SENTENCES.findall(text):
+        words = re.findall(r"[\w'’]+", sentence)
+        found |= {w.lower() for w in words[1:] if w[:1].isupper()}
+    return found
 
 
 _NEGATION = re.compile(r"\b(not|no|never|none|nor|neither|without)\b|n't\b", re.IGNORECASE)
@@ -289,13 +371,6 @@ def keeps_all(original: str, merged: str) -> bool:
     """Every word of `original` (by its first five letters) is still in `merged`:
     an UPDATE may add detail, never drop any ("every week")."""
     return stems(original) <= stems(merged)
-
-
-def merged_text(proposed: str, known: str, fact: str) -> str:
-    """The model's combined fact, minus sentences neither fact supports (its commentary)."""
-    source = f"{known} {fact}"
-    kept = [s.strip() for s in _SENTENCES.findall(" ".join(proposed.split())) if grounded(s, source)]
-    return " ".join(kept) if kept else fact
 
 
 _SENTENCES = re.compile(r"[^.!?]+[.!?]?")
@@ -329,20 +404,23 @@ def tidy_fact(
     return text if len(text.split()) >= 3 else None
 
 
-def third_person(text: str) -> str:
+def third_person(text: str, subject: str = "the user") -> str:
+    """First person -> `subject` ("I live with my sister" -> "the user lives with the user's sister")."""
     swaps: list[tuple[str, Any]] = [
-        (r"\bI am\b", "the user is"),
-        (r"\bI'm\b", "the user is"),
-        (r"\bI was\b", "the user was"),
-        (r"\bI have\b", "the user has"),
-        (r"\bI've\b", "the user has"),
-        (r"\bI (" + "|".join(_VERBS) + r")\b", lambda m: f"the user {_third(m.group(1))}"),
-        (r"\bI\b", "the user"),
-        (r"\b[Mm]y\b", "the user's"),
-        (r"\b[Mm]ine\b", "the user's"),
-        (r"\b[Mm]e\b", "the user"),
-        (r"\b[Mm]yself\b", "the user"),
-        (r"\b[Ww]e\b", "the user and others"),
+        (r"\bI am\b", f"{subject} is"),
+        (r"\bI'm\b", f"{subject} is"),
+        (r"\bI was\b", f"{subject} was"),
+        (r"\bI have\b", f"{subject} has"),
+        (r"\bI've\b", f"{subject} has"),
+        (r"\bI'll\b", f"{subject} will"),
+        (r"\bI'd\b", f"{subject} would"),
+        (r"\bI (" + "|".join(_VERBS) + r")\b", lambda m: f"{subject} {_third(m.group(1))}"),
+        (r"\bI\b", subject),
+        (r"\b[Mm]y\b", f"{subject}'s"),
+        (r"\b[Mm]ine\b", f"{subject}'s"),
+        (r"\b[Mm]e\b", subject),
+        (r"\b[Mm]yself\b", subject),
+        (r"\b[Ww]e\b", f"{subject} and others"),
         (r"\b[Oo]ur\b", "their"),
     ]
     for pattern, replacement in swaps:
@@ -511,11 +589,8 @@ class Consolidator:
         extracted: list[tuple[MemoryRecord, list[tuple[str, int]]]] = []
         for done, episode in enumerate(episodes):
             self.progress("facts", done, steps)
-            text = episode_text(episode)
             try:
-                extracted.append(
-                    (episode, self.extract(text, episode.occurred_at) if has_content(text) else [])
-                )
+                extracted.append((episode, self.facts_of(episode)))
             except MemcliError as exc:
                 self._left_for_next_run(episode, exc)
         for done, (episode, facts) in enumerate(extracted, len(episodes)):
@@ -540,7 +615,7 @@ class Consolidator:
         done again next run."""
         text = episode_text(episode)
         if facts is None:
-            facts = self.extract(text, episode.occurred_at) if has_content(text) else []
+            facts = self.facts_of(episode)
         own = self._unverified_facts(episode)
         decisions: list[Decision] = []
         for fact, importance in facts:
@@ -577,6 +652,17 @@ class Consolidator:
             if r.unverified_at is not None and not provenance.is_digest(r)
         ]
 
+    def facts_of(self, episode: MemoryRecord) -> list[tuple[str, int]]:
+        """(fact, importance) pairs: none from small talk, a short note split in
+        code, the model for the rest."""
+        text = episode_text(episode)
+        if not has_content(text):
+            return []
+        plain = plain_facts(text, episode.occurred_at)
+        if plain is not None:
+            return [(fact, importance_of(fact)) for fact in plain]
+        return self.extract(text, episode.occurred_at)
+
     def extract(self, text: str, occurred_at: str) -> list[tuple[str, int]]:
         messages: list[Message] = [
             {"role": "system", "content": EXTRACT_PROMPT},
@@ -611,7 +697,7 @@ class Consolidator:
         before an edit (`own`). None: an earlier decision already says it."""
         vector = self.memory._embed([fact])[0]
         for prior in earlier:  # the same note saying one thing twice
-            if float(prior.vector @ vector) >= SAME or extends(prior.text, fact):
+            if same(prior.text, fact, float(prior.vector @ vector)) or extends(prior.text, fact):
                 return None
             if extends(fact, prior.text):
                 prior.text, prior.vector = fact, vector
@@ -620,12 +706,14 @@ class Consolidator:
         # text no longer says is settled after all its facts (_settle).
         for record in own:
             old = self.store.vector_of(record.id)
-            if (old is not None and float(old @ vector) >= SAME) or extends(record.text, fact):
+            if (old is not None and same(record.text, fact, float(old @ vector))) or extends(
+                record.text, fact
+            ):
                 return Decision("NOOP", fact, importance, vector, record)
             if extends(fact, record.text):
                 return Decision("UPDATE", fact, importance, vector, record)
         closest = self._closest(vector, episode.user)
-        if closest and closest[0][1] >= SAME:
+        if closest and same(closest[0][0].text, fact, closest[0][1]):
             return Decision("NOOP", fact, importance, vector, closest[0][0])
         related = [(r, s) for r, s in closest if s >= RELATED]
         if not related:
@@ -641,23 +729,29 @@ class Consolidator:
             # "moved", "no longer", "quit"...: a change of state replaces the closest
             # related fact. Decided here: the small models call it UPDATE or ADD.
             return Decision("SUPERSEDE", fact, importance, vector, related[0][0])
-        known = "\n".join(f"[{r.id}] {r.text}" for r, _ in related)
+        close = [(r, s) for r, s in related if s >= ASK]
+        if not close:  # about the same people or things, but another claim
+            return Decision("ADD", fact, importance, vector)
+        # The known facts are numbered 1, 2, 3 for the model: a memory id would
+        # cost it some fifteen tokens to write out, and a merged text forty.
+        known = "\n".join(f"[{n}] {r.text}" for n, (r, _) in enumerate(close, 1))
         messages: list[Message] = [
             {"role": "system", "content": RECONCILE_PROMPT},
             {"role": "user", "content": f"Known facts:\n{known}\n\nNew fact: {fact}"},
         ]
-        ids = [r.id for r, _ in related]
-        choice = generate_json(self.generator, messages, reconcile_schema(ids), max_tokens=120)
-        action, target_id = choice["action"], choice["target"]
-        target = next((r for r, _ in related if r.id == target_id), None)
+        labels = [str(n) for n in range(1, len(close) + 1)]
+        choice = generate_json(self.generator, messages, reconcile_schema(labels), max_tokens=40)
+        action, label = choice["action"], choice["target"]
+        target = close[int(label) - 1][0] if label in labels else None
         if action == "ADD" or target is None:
             return Decision("ADD", fact, importance, vector)
-        if action in ("NOOP", "SUPERSEDE"):
-            return Decision(action, fact, importance, vector, target)
-        merged = merged_text(str(choice["text"]), target.text, fact)
-        if keeps_all(target.text, merged) and grounded(fact, merged):
-            return Decision("UPDATE", merged, importance, self.memory._embed([merged])[0], target)
-        return Decision("ADD", fact, importance, vector)  # a merge would drop what one says: keep both
+        if action == "UPDATE":
+            # The same thing with more detail: the new fact replaces the known
+            # text only when it still says all of it; otherwise both are kept.
+            if keeps_all(target.text, fact):
+                return Decision("UPDATE", fact, importance, vector, target)
+            return Decision("ADD", fact, importance, vector)
+        return Decision(action, fact, importance, vector, target)
 
     # -- writing what was decided (inside the episode's transaction) -----------------
 
@@ -815,6 +909,8 @@ class Consolidator:
                     break
                 other = self.store.by_seq([seq]).get(seq)
                 if other is None or other.id == record.id or other.id in gone or other.doc_id is not None:
+                    continue
+                if not same(record.text, other.text, sim):
                     continue
                 keep, drop = (
                     (other, record) if seq < record_seq else (record, other)

@@ -291,7 +291,8 @@ def test_an_empty_question_is_an_input_error(db: str) -> None:
 
 def test_extract_without_a_model_says_what_was_stored(db: str, monkeypatch) -> None:
     monkeypatch.setenv("MEMCLI_MODEL", "no-such-model")
-    result = mem("remember", "--db", db, "--extract", "I moved to Porto", code=ExitStatus.MODEL)
+    note = "I moved to Porto on Monday. The flat has two bedrooms. Rui starts at the hospital in June. We adopted a cat."
+    result = mem("remember", "--db", db, "--extract", note, code=ExitStatus.MODEL)
     [stored] = js("list", "--db", db)["results"]
     assert result.stderr.startswith(f"Error: remembered {stored['id']}, but extracted no facts: ")
 

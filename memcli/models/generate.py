@@ -14,7 +14,7 @@ from typing import Any
 from .. import settings
 from ..errors import InputError, ModelError
 from ..paths import models_dir
-from . import catalog
+from . import catalog, sampling
 
 Message = dict[str, str]
 # Tokens the chat template adds around each message (role markers, newlines);
@@ -41,6 +41,7 @@ class Generator:
 
                 try:
                     self._llm = load_llama(self.path, n_ctx=self.n_ctx)
+                    sampling.install(self._llm)
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise ModelError(f"cannot load the generation model {self.path}: {exc}") from None
             return self._llm
