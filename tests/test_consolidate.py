@@ -470,3 +470,44 @@ def test_a_date_worked_out_from_when_the_note_was_written_is_kept(fake_memory: M
     fake_memory.remember([NewMemory(note, occurred_at="2024-03-05")])
     consolidate(fake_memory, Scripted({note: ["The user saw Ana on 4 March 2024 at the harbour."]}))
     assert [f.text for f in semantic(fake_memory)] == ["The user saw Ana on 4 March 2024 at the harbour."]
+
+
+@pytest.mark.parametrize(
+    ("note", "facts"),
+    [
+        (
+            "I live in Lisbon and my sister is called Ana",
+            ["The user lives in Lisbon.", "The user's sister is called Ana."],
+        ),
+        (
+            "Ana's birthday is on 3 March; she likes orchids",
+            ["Ana's birthday is on 3 March; she likes orchids."],
+        ),
+        ("Thanks, see you tomorrow!", []),
+        ("What should I cook tonight?", []),
+        ("Did you see the match? It was amazing.", []),  # "it" means something only the question says
+        (
+            "Rui: Yeah, I sold my car last week. It was too old.",
+            ["Rui sold Rui's car in the week of 26 February 2024. It was too old."],
+        ),
+    ],
+)
+def test_a_short_note_is_split_into_its_statements_without_the_model(note: str, facts: list[str]) -> None:
+    from memcli.consolidate import plain_facts
+
+    assert plain_facts(note, "2024-03-04T10:00:00Z") == facts
+
+
+def test_a_long_note_is_left_to_the_model() -> None:
+    from memcli.consolidate import plain_facts
+
+    assert plain_facts(LONG_NOTE, "2024-03-04T10:00:00Z") is None
+
+
+def test_facts_with_other_numbers_or_names_are_not_the_same(fake_memory: Memory) -> None:
+    known = _known(fake_memory, "Ana's birthday is on 3 March.")
+    fake_memory.remember([NewMemory("Ana's birthday is on 5 March")])
+    model = Scripted({}, [{"action": "SUPERSEDE", "target": "1"}])
+    report = consolidate(fake_memory, model)
+    assert model.calls == ["reconcile"]  # 0.97 alike, but not the same date: the model is asked
+    assert report.superseded == 1 and not fake_memory.get(known).current

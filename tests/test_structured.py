@@ -95,3 +95,58 @@ def test_text_no_store_can_hold_is_cleaned_from_a_reply() -> None:
     value = generate_json(Scripted(reply), [], SCHEMA)
     assert value["answer"] == "Under the pot \ufffd \U0001f600\tok\nnext"
     value["answer"].encode("utf-8")  # storable and printable
+
+
+@pytest.mark.model
+def test_greedy_grammar_decoding_gives_the_tokens_of_the_full_mask(real_generator) -> None:
+    """memcli.models.sampling checks the best tokens against the grammar first;
+    the replies must be those of llama.cpp's own sampler, which masks the whole
+    vocabulary, for prompts where the model wants to leave the grammar."""
+    import json as _json
+
+    from llama_cpp import LlamaGrammar
+
+    from memcli.structured import grammar_for
+
+    llm = real_generator.llm
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"enum": ["Lisbon", "Porto", "none"]},
+            "facts": {"type": "array", "maxItems": 3, "items": {"type": "string", "maxLength": 60}},
+        },
+        "required": ["city", "facts"],
+        "additionalProperties": False,
+    }
+    prompts = [
+        "Write a haiku about the sea.",  # nothing like the schema: the mask decides every token
+        "I moved from Lisbon to Porto in March and my sister Ana lives in Faro. Reply in JSON.",
+    ]
+    patched = llm._init_sampler
+    stock = type(llm)._init_sampler.__get__(llm)
+
+    def reply(prompt: str, penalty: float) -> str:
+        grammar = LlamaGrammar.from_string(grammar_for(_json.dumps(schema)), verbose=False)
+        # The whole prompt evaluated afresh each time: logits after a cached
+        # prefix differ in the last bits from those of one batch.
+        llm.reset()
+        out = llm.create_chat_completion(
+            messages=[{"role": "user", "content": prompt}],
+            max_tokens=80,
+            temperature=0.0,
+            seed=0,
+            repeat_penalty=penalty,
+            grammar=grammar,
+        )
+        return out["choices"][0]["message"]["content"]
+
+    try:
+        for prompt in prompts:
+            for penalty in (1.0, 1.1):
+                llm._init_sampler = patched
+                fast = reply(prompt, penalty)
+                llm._init_sampler = stock
+                assert reply(prompt, penalty) == fast
+                _json.loads(fast)  # and it is the schema's JSON
+    finally:
+        llm._init_sampler = patched
