@@ -218,7 +218,7 @@ def f1(prediction: str, gold: str) -> float:
 NO_MEMORY_PROMPT = 'Answer the question in a few words. If you cannot know the answer, say "I don\'t know."'
 
 
-def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
+def locomo_quality(n_questions: int, data_path: Path, split: str = "heldout") -> dict | None:
     data = locomo.load_data(data_path)
     if data is None:
         print(f"SKIP LoCoMo quality: no data at {data_path}", file=sys.stderr)
@@ -234,7 +234,15 @@ def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
         for q in conv["qa"]
         if q.get("category") in locomo.CATEGORIES and "answer" in q and locomo.gold_ids(q)
     ]
-    sample = random.Random(2024).sample(pool, min(n_questions, len(pool)))
+    # The reported figures come from the held-out sample (seed 2024, as ever);
+    # the dev sample, disjoint from it, is what the answer check is tuned on.
+    heldout = random.Random(2024).sample(pool, min(n_questions, len(pool)))
+    if split == "heldout":
+        sample = heldout
+    else:
+        taken = {id(q) for _, q in heldout}
+        rest = [(ci, q) for ci, q in pool if id(q) not in taken]
+        sample = random.Random(7).sample(rest, min(n_questions, len(rest)))
     by_conv: dict[int, list[dict]] = {}
     for ci, q in sample:
         by_conv.setdefault(ci, []).append(q)
@@ -269,6 +277,8 @@ def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
                             "f1_with": f1(answer.text, str(q["answer"])),
                             "f1_without": f1(bare, str(q["answer"])),
                             "known": answer.known,
+                            "reason": answer.reason,
+                            "attempts": answer.attempts,
                             "seconds": round(with_s, 2),
                         }
                     )
@@ -287,6 +297,7 @@ def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
     with_m, without_m = mean("f1_with", rows), mean("f1_without", rows)
     return {
         "model": generator.name,
+        "split": split,
         "questions": len(rows),
         "f1_with_memory": with_m,
         "f1_without_memory": without_m,
@@ -295,7 +306,7 @@ def locomo_quality(n_questions: int, data_path: Path) -> dict | None:
         "ask_seconds_p50": round(statistics.median(r["seconds"] for r in rows), 2) if rows else None,
         "categories": per_cat,
         "minutes": round((time.perf_counter() - t0) / 60, 1),
-        "examples": rows[:8],
+        "rows": rows,
     }
 
 
@@ -318,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", help="comma-separated model names (default: every installed one)")
     parser.add_argument("--locomo-questions", type=int, default=200)
     parser.add_argument("--skip-locomo", action="store_true")
+    parser.add_argument(
+        "--split",
+        choices=["heldout", "dev"],
+        default="heldout",
+        help="LoCoMo questions: the reported or the tuning sample",
+    )
     parser.add_argument("--skip-speed", action="store_true", help="only the quality parts")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("LOCOMO_PATH", locomo.DEFAULT_DATA)))
     parser.add_argument("--out", type=Path, default=HERE / "out")
@@ -335,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     report["speed"] = {} if args.skip_speed else speed(models, db, args.runs)
     report["guard"] = {} if args.skip_speed else guard_check(models)
     if not args.skip_locomo:
-        report["locomo"] = locomo_quality(args.locomo_questions, args.data)
-    (args.out / "ask.json").write_text(json.dumps(report, indent=2))
+        report["locomo"] = locomo_quality(args.locomo_questions, args.data, args.split)
+    name = "ask.json" if args.split == "heldout" else "ask-dev.json"
+    (args.out / name).write_text(json.dumps(report, indent=2))
 
     print(f"\nmem ask from the shell, 1,000 memories, median of {args.runs} cold runs")
     print(f"{'model':<32} {'first token':>12} {'total':>8} {'peak RSS':>10} {'failures':>9}")
@@ -360,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f'  answered (not "I don\'t know"): {q["answered_share"]:.0%}; mem ask in-process p50 {q["ask_seconds_p50"]} s'
         )
-    print(f"\nwrote {args.out / 'ask.json'}")
+    print(f"\nwrote {args.out / name}")
     return 0
 
 

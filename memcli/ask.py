@@ -301,7 +301,7 @@ def answer_from(
             return Answer(
                 question, DONT_KNOW, [], shown, False, "the answer cited no memory", attempts=attempt
             )
-        holders, check = holding(text, cited, shown, question, memory.embedder.embed)
+        holders, check = holding(text, cited, shown, question, memory.embedder.embed, turn_before(memory))
         if holders:
             return Answer(question, text, [h.record.id for h in holders], shown, attempts=attempt)
         withdrawn, unsupported = True, check.missing
@@ -311,18 +311,42 @@ def answer_from(
 
 
 def holding(
-    text: str, cited: list[Hit], shown: list[Hit], question: str, embed: Callable[[list[str]], Any]
+    text: str,
+    cited: list[Hit],
+    shown: list[Hit],
+    question: str,
+    embed: Callable[[list[str]], Any],
+    context: Callable[[Hit], str] | None = None,
 ) -> tuple[list[Hit], Support]:
     """The memories that hold `text`: the cited ones, or else one other memory
     shown (the small model often gives the right answer the wrong number); none
     when no memory does, with the check of the cited ones."""
-    check = support(text, [shown_text(h) for h in cited], question, embed=embed)
+    context = context or (lambda _hit: "")
+    check = support(
+        text, [shown_text(h) for h in cited], question, embed=embed, context=[context(h) for h in cited]
+    )
     if check.ok:
         return cited, check
     for hit in shown:
-        if all(hit is not c for c in cited) and support(text, [shown_text(hit)], question, embed=embed).ok:
+        if all(hit is not c for c in cited) and support(
+            text, [shown_text(hit)], question, embed=embed, context=[context(hit)]
+        ).ok:
             return [hit], check
     return [], check
+
+
+def turn_before(memory: Memory) -> Callable[[Hit], str]:
+    """The text of the turn before a memory in its thread ("" for none): a reply
+    in a conversation means something only with what it replies to."""
+
+    def before(hit: Hit) -> str:
+        record = hit.record
+        if record.doc_id is None or not record.chunk or record.chunk <= 1:
+            return ""
+        previous = memory.store.thread(record.user, record.doc_id, after_chunk=record.chunk - 2, limit=1)
+        return previous[0].text if previous and previous[0].chunk == record.chunk - 1 else ""
+
+    return before
 
 
 _QUOTED_LABEL = re.compile(r"^\s*(\[\d+\]\s*)?(\(noted [^)]*\)\s*)?")

@@ -68,7 +68,7 @@ _WEEKDAY_ABBR = {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sa
 TIME_WORDS = frozenset(
     """yesterday today tomorrow tonight weekend morning mornings afternoon afternoons evening
     evenings night nights noon midnight week weeks month months year years fortnight daily weekly
-    monthly yearly annually ago""".split()
+    monthly yearly annually ago hour hours minute minutes""".split()
 )
 _NUMBER_WORDS = {
     w: str(i)
@@ -101,7 +101,37 @@ _NUMBER_WORDS = {
     "eleventh": "11",
     "twelfth": "12",
 }
-_ALIASES = {"doctor": "dr", "mister": "mr", "missus": "mrs", "street": "st", "avenue": "ave", "road": "rd"}
+_ALIASES = {
+    "doctor": "dr", "mister": "mr", "missus": "mrs", "street": "st", "avenue": "ave", "road": "rd",
+    "okay": "ok", "mum": "mom", "mommy": "mom", "mother": "mom", "dad": "father", "daddy": "father",
+    "kid": "child", "kids": "child", "children": "child", "pup": "puppy", "gf": "girlfriend",
+    "bf": "boyfriend", "doc": "dr",
+}  # fmt: skip
+# Past forms no suffix rule reaches: "saw" is "see", so an answer may say "saw"
+# where the memory says "seeing".
+_IRREGULAR = {
+    "saw": "see", "seen": "see", "came": "come", "went": "go", "gone": "go", "got": "get",
+    "gotten": "get", "made": "make", "took": "take", "taken": "take", "ate": "eat", "eaten": "eat",
+    "bought": "buy", "felt": "feel", "met": "meet", "ran": "run", "told": "tell", "found": "find",
+    "gave": "give", "given": "give", "left": "leave", "kept": "keep", "thought": "think",
+    "brought": "bring", "began": "begin", "begun": "begin", "wrote": "write", "written": "write",
+    "won": "win", "sold": "sell", "paid": "pay", "held": "hold", "lost": "lose", "spent": "spend",
+    "built": "build", "sent": "send", "taught": "teach", "caught": "catch", "chose": "choose",
+    "chosen": "choose", "drove": "drive", "driven": "drive", "flew": "fly", "flown": "fly",
+    "grew": "grow", "grown": "grow", "knew": "know", "known": "know", "rode": "ride",
+    "sang": "sing", "sung": "sing", "swam": "swim", "spoke": "speak", "spoken": "speak",
+    "stood": "stand", "understood": "understand", "wore": "wear", "worn": "wear", "heard": "hear",
+    "sat": "sit", "slept": "sleep", "fell": "fall", "fallen": "fall", "broke": "break",
+    "broken": "break", "drew": "draw", "drawn": "draw", "threw": "throw", "thrown": "throw",
+    "did": "do", "done": "do", "had": "have", "has": "have", "was": "be", "were": "be", "is": "be",
+}  # fmt: skip
+# What a state's question asks, said by the change that led to it: "Where do I
+# live?" is answered by "The user moved to Porto".
+_IMPLIED_BY = {
+    "live": ("move", "relocat", "address", "reside"),
+    "work": ("job", "employ", "hired", "career", "office", "boss", "manager"),
+    "job": ("work", "employ", "hired", "career"),
+}
 # Words that carry no fact of their own in an answer: how it refers to the
 # memories or the user, and verbs small models add around a copied fact.
 FILLER = STOPWORDS | frozenset(
@@ -127,6 +157,7 @@ _WHAT_TIME = re.compile(r"\b(what|which) time\b")
 _TIMES_OF_DAY = frozenset("noon midnight morning afternoon evening night mornings evenings".split())
 # A word before a subject that makes it someone else's ("her husband", "Ana's dog").
 _SOMEONE_ELSES = frozenset("his her their its s".split())
+_UNITS = frozenset("minute minutes hour hours day days week weeks month months year years".split())
 _HOW_MANY = re.compile(r"\bhow (many|much|old|long|far)\b|\bnumber\b")
 _CITATION = re.compile(r"\[[^\]\n]{1,40}\]")
 _SENTENCE = re.compile(r"[^.!?;\n]+")
@@ -177,7 +208,11 @@ def forms(word: str) -> frozenset[str]:
     if word in _NUMBER_WORDS:
         return frozenset({"#" + _NUMBER_WORDS[word]})
     word = _MONTH_ABBR.get(word, _ALIASES.get(word, word))
-    return frozenset({stem(word), stem(light(word)), light(word)})
+    found = {stem(word), stem(light(word)), light(word)}
+    base = _IRREGULAR.get(word)
+    if base:
+        found |= {stem(base), light(base)}
+    return frozenset(found)
 
 
 def source_forms(text: str) -> set[str]:
@@ -326,6 +361,7 @@ def support(
     question: str = "",
     *,
     embed: Callable[[list[str]], Any] | None = None,
+    context: Sequence[str] | None = None,
 ) -> Support:
     """Is every fact of `answer` in `sources` (and, given `question`, does it answer it)?
 
@@ -340,19 +376,27 @@ def support(
     tokens = _tokens(answer, common)
 
     # The memory that answers must be about what is asked: only those count.
+    # A turn of a conversation is read with the turn before it (`context`): "usually
+    # for about an hour" answers "How long do you walk the dogs?" asked just before.
+    # The context says what a memory is about; the answer's words must be in the
+    # memory itself.
+    around = [f"{c}\n{src}" for c, src in zip(context or [""] * len(sources), sources)]
     asked_parts = parse(question)
     if asked_parts.subject:
-        usable = [i for i, src in enumerate(sources) if _about(src, asked_parts)]
+        usable = [i for i, text in enumerate(around) if _about(text, asked_parts)]
         if not usable:
             about = " ".join(asked_parts.subject)
             return Support(
                 False, [], f"the cited memories do not mention {about}", _closest(tokens, by_source)
             )
-        evidence = set().union(*(by_source[i] for i in usable))
     else:
-        evidence = everywhere
+        usable = list(range(len(sources)))
+    evidence = set().union(*(by_source[i] for i in usable)) if usable else set()
+    topic = set().union(*(source_forms(around[i]) for i in usable)) if usable else set()
 
-    missing = [t for t in tokens if not t.forms & evidence and not (t.kind == "word" and t.forms & asked)]
+    # What the answer repeats of the question (its names and dates too) is the
+    # user's own premise: allowed, but it is no evidence.
+    missing = [t for t in tokens if not t.forms & evidence and not t.forms & asked]
     closest = _closest(tokens, by_source)
     strict = [t for t in missing if t.kind != "word"]
     if strict:
@@ -382,7 +426,7 @@ def support(
             if all(t.forms & evidence for t in claim):
                 return Support(True, [], "", closest)
         return Support(False, [], "the answer only repeats the question", closest)
-    if not _says_what_is_asked(asked_parts, evidence, new, embed):
+    if not _says_what_is_asked(asked_parts, topic, new, embed):
         what = " ".join(filter(None, [asked_parts.category, *asked_parts.attributes]))
         return Support(False, [], f"the memories do not say what is asked ({what})", closest)
     kinds = {t.kind for t in new}
@@ -392,7 +436,8 @@ def support(
         return Support(False, [], "the answer does not say what time", closest)
     if _WHEN.search(question.lower()) and not kinds & {"date", "number"}:
         return Support(False, [], "the answer does not say when", closest)
-    if _HOW_MANY.search(question.lower()) and "number" not in kinds:
+    duration = "how long" in question.lower() and any(t.text.lower() in _UNITS for t in new)
+    if _HOW_MANY.search(question.lower()) and "number" not in kinds and not duration:
         return Support(False, [], "the answer gives no number", closest)
     if kinds == {"name"} and not _asks_a_name(question):
         return Support(False, [], "the answer names who or what is asked about but does not answer", closest)
@@ -411,6 +456,12 @@ def _says_what_is_asked(
         return True
     if any(forms(w) & evidence for w in [*asked.attributes, *filter(None, [asked.category])]):
         return True
+    for word in asked.attributes:
+        for state, implied in _IMPLIED_BY.items():
+            if light(state) != light(word.lower()):
+                continue
+            if any(form.startswith(cue[:5]) for cue in implied for form in evidence):
+                return True
     words = [t.text for t in new if t.kind == "word"]
     if asked.category is None or embed is None or not words:
         return False

@@ -151,8 +151,10 @@ class Store(Protocol):
         """Ids of the memories that pass the filters and contain every one of `words`."""
         ...
 
-    def thread(self, user: str, doc_id: str, *, after_chunk: int = 0) -> list[MemoryRecord]:
-        """The memories of a thread in order, from chunk `after_chunk` + 1 on."""
+    def thread(
+        self, user: str, doc_id: str, *, after_chunk: int = 0, limit: int | None = None
+    ) -> list[MemoryRecord]:
+        """The memories of a thread in order, from chunk `after_chunk` + 1 on (at most `limit`)."""
         ...
 
     def next_chunk(self, user: str, doc_id: str) -> int: ...

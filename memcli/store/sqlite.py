@@ -571,12 +571,14 @@ class SQLiteStore:
                 [user, doc_id.removeprefix(CHAT_THREAD_PREFIX)],
             )
 
-    def thread(self, user: str, doc_id: str, *, after_chunk: int = 0) -> list[MemoryRecord]:
-        """The memories of a thread in order, from chunk `after_chunk` + 1 on."""
+    def thread(
+        self, user: str, doc_id: str, *, after_chunk: int = 0, limit: int | None = None
+    ) -> list[MemoryRecord]:
+        """The memories of a thread in order, from chunk `after_chunk` + 1 on (at most `limit`)."""
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM memories m WHERE m.user = ? AND m.doc_id = ? AND m.chunk > ? "
-            "ORDER BY m.chunk, m.seq",
-            [user, doc_id, after_chunk],
+            "ORDER BY m.chunk, m.seq LIMIT ?",
+            [user, doc_id, after_chunk, -1 if limit is None else limit],
         ).fetchall()
         return self._records(rows)
 
