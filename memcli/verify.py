@@ -150,8 +150,10 @@ _AUXILIARIES = frozenset(
 )
 _SUBJECT_MARKERS = frozenset("my our your the".split())
 _ASKS_A_NAME = frozenset("who whom whose where which name names named called".split())
+# "When" that asks opens the question ("How did she help when I started?" asks how).
 _WHEN = re.compile(
-    r"\bwhen\b|\bwhat (time|date|day|year|month)\b|\bwhich (day|date|year|month)\b|\bhow long ago\b"
+    r"^\W*(?:(?:and|so|but|then)\s+)?when\b|\bsince when\b|\bwhat (time|date|day|year|month)\b"
+    r"|\bwhich (day|date|year|month)\b|\bhow long ago\b"
 )
 _WHAT_TIME = re.compile(r"\b(what|which) time\b")
 _TIMES_OF_DAY = frozenset("noon midnight morning afternoon evening night mornings evenings".split())
