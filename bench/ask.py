@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     report["guard"] = {} if args.skip_speed else guard_check(models)
     if not args.skip_locomo:
         report["locomo"] = locomo_quality(args.locomo_questions, args.data, args.split)
-    name = "ask.json" if args.split == "heldout" else "ask-dev.json"
-    (args.out / name).write_text(json.dumps(report, indent=2))
+    written = args.out / ("ask.json" if args.split == "heldout" else "ask-dev.json")
+    written.write_text(json.dumps(report, indent=2))
 
     print(f"\nmem ask from the shell, 1,000 memories, median of {args.runs} cold runs")
     print(f"{'model':<32} {'first token':>12} {'total':>8} {'peak RSS':>10} {'failures':>9}")
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f'  answered (not "I don\'t know"): {q["answered_share"]:.0%}; mem ask in-process p50 {q["ask_seconds_p50"]} s'
         )
-    print(f"\nwrote {args.out / name}")
+    print(f"\nwrote {written}")
     return 0
 
 

@@ -263,19 +263,20 @@ _OPENER = re.compile(
 )
 
 
-def plain_facts(text: str, occurred_at: str) -> list[str] | None:
+def plain_facts(text: str, occurred_at: str, *, transcript: bool = False) -> list[str] | None:
     """The facts of a short note, decided without the model, or None for a note
     the model must read (long, or saying many things).
 
     Each sentence that states something (not a question, not small talk) is a
     fact, in the third person and with its dates resolved; a sentence that opens
     on "it", "this", "she"... stays with the one before it, and is dropped
-    without one (it cannot stand on its own). A transcript line "Ana: I moved"
-    is about its speaker: "Ana moved". What comes out is the note's own words,
-    so nothing in it can be invented.
+    without one (it cannot stand on its own). The line "Ana: I moved" of a
+    `transcript` (a turn of a thread) is about its speaker: "Ana moved";
+    elsewhere "Reminder: I need..." is the user's. What comes out is the note's
+    own words, so nothing in it can be invented.
     """
     subject = "the user"
-    speaker = SPEAKER.match(text)
+    speaker = SPEAKER.match(text) if transcript else None
     if speaker:
         subject, text = speaker.group(1), text[speaker.end() :]
     text = " ".join(text.split())
@@ -658,7 +659,7 @@ class Consolidator:
         text = episode_text(episode)
         if not has_content(text):
             return []
-        plain = plain_facts(text, episode.occurred_at)
+        plain = plain_facts(text, episode.occurred_at, transcript=episode.doc_id is not None)
         if plain is not None:
             return [(fact, importance_of(fact)) for fact in plain]
         return self.extract(text, episode.occurred_at)

@@ -372,7 +372,6 @@ def support(
     False
     """
     by_source = [source_forms(s) for s in sources]
-    everywhere = set().union(*by_source) if by_source else set()
     asked = source_forms(question)
     common = _lowercase_words(question, *sources)
     tokens = _tokens(answer, common)

@@ -495,7 +495,14 @@ def test_a_date_worked_out_from_when_the_note_was_written_is_kept(fake_memory: M
 def test_a_short_note_is_split_into_its_statements_without_the_model(note: str, facts: list[str]) -> None:
     from memcli.consolidate import plain_facts
 
-    assert plain_facts(note, "2024-03-04T10:00:00Z") == facts
+    assert plain_facts(note, "2024-03-04T10:00:00Z", transcript=True) == facts
+
+
+def test_a_label_is_a_speaker_only_in_a_transcript() -> None:
+    from memcli.consolidate import plain_facts
+
+    note = "Reminder: I need to renew my passport"
+    assert plain_facts(note, "2024-03-04T10:00:00Z") == ["Reminder: the user needs to renew the user's passport."]
 
 
 def test_a_long_note_is_left_to_the_model() -> None:

@@ -354,8 +354,9 @@ def test_real_model_answers_from_the_newest_truth(tmp_path: Path, real_embedder,
     mem("remember", "I moved to Porto last month.", "--at", "2024-03-05")
     mem("consolidate")
     answer = json.loads(mem("ask", "Where do I live?", "--json"))
-    # Never the outdated truth: the model is shown what replaced the Lisbon note.
-    assert "Lisbon" not in answer["answer"], answer
+    # Never the outdated truth: the model is shown what replaced the Lisbon note,
+    # and a move says where one lives now.
+    assert "Lisbon" not in answer["answer"] and "Porto" in answer["answer"], answer
     assert [m["text"] for m in answer["memories"]] == ["The user moved to Porto in February 2024."], answer
 
 

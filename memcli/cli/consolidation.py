@@ -88,9 +88,10 @@ def consolidate(
 ) -> None:
     """Turn episodes into facts, merge duplicates, purge expired memories, write digests.
 
-    Each new episode's facts are extracted by the local model and reconciled with
-    what is known: added, used to update a fact, marked as superseding one (the
-    old fact is kept, no longer current), or found known already. Safe to run
+    Each new episode gives facts (a short note is split into its statements, a
+    longer one is read by the local model), reconciled with what is known: added,
+    used to update a fact, marked as superseding one (the old fact is kept, no
+    longer current), or found known already. Safe to run
     beside other commands and to kill; a second run at once changes nothing. The
     run is logged to consolidate.log in the data dir.
 
