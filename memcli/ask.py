@@ -65,8 +65,7 @@ MEMORY_CHARS = 600  # a longer memory (a document chunk) is cut in the prompt
 SYSTEM_PROMPT = """You answer questions using only the user's memories shown below. \
 Each memory starts with its number in square brackets and its date.
 Reply in JSON. "memory_ids": the numbers of the memories that contain the answer. \
-"answer": the answer alone, in the memories' words and as few of them as it takes \
-(a name, a date, a place or a short phrase; a sentence only when the question needs one).
+"answer": one or two short sentences that answer the question from those memories.
 If no memory contains the answer, reply {"memory_ids": [], "answer": "I don't know."}. \
 Never guess and never use outside knowledge."""
 # The retry after an answer that the memories do not hold: copy, do not write. It
