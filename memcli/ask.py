@@ -328,9 +328,10 @@ def holding(
     if check.ok:
         return cited, check
     for hit in shown:
-        if all(hit is not c for c in cited) and support(
-            text, [shown_text(hit)], question, embed=embed, context=[context(hit)]
-        ).ok:
+        if (
+            all(hit is not c for c in cited)
+            and support(text, [shown_text(hit)], question, embed=embed, context=[context(hit)]).ok
+        ):
             return [hit], check
     return [], check
 

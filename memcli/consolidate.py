@@ -63,6 +63,7 @@ from .records import Filters, MemoryRecord, NewMemory, RememberResult
 from .search import STOPWORDS, stems
 from .structured import StructuredOutputError, generate_json
 from .timeparse import now_str
+from .verify import details, grounded_fact
 
 if TYPE_CHECKING:
     from .memory import Memory
@@ -345,15 +346,6 @@ def same(a: str, b: str, similarity: float) -> bool:
     return similarity >= SAME and details(a) == details(b)
 
 
-def details(text: str) -> set[str]:
-    """The numbers and names of a text (capitalised words past a sentence's start)."""
-    found = set(re.findall(r"\d+", text))
-    for sentence in _SENTENCES.findall(text):
-        words = re.findall(r"[\w'’]+", sentence)
-        found |= {w.lower() for w in words[1:] if w[:1].isupper()}
-    return found
-
-
 _NEGATION = re.compile(r"\b(not|no|never|none|nor|neither|without)\b|n't\b", re.IGNORECASE)
 
 
@@ -391,8 +383,6 @@ def tidy_fact(
     a paraphrase `embed` confirms); the dates the model may work out from when
     the note was written count as said.
     """
-    from .verify import grounded_fact
-
     said = f"{episode}\nWritten on {long_date(occurred_at)}. {resolve_dates(episode, occurred_at)}"
     kept = [
         s.strip()

@@ -260,6 +260,12 @@ def _tokens(text: str, common: set[str]) -> list[_Token]:
     return out
 
 
+def details(text: str) -> set[frozenset[str]]:
+    """The names, numbers and dates of `text`, by the forms the check compares
+    ("3rd" and "three" are the same number)."""
+    return {t.forms for t in _tokens(text, _lowercase_words(text)) if t.kind != "word"}
+
+
 def _lowercase_words(*texts: str) -> set[str]:
     return {w for t in texts for w in _WORD.findall(t) if w.islower()}
 

@@ -42,7 +42,7 @@ class GreedyGrammarSampler:
         self._n_vocab = llm.n_vocab()
         self._penalty = repeat_penalty
         self._recent: deque[int] = deque(maxlen=last_n)
-        self._full = (llama_cpp.llama_token_data * self._n_vocab)()
+        self._full: Any = None  # the whole vocabulary, made on the first fallback
         self._few = (llama_cpp.llama_token_data * FIRST_TRY)()
 
     def sample(self, ctx: Any, idx: int = -1) -> int:
@@ -58,6 +58,8 @@ class GreedyGrammarSampler:
         best = best[np.argsort(-logits[best], kind="stable")]
         token = self._best_allowed(self._few, best, logits)
         if token is None:
+            if self._full is None:
+                self._full = (lib.llama_token_data * self._n_vocab)()
             token = self._best_allowed(self._full, np.arange(self._n_vocab), logits)
         if token is None:  # the grammar allows nothing: llama.cpp would fail the same way
             raise RuntimeError("the grammar allows no next token")
