@@ -40,7 +40,7 @@ from .provenance import newest_truth
 from .records import Filters, Hit
 from .search import STOPWORDS, stem, stems
 from .structured import StructuredOutputError, generate_json
-from .timeparse import now_str
+from .timeparse import now_str, resolve_dates
 from .verify import Support, support
 
 if TYPE_CHECKING:
@@ -63,9 +63,11 @@ ANSWER_TOKENS = 120
 MEMORY_CHARS = 600  # a longer memory (a document chunk) is cut in the prompt
 
 SYSTEM_PROMPT = """You answer questions using only the user's memories shown below. \
-Each memory starts with its number in square brackets and its date.
+Each memory starts with its number in square brackets and its date. \
+"I" in a memory and "the user" both mean the person asking.
 Reply in JSON. "memory_ids": the numbers of the memories that contain the answer. \
-"answer": one or two short sentences that answer the question from those memories.
+"answer": the answer alone, in the memories' words and as few of them as it takes \
+(a name, a date, a place or a short phrase; a sentence only when the question needs one).
 If no memory contains the answer, reply {"memory_ids": [], "answer": "I don't know."}. \
 Never guess and never use outside knowledge."""
 # The retry after an answer that the memories do not hold: copy, do not write. It
@@ -73,6 +75,11 @@ Never guess and never use outside knowledge."""
 # for the first answer (about 1 s less than a new system prompt), and the quote
 # comes before the ids: asked for ids first, the 0.5B model chose none, and
 # "I don't know", beside "My blood type is O negative."
+# The first retry, after "I don't know" or an answer the memories lack: a
+# sentence. Asked for the answer alone, the 0.5B model said "I don't know"
+# beside "I moved to Porto last month" to "Where do I live?"; asked for a
+# sentence, it answers. Like the quote, it follows the question.
+SENTENCE_PROMPT = """Answer in one or two short sentences from the memories, in their words."""
 EXTRACT_PROMPT = """Copy the words of the memory that answers the question, exactly, into "quote"; \
 add no word of your own. If no memory answers it, reply {"quote": "I don't know.", "memory_ids": []}."""
 NOT_IN_MEMORIES = "the answer is not in the cited memories"
@@ -153,8 +160,10 @@ def memory_line(hit: Hit, label: int | None = None) -> str:
 
 
 def shown_text(hit: Hit) -> str:
-    """A memory as the prompt shows it, without its number: what an answer is checked against."""
-    text = " ".join(hit.record.text.split())
+    """A memory as the prompt shows it, without its number: what an answer is checked
+    against. Its relative dates are dates ("last Friday" in a note of Monday 23
+    January is "on 20 January 2023"): the model cannot count back from the note's date."""
+    text = resolve_dates(" ".join(hit.record.text.split()), hit.record.occurred_at or "")
     if len(text) > MEMORY_CHARS:
         text = text[: MEMORY_CHARS - 1].rsplit(" ", 1)[0] + "…"
     return f"(noted {spoken_date(hit.record.occurred_at)}) {text}"
@@ -282,11 +291,12 @@ def answer_from(
     closest: Hit | None = None
     withdrawn = False  # an answer failed the check
     attempt = 0
-    for attempt, key in enumerate(["answer", "quote"], 1):
-        if attempt > 1:
-            *head, last = messages
-            messages = [*head, {"role": "user", "content": f"{last['content']}\n\n{EXTRACT_PROMPT}"}]
-        schema = answer_schema(ids, key, ids_first=attempt == 1)
+    asked = messages[-1]["content"]
+    steps = [("answer", None), ("answer", SENTENCE_PROMPT), ("quote", EXTRACT_PROMPT)]
+    for attempt, (key, note) in enumerate(steps, 1):
+        if note:
+            messages = [*messages[:-1], {"role": "user", "content": f"{asked}\n\n{note}"}]
+        schema = answer_schema(ids, key, ids_first=key == "answer")
         try:
             reply = generate_json(generator, messages, schema, max_tokens=ANSWER_TOKENS)
         except StructuredOutputError as exc:

@@ -6,6 +6,7 @@ Every stored time is a UTC string `YYYY-MM-DDTHH:MM:SSZ`, which sorts as text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from .errors import InputError
@@ -116,3 +117,68 @@ def _parse_moment(raw: str, text: str, now: datetime) -> datetime:
             "'yesterday', or an offset like 2d or '3 weeks ago'"
         ) from None
     return _to_utc(moment)  # naive input means the user's local time, at that date's offset
+
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def resolve_dates(text: str, occurred_at: str) -> str:
+    """Relative dates ("yesterday", "last month", "next Friday") -> dates, from the episode's time."""
+    try:
+        day = datetime.strptime(occurred_at[:10], "%Y-%m-%d")
+    except ValueError:
+        return text
+
+    def on(d: datetime) -> str:
+        return f"on {d.day} {d.strftime('%B %Y')}"
+
+    def month(d: datetime, delta: int) -> str:
+        index = d.year * 12 + d.month - 1 + delta
+        return f"in {datetime(index // 12, index % 12 + 1, 1).strftime('%B %Y')}"
+
+    rules: list[tuple[str, Callable[[re.Match[str]], str]]] = [
+        (r"\b(this morning|this afternoon|this evening|tonight|today)\b", lambda m: on(day)),
+        (r"\byesterday\b", lambda m: on(day - timedelta(days=1))),
+        (r"\btomorrow\b", lambda m: on(day + timedelta(days=1))),
+        (r"\b(\d+) days ago\b", lambda m: on(day - timedelta(days=int(m.group(1))))),
+        (
+            r"\blast week\b",
+            lambda m: (
+                f"in the week of {(day - timedelta(days=7)).day} "
+                f"{(day - timedelta(days=7)).strftime('%B %Y')}"
+            ),
+        ),
+        (
+            r"\bnext week\b",
+            lambda m: (
+                f"in the week of {(day + timedelta(days=7)).day} "
+                f"{(day + timedelta(days=7)).strftime('%B %Y')}"
+            ),
+        ),
+        (r"\blast month\b", lambda m: month(day, -1)),
+        (r"\bnext month\b", lambda m: month(day, 1)),
+        (r"\bthis month\b", lambda m: month(day, 0)),
+        (r"\blast year\b", lambda m: f"in {day.year - 1}"),
+        (r"\bnext year\b", lambda m: f"in {day.year + 1}"),
+        (r"\bthis year\b", lambda m: f"in {day.year}"),
+        (
+            r"\b(last|next|this) (" + "|".join(WEEKDAYS) + r")\b",
+            lambda m: on(_weekday(day, m.group(1).lower(), m.group(2).lower())),
+        ),
+    ]
+    for pattern, replace in rules:
+        # "the last Wednesday of the month", "over the next year": a rule, or a span, not a date
+        pattern = rf"(?<!\bthe ){pattern}(?!\s+of\b)"
+        text = re.sub(pattern, replace, text, flags=re.IGNORECASE)
+    return text
+
+
+def _weekday(day: datetime, which: str, name: str) -> datetime:
+    target = WEEKDAYS.index(name)
+    if which == "last":
+        back = (day.weekday() - target) % 7 or 7
+        return day - timedelta(days=back)
+    ahead = (target - day.weekday()) % 7
+    if which == "next":
+        ahead = ahead or 7
+    return day + timedelta(days=ahead)

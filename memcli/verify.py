@@ -156,6 +156,8 @@ _WHEN = re.compile(
     r"|\bwhich (day|date|year|month)\b|\bhow long ago\b"
 )
 _WHAT_TIME = re.compile(r"\b(what|which) time\b")
+_WHICH_DAY = re.compile(r"\b(what|which) (day|date)\b")
+_DAYS = frozenset([*WEEKDAYS, *MONTHS, *_WEEKDAY_ABBR, "today", "tomorrow", "yesterday", "tonight"])
 _TIMES_OF_DAY = frozenset("noon midnight morning afternoon evening night mornings evenings".split())
 # A word before a subject that makes it someone else's ("her husband", "Ana's dog").
 _SOMEONE_ELSES = frozenset("his her their its s".split())
@@ -443,6 +445,10 @@ def support(
         return Support(False, [], "the answer does not say what time", closest)
     if _WHEN.search(question.lower()) and not kinds & {"date", "number"}:
         return Support(False, [], "the answer does not say when", closest)
+    if _WHICH_DAY.search(question.lower()) and not any(
+        t.kind == "number" or t.text.lower() in _DAYS for t in new
+    ):  # "every other week" does not say which day
+        return Support(False, [], "the answer does not say which day", closest)
     duration = "how long" in question.lower() and any(t.text.lower() in _UNITS for t in new)
     if _HOW_MANY.search(question.lower()) and "number" not in kinds and not duration:
         return Support(False, [], "the answer gives no number", closest)

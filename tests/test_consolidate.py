@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memcli.cli import app
-from memcli.consolidate import Consolidator, exclusive, resolve_dates, third_person
+from memcli.consolidate import Consolidator, exclusive, third_person
 from memcli.errors import ExitStatus
 from memcli.memory import Memory
 from memcli.records import Filters, NewMemory
@@ -91,11 +91,7 @@ def test_a_fact_not_in_the_episode_is_dropped(fake_memory: Memory) -> None:
     assert [f.text for f in semantic(fake_memory)] == ["Lunch with Ana at the harbour."]
 
 
-def test_relative_dates_and_person_are_resolved() -> None:
-    assert resolve_dates("saw Ana yesterday and moved last month", "2024-03-05T10:00:00Z") == (
-        "saw Ana on 4 March 2024 and moved in February 2024"
-    )
-    assert resolve_dates("see you next Friday", "2024-03-06T00:00:00Z") == "see you on 8 March 2024"
+def test_the_person_is_resolved() -> None:
     assert third_person("I live with my sister") == "The user lives with the user's sister"
 
 
@@ -502,7 +498,9 @@ def test_a_label_is_a_speaker_only_in_a_transcript() -> None:
     from memcli.consolidate import plain_facts
 
     note = "Reminder: I need to renew my passport"
-    assert plain_facts(note, "2024-03-04T10:00:00Z") == ["Reminder: the user needs to renew the user's passport."]
+    assert plain_facts(note, "2024-03-04T10:00:00Z") == [
+        "Reminder: the user needs to renew the user's passport."
+    ]
 
 
 def test_a_long_note_is_left_to_the_model() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from memcli.errors import InputError
-from memcli.timeparse import format_time, parse_duration, parse_time
+from memcli.timeparse import format_time, parse_duration, parse_time, resolve_dates
 
 NOW = datetime(2026, 5, 10, 12, 0, 0, tzinfo=UTC)
 
@@ -179,3 +179,28 @@ def test_today_matches_the_same_date_typed_out(local_tz) -> None:
 def test_naive_times_use_the_offset_of_their_date(local_tz, text: str, expected: str) -> None:
     local_tz("Europe/Berlin")
     assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text,noted,expected",
+    [
+        (
+            "saw Ana yesterday and moved last month",
+            "2024-03-05T10:00:00Z",
+            "saw Ana on 4 March 2024 and moved in February 2024",
+        ),
+        ("see you next Friday", "2024-03-06T00:00:00Z", "see you on 8 March 2024"),
+        ("I finished it last Friday", "2022-01-23T10:00:00Z", "I finished it on 21 January 2022"),
+        # a rule or a span is not a date
+        (
+            "The club meets on the last Wednesday of the month",
+            "2026-11-30T00:00:00Z",
+            "The club meets on the last Wednesday of the month",
+        ),
+        ("over the next year", "2026-11-30T00:00:00Z", "over the next year"),
+        ("in the last week of May", "2026-11-30T00:00:00Z", "in the last week of May"),
+        ("no date here", "not a date", "no date here"),
+    ],
+)
+def test_relative_dates_become_dates_from_when_they_were_noted(text: str, noted: str, expected: str) -> None:
+    assert resolve_dates(text, noted) == expected

@@ -134,23 +134,27 @@ def test_paraphrase_is_allowed_only_by_similarity_and_only_a_little() -> None:
 
 class Fake:
     """A generator whose reply depends on what is asked: the answer (the grammar
-    has an "answer" field) or the extractive retry (a "quote" field)."""
+    has an "answer" field; asked again, `sentence` is the reply when given) or
+    the extractive retry (a "quote" field)."""
 
     name = "fake-llm"
     n_ctx = 4096
     last_finish_reason = "stop"
 
-    def __init__(self, answer: str | None, quote: str | None = None) -> None:
+    def __init__(self, answer: str | None, quote: str | None = None, *, sentence: str | None = None) -> None:
         self.replies = {"answer": answer, "quote": quote}
+        self.again = sentence
         self.asked: list[str] = []
+        self.prompts: list[str] = []
 
     def prompt_tokens(self, messages) -> int:
         return sum(len(m["content"].split()) + 8 for m in messages)
 
     def stream(self, messages, *, max_tokens, grammar=None, temperature=0.0, repeat_penalty=1.0):
         task = "quote" if "quote" in (grammar or "") else "answer"
+        self.prompts.append(messages[-1]["content"])
+        text = self.again if task == "answer" and task in self.asked and self.again else self.replies[task]
         self.asked.append(task)
-        text = self.replies[task]
         reply = {"memory_ids": [1] if text else [], task: text or DONT_KNOW}
         yield json.dumps(reply)
 
@@ -168,7 +172,7 @@ def test_an_invented_answer_is_retried_then_withdrawn(fake_memory: Memory, ana: 
     model = Fake("Ana likes roses.", quote="She likes roses.")
     streamed: list[str] = []
     answer = ask(fake_memory, model, QUESTION, Filters(user="tester"), on_text=streamed.append)
-    assert model.asked == ["answer", "quote"]
+    assert model.asked == ["answer", "answer", "quote"]  # the answer, a sentence, a quote
     assert (answer.text, answer.known, answer.reason) == (DONT_KNOW, False, NOT_IN_MEMORIES)
     assert answer.unsupported == ["roses"] and answer.closest is not None and answer.closest.record.id == ana
     assert answer.to_dict()["closest"]["text"] == ANA
@@ -178,7 +182,7 @@ def test_an_invented_answer_is_retried_then_withdrawn(fake_memory: Memory, ana: 
 def test_the_extractive_retry_can_save_the_answer(fake_memory: Memory, ana: str) -> None:
     model = Fake("Ana likes roses.", quote="[1] she likes orchids")
     answer = ask(fake_memory, model, QUESTION, Filters(user="tester"))
-    assert (answer.text, answer.known, answer.cited, answer.attempts) == ("she likes orchids", True, [ana], 2)
+    assert (answer.text, answer.known, answer.cited, answer.attempts) == ("she likes orchids", True, [ana], 3)
 
 
 def test_a_supported_answer_passes_at_once(fake_memory: Memory, ana: str) -> None:
@@ -190,10 +194,32 @@ def test_a_supported_answer_passes_at_once(fake_memory: Memory, ana: str) -> Non
     assert streamed == ["Ana likes orchids."]
 
 
+def test_a_first_i_dont_know_is_asked_again_as_a_sentence(fake_memory: Memory, ana: str) -> None:
+    model = Fake(None, sentence="Ana likes orchids.")
+    answer = ask(fake_memory, model, QUESTION, Filters(user="tester"))
+    assert model.asked == ["answer", "answer"] and (answer.text, answer.cited) == (
+        "Ana likes orchids.",
+        [ana],
+    )
+
+
+def test_the_model_reads_relative_dates_as_dates(fake_memory: Memory) -> None:
+    when = "2023-04-25T10:00:00Z"
+    [noted] = fake_memory.remember([NewMemory("I went to the pottery fair yesterday", occurred_at=when)])
+    question = "When did I go to the pottery fair?"
+    model = Fake("I went to the pottery fair on 24 April 2023")
+    answer = ask(fake_memory, model, question, Filters(user="tester"))
+    assert (answer.text, answer.cited) == ("I went to the pottery fair on 24 April 2023", [noted.id])
+    assert "(noted 25 April 2023) I went to the pottery fair on 24 April 2023" in model.prompts[0]
+
+
 def test_a_first_i_dont_know_is_retried_extractively(fake_memory: Memory, ana: str) -> None:
     model = Fake(None, quote="she likes orchids")
     answer = ask(fake_memory, model, QUESTION, Filters(user="tester"))
-    assert model.asked == ["answer", "quote"] and (answer.text, answer.cited) == ("she likes orchids", [ana])
+    assert model.asked == ["answer", "answer", "quote"] and (answer.text, answer.cited) == (
+        "she likes orchids",
+        [ana],
+    )
     refused = ask(fake_memory, Fake(None, quote=None), QUESTION, Filters(user="tester"))
     assert (refused.text, refused.reason) == (DONT_KNOW, "the memories do not say")
 
