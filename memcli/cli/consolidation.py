@@ -168,7 +168,8 @@ class _StageBar:
 
 
 def cron_line(db: Path, user: str) -> str:
-    """The crontab line. Making it creates nothing on disk.
+    """The crontab line. Making it creates nothing on disk: the job makes the log's
+    directory (private, as its umask makes the log) before the shell opens the log.
 
     A value with a control character is refused: a newline in the user, a path or
     an environment variable would end the line and start a job of its own.
@@ -186,7 +187,10 @@ def cron_line(db: Path, user: str) -> str:
     env = {"MEMCLI_USER": user} | carried
     command = [*mem, "consolidate", "--quiet", "--db", str(db)]
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    line = f"{assignments} {' '.join(shlex.quote(part) for part in command)} >> {shlex.quote(log)} 2>&1"
+    line = (
+        f"umask 077 && mkdir -p {shlex.quote(str(data_dir()))} && "
+        f"{assignments} {' '.join(shlex.quote(part) for part in command)} >> {shlex.quote(log)} 2>&1"
+    )
     return f"{CRON_SCHEDULE} " + line.replace("%", "\\%")  # cron reads a bare % as a newline
 
 
@@ -223,7 +227,7 @@ def cron(
 
       mem cron >> my-crontab.txt
     """
-    from ..paths import LOG_FILENAME, data_dir, db_path, default_user, ensure_private_dir
+    from ..paths import LOG_FILENAME, data_dir, db_path, default_user
 
     database = db_path(db).resolve()
     line = cron_line(database, user or default_user())
@@ -245,7 +249,6 @@ def cron(
         raise UsageError(
             "crontab not found: install cron (e.g. apt install cron), or add the line `mem cron` prints"
         )
-    ensure_private_dir(data_dir())  # the shell's `>> consolidate.log` needs it before mem runs
     current = subprocess.run([crontab, "-l"], capture_output=True, text=True)
     existing = current.stdout if current.returncode == 0 else ""
     marker = f"consolidate --quiet --db {shlex.quote(str(database))}"
