@@ -86,11 +86,13 @@ class SQLiteStore:
         except DatabaseError as exc:
             self.conn.close()
             raise StoreError(f"{path} is not a memcli database: {exc}") from None
-        if self.setting(SCRUB_PENDING) is not None:
-            try:
+        pending = False
+        try:
+            pending = self.setting(SCRUB_PENDING) is not None
+            if pending:
                 self.scrub(OPEN_SCRUB_WAIT_MS)
-            except DatabaseError:  # read-only here: the next process that can write finishes it
-                self.traces_left = True
+        except DatabaseError:  # read-only here (the next writer finishes it), or damaged (mem doctor says)
+            self.traces_left = pending
 
     @classmethod
     def _over(cls, conn: Any, path: Path) -> SQLiteStore:
