@@ -129,7 +129,7 @@ def _database(db: Path) -> tuple[list[Check], bool]:
     finally:
         store.close()
     passed = {
-        "index counts": f"{db}: {memories} memories; full-text and vector indexes match the rows",
+        "index counts": f"{db}: {memories} memories, and as many rows in the full-text and vector indexes",
         "integrity": f"{db}: SQLite integrity check ok",
         "schema": "every table and index memcli needs is there",
         "full-text index": "the full-text index matches its rows",
