@@ -8,7 +8,7 @@ import tomllib
 from typing import Any
 
 from .errors import InputError
-from .paths import config_path
+from .paths import config_path, ensure_private_dir
 
 
 def load() -> dict[str, Any]:
@@ -50,7 +50,7 @@ def set_value(key: str, value: Any) -> None:
             raise InputError(f"config {config_path()} has a [{k}] table: edit it by hand")
         lines.append(f"{k} = {_toml_value(v)}")
     path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -1,7 +1,12 @@
 """`mem doctor`: check everything memcli depends on and say how to fix what is wrong.
 
 Each check gives one line: what was checked, what was found and, when it is a
-problem, the command or step that fixes it. The checks never change anything.
+problem, the command or step that fixes it. The checks change nothing (opening
+the store finishes a forget's scrub left pending, as any command does).
+
+Permissions are checked only on what is memcli's: the database when it is a
+memcli store, and the directories memcli made (`paths.is_memcli_dir`); a shared
+or system directory, or another user's file, is never the subject of a fix.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths, settings
-from .errors import ExitStatus, MemcliError
+from .errors import ExitStatus, ForeignDatabase, MemcliError
 
 MIN_FREE_BYTES = 200 * 1024 * 1024  # below this a bulk import or a model install can fail
 PRIVATE_FILE = 0o600
@@ -46,8 +51,15 @@ def exit_status(checks: list[Check]) -> int:
 
 
 def run(db: Path, *, load_models: bool = True) -> list[Check]:
+    database, store_is_ours = _database(db)
     checks: list[Check] = []
-    for step in (_sqlite, _config, lambda: _database(db), lambda: _models(load_models), lambda: _files(db)):
+    for step in (
+        _sqlite,
+        _config,
+        lambda: database,
+        lambda: _models(load_models),
+        lambda: _files(db, store_is_ours),
+    ):
         try:
             checks.extend(step())
         except MemcliError as exc:  # a check that cannot even run is a problem of its own
@@ -95,38 +107,41 @@ def _config() -> Iterator[Check]:
         yield Check("config", "settings", True, f"{path}" if path.exists() else f"{path} (not created yet)")
 
 
-def _database(db: Path) -> Iterator[Check]:
+def _database(db: Path) -> tuple[list[Check], bool]:
+    """One check per part of the store (a damaged part does not hide the others),
+    and whether the file is a memcli store."""
     if not db.exists():
-        yield Check("database", "file", True, f"{db} does not exist yet (mem remember creates it)")
-        return
+        return [Check("database", "file", True, f"{db} does not exist yet (mem remember creates it)")], False
     from .store.sqlite import SQLiteStore
 
     try:
         store = SQLiteStore(db, create=False)
+    except ForeignDatabase as exc:
+        return [
+            Check("database", "open", False, str(exc), "point --db or MEMCLI_DB at a memcli database")
+        ], False
     except MemcliError as exc:
-        yield Check("database", "open", False, str(exc), f"restore {db} from a backup, or move it aside")
-        return
+        fix = f"if {db} is a memcli database, restore it from a backup; else point --db or MEMCLI_DB at one"
+        return [Check("database", "open", False, str(exc), fix)], False
     try:
-        problems = store.integrity_problems()
-        counts = store.counts()
-        if problems:
-            yield Check(
-                "database",
-                "integrity",
-                False,
-                "; ".join(problems),
-                "mem export -o backup.jsonl, then mem import it into a new --db",
-            )
-        else:
-            yield Check(
-                "database",
-                "integrity",
-                True,
-                f"{db}: integrity ok; {counts['memories']} memories, "
-                f"full-text and vector indexes match the rows",
-            )
+        found = store.health()
+        memories = store.counts()["memories"] if not found["index counts"] else None
     finally:
         store.close()
+    passed = {
+        "index counts": f"{db}: {memories} memories, and as many rows in the full-text and vector indexes",
+        "integrity": f"{db}: SQLite integrity check ok",
+        "schema": "every table and index memcli needs is there",
+        "full-text index": "the full-text index matches its rows",
+    }
+    rebuild = f"restore {db} from a backup, or mem export -o backup.jsonl, then mem import it into a new --db"
+    checks = [
+        Check("database", name, False, f"{name}: " + "; ".join(problems), rebuild)
+        if problems
+        else Check("database", name, True, passed[name])
+        for name, problems in found.items()
+    ]
+    return checks, True
 
 
 def _models(load: bool) -> Iterator[Check]:
@@ -184,9 +199,13 @@ def _loads(role: str, spec: str) -> str | None:
 
 
 def _mode_check(path: Path, want: int) -> Check | None:
-    if not path.exists():
+    try:
+        found = path.stat()
+    except OSError:
         return None
-    mode = stat.S_IMODE(path.stat().st_mode)
+    if not paths.owned(found):  # another user's file is theirs to keep as they like
+        return None
+    mode = stat.S_IMODE(found.st_mode)
     if mode & 0o077:
         return Check(
             "files",
@@ -198,15 +217,19 @@ def _mode_check(path: Path, want: int) -> Check | None:
     return Check("files", str(path), True, f"{path} is private (mode {mode:o})")
 
 
-def _files(db: Path) -> Iterator[Check]:
+def _files(db: Path, store_is_ours: bool) -> Iterator[Check]:
+    store = [(db, PRIVATE_FILE), (Path(f"{db}-wal"), PRIVATE_FILE)] if store_is_ours else []
+    directories = [
+        d
+        for d in (db.parent, paths.data_dir(), paths.models_dir(), paths.config_dir())
+        if paths.is_memcli_dir(d)
+    ]
+    # memcli's own file names, but in a directory it did not make they may be another program's
+    files = [(paths.data_dir(), paths.LOG_FILENAME), (paths.config_dir(), paths.config_path().name)]
     candidates = [
-        (db, PRIVATE_FILE),
-        (Path(f"{db}-wal"), PRIVATE_FILE),
-        (db.parent, PRIVATE_DIR),
-        (paths.data_dir(), PRIVATE_DIR),
-        (paths.models_dir(), PRIVATE_DIR),
-        (paths.data_dir() / "consolidate.log", PRIVATE_FILE),
-        (paths.config_path(), PRIVATE_FILE),
+        *store,
+        *((d, PRIVATE_DIR) for d in directories),
+        *((d / name, PRIVATE_FILE) for d, name in files if d in directories),
     ]
     seen: set[Path] = set()
     for path, want in candidates:

@@ -41,5 +41,9 @@ class StoreError(MemcliError):
     exit_status = ExitStatus.DATABASE
 
 
+class ForeignDatabase(StoreError):
+    """A SQLite file of another program: memcli leaves it as it is."""
+
+
 class ModelError(MemcliError):
     exit_status = ExitStatus.MODEL

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 APP_NAME = "memcli"
 DB_FILENAME = "memory.db"
+LOG_FILENAME = "consolidate.log"
+# In each directory memcli makes: how `mem doctor` knows the directory is memcli's to check.
+DIR_MARKER = ".memcli"
+_MARKER_TEXT = "memcli made this directory private to its owner (0700); mem doctor checks it stays so.\n"
 
 
 def _home() -> Path | None:
@@ -54,9 +59,60 @@ def db_path(override: str | os.PathLike[str] | None = None) -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create a directory readable by its owner only (0700)."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create a directory, and each missing parent, readable by its owner only.
+
+    Every directory made here is 0700 whatever the umask, and holds DIR_MARKER;
+    a directory that exists already is left as it is (it may be shared).
+
+        ensure_private_dir(data_dir() / "models")
+    """
+    missing = []
+    here = path
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue  # another process made it first, and marks it
+        os.chmod(directory, 0o700)  # the umask can take bits even from 0700
+        fd = os.open(directory / DIR_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(_MARKER_TEXT)
     return path
+
+
+def is_memcli_dir(path: Path) -> bool:
+    """Whether a directory is memcli's own, so `mem doctor` may ask to make it private.
+
+    It is when memcli made it (DIR_MARKER is in it) or it is a default location named
+    for memcli (made before the markers were); either way this user owns it and it
+    is not a shared directory (sticky, like /tmp).
+    """
+    try:
+        found = path.stat()
+    except OSError:
+        return False
+    if not stat.S_ISDIR(found.st_mode) or found.st_mode & stat.S_ISVTX or not owned(found):
+        return False
+    try:
+        marker = (path / DIR_MARKER).lstat()  # a symlink is no marker
+    except OSError:
+        return path.resolve() in _default_dirs()
+    return stat.S_ISREG(marker.st_mode) and owned(marker)
+
+
+def owned(found: os.stat_result) -> bool:
+    """Whether this user owns the file (always, where there are no user ids)."""
+    return not hasattr(os, "getuid") or found.st_uid == os.getuid()
+
+
+def _default_dirs() -> set[Path]:
+    import platformdirs
+
+    data = platformdirs.user_data_path(APP_NAME)
+    return {p.resolve() for p in (data, data / "models", platformdirs.user_config_path(APP_NAME))}
 
 
 def default_user() -> str:

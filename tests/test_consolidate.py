@@ -294,9 +294,8 @@ def test_a_second_consolidation_is_refused(db_path: Path, real_embedder) -> None
 
 def test_cron_line_and_install(tmp_path: Path, monkeypatch) -> None:
     line = runner.invoke(app, ["cron", "--db", str(tmp_path / "m.db")]).stdout.strip()
-    assert (
-        line.startswith("17 3 * * * MEMCLI_USER=tester MEMCLI_HOME=") and "consolidate --quiet --db" in line
-    )
+    assert line.startswith("17 3 * * * umask 077 && mkdir -p ") and "consolidate --quiet --db" in line
+    assert " && MEMCLI_USER=tester MEMCLI_HOME=" in line
     assert f"MEMCLI_MODELS_DIR={os.environ['MEMCLI_MODELS_DIR']}" in line  # cron's environment is empty
     assert str(tmp_path / "m.db") in line and "consolidate.log" in line
     table = tmp_path / "crontab.txt"

@@ -573,8 +573,9 @@ def forget(
         render.console().print(report.sentence())
     if mem.store.traces_left:
         print(
-            "Warning: another process has the database open, so old copies of the text stay in its "
-            "write-ahead log (the -wal file); when it is done, run: mem forget --scrub",
+            "Warning: another process has the database open, so the forgotten text can still be read "
+            "in the database file or its -wal file; once that process is done, the next mem command "
+            "clears it (or run: mem forget --scrub)",
             file=sys.stderr,
         )
 
@@ -697,7 +698,8 @@ def stats(db: DbOpt = None, json_out: JsonOpt = False) -> None:
     out.print(
         f"vectors       {result.embed_model or '-'} ({result.embed_dim or '-'} dims); configured: {result.configured_model}"
     )
-    status = "ok" if result.indexes_ok else "MISMATCH (run mem doctor)"
+    # Counts only: a damaged page can hide behind matching counts, and only mem doctor reads every page.
+    status = "counts match" if result.indexes_ok else "MISMATCH (run mem doctor)"
     out.print(
         f"indexes       {status}: full-text {result.fts_rows}, vectors {result.vector_rows}, "
         f"vector index {result.vec_index_rows}"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from . import render
 from .app import app
 from .commands import DbOpt, JsonOpt, UserOpt, _open
@@ -168,15 +168,28 @@ class _StageBar:
 
 
 def cron_line(db: Path, user: str) -> str:
-    from ..consolidate import log_path
+    """The crontab line. Making it creates nothing on disk: the job makes the log's
+    directory (private, as its umask makes the log) before the shell opens the log.
 
-    command = " ".join(shlex.quote(part) for part in mem_command())
+    A value with a control character is refused: a newline in the user, a path or
+    an environment variable would end the line and start a job of its own.
+    """
+    from ..paths import LOG_FILENAME, data_dir
+
+    mem = mem_command()
     # cron starts with an almost empty environment: carry what decides where data, config and models are
-    env = {"MEMCLI_USER": user} | {k: os.environ[k] for k in CRON_ENV if os.environ.get(k)}
+    carried = {k: os.environ[k] for k in CRON_ENV if os.environ.get(k)}
+    log = str(data_dir() / LOG_FILENAME)
+    named = [("the user", user), *carried.items(), ("the database path", str(db)), ("the log path", log)]
+    for name, value in [*named, ("the mem command", " ".join(mem))]:
+        if any(ch < " " or ch == "\x7f" for ch in value):
+            raise InputError(f"{name} {value!r} holds a control character: it cannot go in a crontab line")
+    env = {"MEMCLI_USER": user} | carried
+    command = [*mem, "consolidate", "--quiet", "--db", str(db)]
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     line = (
-        f"{assignments} {command} consolidate --quiet "
-        f"--db {shlex.quote(str(db))} >> {shlex.quote(str(log_path()))} 2>&1"
+        f"umask 077 && mkdir -p {shlex.quote(str(data_dir()))} && "
+        f"{assignments} {' '.join(shlex.quote(part) for part in command)} >> {shlex.quote(log)} 2>&1"
     )
     return f"{CRON_SCHEDULE} " + line.replace("%", "\\%")  # cron reads a bare % as a newline
 
@@ -214,15 +227,14 @@ def cron(
 
       mem cron >> my-crontab.txt
     """
-    from ..consolidate import log_path
-    from ..paths import db_path, default_user
+    from ..paths import LOG_FILENAME, data_dir, db_path, default_user
 
     database = db_path(db).resolve()
     line = cron_line(database, user or default_user())
 
     def report(status: str, message: str) -> None:
         if json_out:
-            render.emit_json({"line": line, "log": str(log_path()), "crontab": status})
+            render.emit_json({"line": line, "log": str(data_dir() / LOG_FILENAME), "crontab": status})
         elif message:
             render.console().print(message)
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .. import settings
 from ..errors import ModelError, UsageError
+from ..paths import ensure_private_dir
 from . import embed
 
 
@@ -271,7 +272,7 @@ def _assemble(spec: ModelSpec, dest: Path) -> None:
     from .gguf_bert import _fsync_dir
 
     files = _part_files(spec)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(dest.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".new", dir=dest.parent)
     h = hashlib.sha256()
     try:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 # re-exported: the CLI maps it to its "model" exit status
 from memcli.errors import ModelError
+from memcli.paths import ensure_private_dir
 
 if TYPE_CHECKING:
     import numpy as np
@@ -342,7 +343,7 @@ def install_default(models_dir: Path, *, full_check: bool = False) -> Path:
     src = _package_model_dir()
     staging: Path | None = None
     try:
-        models_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(models_dir)
         # a unique staging name: concurrent installs must not rename each other's file
         fd, name = tempfile.mkstemp(prefix=f".{DEFAULT_EMBED_FILE}.", suffix=".new", dir=models_dir)
         os.close(fd)

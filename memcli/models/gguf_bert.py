@@ -21,6 +21,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..paths import ensure_private_dir
+
 GGUF_MAGIC = b"GGUF"
 GGUF_VERSION = 3
 ALIGNMENT = 32
@@ -382,7 +384,7 @@ def convert(model_dir: Path, dest: Path, *, name: str | None = None) -> None:
 
 def write_atomic(dest: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temp file in the same dir, fsync, rename: never a half file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(dest.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out:

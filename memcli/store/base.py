@@ -83,7 +83,7 @@ class Store(Protocol):
         ...
 
     def scrub(self, wait_ms: int = 3000) -> bool:
-        """Make deleted text unreadable in the file: empty the WAL."""
+        """Make deleted text unreadable in the files; a delete not scrubbed yet is scrubbed at the next open."""
         ...
 
     def touch_recalled(self, memory_ids: Sequence[str], now: str) -> None:
@@ -214,8 +214,12 @@ class Store(Protocol):
 
     def group_counts(self, column: str) -> dict[str, int]: ...
 
+    def health(self) -> dict[str, list[str]]:
+        """Each check of the file and its indexes -> what it found wrong (nothing: it passed)."""
+        ...
+
     def integrity_problems(self) -> list[str]:
-        """integrity_check, the FTS index against its rows, and the index counts."""
+        """What `health` finds wrong, as one list."""
         ...
 
     # -- last (its name would shadow the builtin in the annotations below it) ---

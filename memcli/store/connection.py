@@ -15,7 +15,7 @@ from typing import Any
 # SQLite (with FTS5) that can, on Linux, macOS and Windows.
 import sqlean as sqlite3  # noqa: E402
 
-from ..errors import StoreError
+from ..errors import ForeignDatabase, StoreError
 from ..paths import ensure_private_dir
 from .schema import MIGRATION_SET
 
@@ -30,10 +30,16 @@ MMAP_BYTES = 1 << 30
 
 
 def _create_private_file(path: Path) -> None:
-    """Create an empty database file with mode 0600 before SQLite opens it."""
-    ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    """Create an empty database file with mode 0600 before SQLite opens it.
+
+    SQLite gives its -wal and -shm files the mode of the database. Through a
+    dangling symlink the file made is the link's target.
+    """
+    target = path.resolve()
+    ensure_private_dir(target.parent)
+    fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     os.close(fd)
+    os.chmod(target, 0o600)  # whatever the umask
 
 
 def connect(path: Path, *, create: bool) -> Connection:
@@ -105,7 +111,9 @@ def _refuse_foreign(conn: Connection, path: Path) -> None:
         return
     conn.close()
     shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-    raise StoreError(f"{path} is not a memcli database (it holds other tables: {shown}); nothing was changed")
+    raise ForeignDatabase(
+        f"{path} is not a memcli database (it holds other tables: {shown}); nothing was changed"
+    )
 
 
 def _open_checked(path: Path, target: str, *, uri: bool = False) -> Connection:

@@ -259,6 +259,22 @@ def is_current(conn: Any) -> bool:
     return {row[0] for row in rows} >= set(migration_names())
 
 
+def missing(conn: Any) -> list[str]:
+    """The tables, indexes, views and triggers of the migrations that the file lacks."""
+    from .connection import sqlite3
+
+    fresh = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        apply(fresh)
+        want = set(fresh.execute(_OBJECTS))
+    finally:
+        fresh.close()
+    return sorted(f"{kind} {name}" for kind, name in want - set(conn.execute(_OBJECTS)))
+
+
+_OBJECTS = "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+
+
 def apply(conn: Any, *, stop_before: str | None = None) -> None:
     """Apply pending migrations (each in its own transaction)."""
     from sqlite_utils import Database

@@ -40,6 +40,9 @@ MIN_PREFIX = 4
 CONTEXT_WEIGHT = 0.5
 CHAT_THREAD_PREFIX = "chat:"  # doc_id of a chat session's turns
 MAX_SQL_INT = 2**63 - 1
+# A settings row a delete writes in its own transaction and a complete scrub removes (see scrub).
+SCRUB_PENDING = "scrub_pending"
+OPEN_SCRUB_WAIT_MS = 250  # opening waits this long for a reader that holds a pending scrub back
 _COLUMNS = (
     "seq, id, user, kind, text, importance, created_at, occurred_at, updated_at, "
     "expires_at, source, doc_id, chunk, meta, content_hash, embed_model, embed_dim, "
@@ -65,10 +68,14 @@ def new_id() -> str:
 
 
 class SQLiteStore:
-    """Rows, full-text index and vector index of one database file, kept in step."""
+    """Rows, full-text index and vector index of one database file, kept in step.
+
+    Opening a store finishes the scrub of a delete that did not finish its own
+    (killed after its commit, or held back by a reader): see `scrub`.
+    """
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
-        self.traces_left = False  # forgotten text still in the WAL (see scrub)
+        self.traces_left = False  # forgotten text may still be readable in the files (see scrub)
         self.path = path
         self.conn = connect(path, create=create)
         try:
@@ -79,6 +86,13 @@ class SQLiteStore:
         except DatabaseError as exc:
             self.conn.close()
             raise StoreError(f"{path} is not a memcli database: {exc}") from None
+        pending = False
+        try:
+            pending = self.setting(SCRUB_PENDING) is not None
+            if pending:
+                self.scrub(OPEN_SCRUB_WAIT_MS)
+        except DatabaseError:  # read-only here (the next writer finishes it), or damaged (mem doctor says)
+            self.traces_left = pending
 
     @classmethod
     def _over(cls, conn: Any, path: Path) -> SQLiteStore:
@@ -371,7 +385,9 @@ class SQLiteStore:
                 )
                 self.conn.execute(f"UPDATE memories SET digest_id = NULL WHERE digest_id IN ({marks})", chunk)
                 self._fts_index(neighbours)
-            if deleted:  # sessions left without any turn go too
+            if deleted:
+                self._mark_scrub_pending()
+                # sessions left without any turn go too
                 self.conn.execute(
                     "DELETE FROM chat_sessions WHERE NOT EXISTS (SELECT 1 FROM memories m "
                     "WHERE m.user = chat_sessions.user AND m.doc_id = ? || chat_sessions.name)",
@@ -382,20 +398,39 @@ class SQLiteStore:
         return deleted
 
     def scrub(self, wait_ms: int = 3000) -> bool:
-        """Make deleted text unreadable in the file: empty the WAL.
+        """Make deleted text unreadable in the files: checkpoint the WAL and empty it.
 
-        secure_delete already zeroes freed pages, and the FTS table deletes tokens
-        for real; old copies of pages can still sit in the WAL until a checkpoint.
-        A reader in another process holds the WAL back; the checkpoint waits up to
-        `wait_ms` for it, and returns False if it is still there (`traces_left`).
+        secure_delete zeroes freed pages and the FTS table deletes tokens for real,
+        but those zeroed pages are written to the WAL: until a checkpoint copies them
+        into the database file, the file keeps the old pages, and the WAL may hold
+        older copies too. A reader in another process holds the checkpoint back; it
+        waits up to `wait_ms` for it, and returns False if it is still there
+        (`traces_left`: the text can still be read in the database file or its WAL).
+
+        A delete writes SCRUB_PENDING in its own transaction and only a complete
+        scrub removes it, so a delete killed between its commit and its scrub, or
+        held back by a reader, is scrubbed by the next process to open the store.
         """
+        cleared = self._checkpoint(wait_ms)
+        if cleared and self.setting(SCRUB_PENDING) is not None:
+            with write_transaction(self.conn):
+                self.conn.execute("DELETE FROM settings WHERE key = ?", [SCRUB_PENDING])
+            self._checkpoint(wait_ms)  # the WAL held only the mark's removal: empty it again
+        self.traces_left = not cleared
+        return cleared
+
+    def _checkpoint(self, wait_ms: int) -> bool:
         self.conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
         try:
             busy = retry_busy(lambda: self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
         finally:
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self.traces_left = bool(busy)
         return not busy
+
+    def _mark_scrub_pending(self) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [SCRUB_PENDING, now_str()]
+        )
 
     # -- consolidation ---------------------------------------------------------------
 
@@ -476,9 +511,10 @@ class SQLiteStore:
         return self._records([found[seq] for seq in sorted(found)])
 
     def clear_history(self, memory_id: str) -> None:
-        """Erase a memory's older texts (its current text stays)."""
+        """Erase a memory's older texts (its current text stays); the caller scrubs."""
         with write_transaction(self.conn):
             self.conn.execute("DELETE FROM memory_history WHERE seq = ?", [self._seq(memory_id)])
+            self._mark_scrub_pending()
 
     def superseded_by(self, memory_id: str) -> list[MemoryRecord]:
         """The facts this memory replaced."""
@@ -1093,15 +1129,40 @@ class SQLiteStore:
             for r in self.conn.execute(f"SELECT {column}, count(*) FROM memories GROUP BY 1 ORDER BY 1")
         }
 
+    def health(self) -> dict[str, builtins.list[str]]:
+        """Each check of the file -> what it found wrong (nothing: it passed).
+
+        The checks: the index counts against the rows, SQLite's integrity_check,
+        the schema (every table and index of the migrations), the FTS index
+        against its rows. One that cannot run (a damaged page) reports why; the
+        others still run.
+        """
+        checks: dict[str, Callable[[], builtins.list[str]]] = {
+            "index counts": self._count_mismatches,
+            "integrity": lambda: [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"],
+            "schema": lambda: [f"{name} is missing" for name in schema.missing(self.conn)],
+            "full-text index": self._fts_check,
+        }
+        found = {}
+        for name, check in checks.items():
+            try:
+                found[name] = check()
+            except DatabaseError as exc:
+                found[name] = [str(exc)]
+        return found
+
     def integrity_problems(self) -> builtins.list[str]:
-        """integrity_check, the FTS index against its rows, and the index counts."""
-        problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        try:
-            self.conn.execute("INSERT INTO memories_fts (memories_fts, rank) VALUES ('integrity-check', 1)")
-        except (DatabaseError, OperationalError) as exc:
-            problems.append(f"full-text index: {exc}")
+        """What `health` finds wrong, as one list."""
+        return [f"{name}: {problem}" for name, problems in self.health().items() for problem in problems]
+
+    def _count_mismatches(self) -> builtins.list[str]:
         counts = self.counts()
-        for key in ("fts_rows", "vector_rows", "vec_index_rows"):
-            if counts[key] != counts["memories"]:
-                problems.append(f"{key.replace('_', ' ')}: {counts[key]} for {counts['memories']} memories")
-        return problems
+        return [
+            f"{key.replace('_', ' ')}: {counts[key]} for {counts['memories']} memories"
+            for key in ("fts_rows", "vector_rows", "vec_index_rows")
+            if counts[key] != counts["memories"]
+        ]
+
+    def _fts_check(self) -> builtins.list[str]:
+        self.conn.execute("INSERT INTO memories_fts (memories_fts, rank) VALUES ('integrity-check', 1)")
+        return []
