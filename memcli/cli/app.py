@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import ExitStatus, MemcliError
+from .render import printable
 
 # What each exit status means: `mem --help` and the man page both print this list.
 EXIT_CODES: list[tuple[ExitStatus, str]] = [
@@ -37,7 +38,7 @@ _debug = False
 def _fail(message: str, status: int) -> typer.Exit:
     if _debug:
         traceback.print_exc()
-    print(f"Error: {message}", file=sys.stderr)
+    print(f"Error: {printable(message)}", file=sys.stderr)  # it may quote the input
     return typer.Exit(status)
 
 

@@ -53,7 +53,7 @@ def print_changes(report: Report, out: Any) -> None:
         target = f" (was {change.target})" if change.action == "SUPERSEDE" else ""
         if change.action == "MERGE":
             ref, target = f" {change.target} into {change.id}", ""
-        out.print(f"  {label}{ref}{target}: {render.one_line(change.text, 80)}")
+        out.print(render.printable(f"  {label}{ref}{target}: ") + render.one_line(change.text, 80))
 
 
 def extract_now(memory: Memory, ids: list[str], user: str) -> Report:
