@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import InputError, ModelError, NotFound, StoreError, UsageError
+from ..errors import STORAGE_ERRNOS, InputError, MemcliError, ModelError, NotFound, StoreError, UsageError
 from . import render
 from .app import app
 from .inputs import MAX_BULK_BYTES, new_user_name, read_file, read_stdin, stdin_is_piped
@@ -628,20 +628,36 @@ def export(
         raise InputError(f"{output} is a directory: give a file name (-o {output / 'memories.jsonl'})")
     import tempfile
 
-    fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)  # mode 0600
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)  # mode 0600
+    except OSError as exc:
+        raise _unwritable(output, exc) from None
     tmp = Path(name)
     try:
         with open(fd, "w", encoding="utf-8") as f:
             lines = render.emit_jsonl(mem.export(filters), f)
         tmp.replace(output)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)  # never leave a copy of the memories behind
+        if isinstance(exc, OSError):
+            raise _unwritable(output, exc) from None
         raise
     sessions = len(mem.store.chat_session_records(filters.user))
     print(
         render.printable(f"Exported {lines - sessions} memories and {sessions} chat sessions to {output}"),
         file=sys.stderr,
     )
+
+
+def _unwritable(path: Path, exc: OSError) -> MemcliError:
+    """Why a file the user named cannot be written, naming it (not our temporary file)."""
+    if exc.errno in STORAGE_ERRNOS:
+        return StoreError(f"cannot write {path}: {exc.strerror}; nothing was written")
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"cannot write {path}: there is no directory {path.parent}")
+    if isinstance(exc, NotADirectoryError):
+        return InputError(f"cannot write {path}: {path.parent} is not a directory")
+    return InputError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 @app.command("import")
