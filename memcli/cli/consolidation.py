@@ -70,9 +70,8 @@ def _locked(db: Path, *, log: bool) -> Iterator[None]:
                 attach_log_file()
             stack.enter_context(exclusive(db))
         except OSError as exc:
-            raise StoreError(
-                f"cannot consolidate: {exc.strerror}: {exc.filename}; nothing was changed"
-            ) from None
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise StoreError(f"cannot consolidate {db}: {exc.strerror}{where}; nothing was changed") from None
         yield
 
 
