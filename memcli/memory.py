@@ -583,15 +583,17 @@ class Backup:
     sessions: list[ChatSession] = field(default_factory=list)  # user "": the importing user
 
 
-def read_backup(records: Iterable[Any]) -> Backup:
+def read_backup(records: Iterable[Any], lines: Sequence[int] | None = None) -> Backup:
     """Export lines (dicts from parse_jsonl) -> Backup; the first bad line raises
-    InputError naming it, before a database is created or opened for it.
+    InputError naming it, before a database is created or opened for it. `lines`
+    numbers the records as in their file (numbered_jsonl's); by default 1, 2, ...
 
     A line with "type": "chat_session" is a session; any other is a memory
     ("type": "memory", or none: old exports and hand-written lines).
     """
     backup = Backup()
-    for n, data in enumerate(records, 1):
+    for i, data in enumerate(records):
+        n = lines[i] if lines is not None else i + 1
         if isinstance(data, dict) and data.get("type") == "chat_session":
             backup.sessions.append(record_to_session(data, n))
             continue

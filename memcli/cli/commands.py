@@ -678,13 +678,14 @@ def import_(
 
       mem import backup.jsonl --db new.db
     """
-    from ..memory import parse_jsonl, read_backup
+    from ..memory import numbered_jsonl, read_backup
 
     content = read_file(path, MAX_BULK_BYTES)
-    records = list(parse_jsonl(content.splitlines()))
-    if not records:
-        raise InputError(f"{path} holds no memories")
-    backup = read_backup(records)  # a bad line never creates the database
+    numbered = list(numbered_jsonl(content.splitlines()))
+    if not numbered:
+        raise InputError(f"{render.printable(str(path))} holds no memories")
+    records = [record for _, record in numbered]
+    backup = read_backup(records, [n for n, _ in numbered])  # a bad line never creates the database
     mem = _open(db, create=True)
     with _progress(len(records), "Importing") as advance:
         report = mem.restore(backup, progress=advance)

@@ -25,7 +25,7 @@ from .commands import (
     _filters,
     _open,
 )
-from .inputs import read_stdin, stdin_is_piped
+from .inputs import read_stdin, stdin_is_piped, utf8_argument
 
 if TYPE_CHECKING:
     from ..chat import Chat
@@ -103,7 +103,7 @@ def ask(
         text = read_stdin()
     else:
         raise UsageError("give a question as arguments or on stdin")
-    checked_question(text)  # before any model loads
+    checked_question(utf8_argument(text, "question"))  # before any model loads
     preload()
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until, assistant=assistant)

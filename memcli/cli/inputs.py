@@ -63,6 +63,16 @@ def read_file(path: Path | str, limit: int = MAX_TEXT_BYTES) -> str:
     return _decode(data, str(path))
 
 
+def utf8_argument(text: str, what: str) -> str:
+    """The text of an argument, or an InputError when its bytes were not UTF-8
+    (Python hands them over as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"the {what} is not valid UTF-8") from None
+    return text
+
+
 def new_user_name(name: str | None) -> str | None:
     """A user name new memories are stored under: one line of printable text.
 
