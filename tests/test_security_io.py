@@ -431,7 +431,7 @@ _lines = st.one_of(
 def test_any_json_lines_get_a_documented_answer_and_change_nothing_stored(seeded) -> None:
     db, before = seeded
 
-    @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(_lines, min_size=1, max_size=4))
     def check(lines: list[str]) -> None:
         result = runner.invoke(app, ["remember", "--db", str(db), "--jsonl"], input="\n".join(lines) + "\n")
@@ -475,7 +475,7 @@ def test_any_mcp_message_gets_a_json_rpc_answer_and_changes_nothing_stored(seede
     db, before = seeded
     server = mcp_server(db)
 
-    @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(
         st.lists(_messages | st.text(max_size=30).map(lambda t: t.replace("\n", " ")), min_size=1, max_size=3)
     )
