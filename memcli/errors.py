@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -17,6 +18,24 @@ class ExitStatus(IntEnum):
     MODEL = 6  # a model missing or broken; embeddings not the store's; a model reply unusable after retries
     BUSY = 7  # another `mem consolidate` is running on this database
     INTERRUPTED = 130
+
+
+# OSErrors that mean the storage is at fault, not the input: exit status DATABASE.
+STORAGE_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def database_message(exc: Exception) -> str:
+    """One line for an SQLite error, saying what became of the write."""
+    text = str(exc)
+    if "readonly" in text:
+        return "cannot write: the database file or its directory is read-only; nothing was changed"
+    # A failed write rolls back its own transaction only: a bulk load keeps the
+    # batches stored before it (running it again skips them).
+    if "disk is full" in text:
+        return "cannot write: the disk is full; the write in progress was rolled back"
+    if "disk I/O error" in text:
+        return "disk I/O error (disk full, a file size limit, or failing storage); the write in progress was rolled back"
+    return f"database problem: {text} (run `mem doctor`)"
 
 
 class MemcliError(Exception):

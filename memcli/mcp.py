@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import MemcliError
+from .errors import MemcliError, database_message
 from .records import KINDS, Filters, NewMemory
 
 if TYPE_CHECKING:
@@ -176,10 +176,14 @@ class Server:
 
     def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run one tool: its text for the model, and the same data structured."""
+        from .store.connection import DatabaseError
+
         try:
             text, data = getattr(self, f"_tool_{name}")(**_checked(name, arguments))
         except (ToolError, MemcliError) as exc:
-            return {"content": [{"type": "text", "text": _text(f"Error: {exc}")}], "isError": True}
+            return _tool_error(str(exc))
+        except DatabaseError as exc:  # read-only, full, locked: the agent is told, as the CLI tells a person
+            return _tool_error(database_message(exc))
         return {"content": [{"type": "text", "text": text}], "structuredContent": data, "isError": False}
 
     # -- the tools -----------------------------------------------------------------
@@ -278,6 +282,10 @@ def _checked(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         if kind == "array" and len(value) < spec.get("minItems", 0):
             raise ToolError(f"{key} cannot be empty")
     return arguments
+
+
+def _tool_error(message: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": _text(f"Error: {message}")}], "isError": True}
 
 
 def _brief(data: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -14,7 +14,9 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +78,7 @@ def content_hash(text: str) -> str:
 _FIELD_NAMES = {"user": "the user name", "tags": "a tag", "meta": "a metadata entry"}
 _ID = re.compile(f"[0-9a-z]{{{ID_LENGTH}}}")
 MAX_COUNT = 2**31 - 1  # chunk numbers and recall counts
+MAX_NESTING = 64  # levels of lists and objects in a memory's meta: far below Python's recursion limit
 
 
 def _is_utf8(text: str) -> bool:
@@ -104,11 +107,32 @@ def clean_text(text: str) -> str:
     return text
 
 
+def _as_json(value: Any, what: str) -> str:
+    """A field as the JSON it is stored as; InputError for what JSON cannot hold."""
+    if _nested_deeper(value, MAX_NESTING):
+        raise InputError(f"{what} is nested more than {MAX_NESTING} levels deep")
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:  # NaN or Infinity; an int too long to write
+        raise InputError(
+            f"{what} holds a number JSON cannot hold (NaN, Infinity, or over {sys.get_int_max_str_digits()} digits)"
+        ) from None
+
+
+def _nested_deeper(value: Any, levels: int) -> bool:
+    if not isinstance(value, (dict, list, tuple)):
+        return False
+    if levels == 0:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    return any(_nested_deeper(child, levels - 1) for child in children)
+
+
 def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
     """One input -> the rows to store (several when a long text is chunked)."""
     text = clean_text(item.text)
     for name, value in vars(item).items():  # the text was checked above
-        if name != "text" and not _is_utf8(json.dumps(value, ensure_ascii=False, default=str)):
+        if name != "text" and not _is_utf8(_as_json(value, _FIELD_NAMES.get(name, repr(name)))):
             raise InputError(f"{_FIELD_NAMES.get(name, repr(name))} is not valid UTF-8")
     if item.kind not in KINDS:
         raise InputError(f"unknown kind {item.kind!r}: use one of {', '.join(KINDS)}")
@@ -329,6 +353,8 @@ class Memory:
             raise UsageError(f"unknown fusion {fusion!r}: use one of {', '.join(search.FUSIONS)}")
         if not query or not query.strip():
             raise InputError("empty query")
+        if not _is_utf8(query):
+            raise InputError("the query is not valid UTF-8")
         if k < 1:
             raise UsageError("-k must be at least 1")
         filters = filters or Filters(user=self.user)
@@ -557,15 +583,17 @@ class Backup:
     sessions: list[ChatSession] = field(default_factory=list)  # user "": the importing user
 
 
-def read_backup(records: Iterable[Any]) -> Backup:
+def read_backup(records: Iterable[Any], lines: Sequence[int] | None = None) -> Backup:
     """Export lines (dicts from parse_jsonl) -> Backup; the first bad line raises
-    InputError naming it, before a database is created or opened for it.
+    InputError naming it, before a database is created or opened for it. `lines`
+    numbers the records as in their file (numbered_jsonl's); by default 1, 2, ...
 
     A line with "type": "chat_session" is a session; any other is a memory
     ("type": "memory", or none: old exports and hand-written lines).
     """
     backup = Backup()
-    for n, data in enumerate(records, 1):
+    for i, data in enumerate(records):
+        n = lines[i] if lines is not None else i + 1
         if isinstance(data, dict) and data.get("type") == "chat_session":
             backup.sessions.append(record_to_session(data, n))
             continue
@@ -579,10 +607,44 @@ def read_backup(records: Iterable[Any]) -> Backup:
 
 
 def parse_jsonl(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for _, value in numbered_jsonl(lines):
+        yield value
+
+
+def numbered_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each line of JSON; blank lines are skipped but counted.
+
+    What JSON does not allow is refused with its line number: NaN and Infinity
+    (Python's json reads them, and 1e999 as Infinity), numbers longer than
+    Python reads (4300 digits) and nesting deeper than it can follow."""
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            yield json.loads(line)
+            value = json.loads(line, parse_constant=_not_json, parse_float=_finite)
         except json.JSONDecodeError as exc:
             raise InputError(f"line {n}: not valid JSON ({exc.msg})") from None
+        except _NotJson as exc:
+            raise InputError(f"line {n}: not valid JSON ({exc})") from None
+        except ValueError:  # int() refuses to read it
+            raise InputError(
+                f"line {n}: a number has more than {sys.get_int_max_str_digits()} digits"
+            ) from None
+        except RecursionError:
+            raise InputError(f"line {n}: not valid JSON (nested too deeply)") from None
+        yield n, value
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _not_json(name: str) -> None:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotJson(f"{text} is too large for a JSON number")
+    return number

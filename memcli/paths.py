@@ -77,9 +77,12 @@ def ensure_private_dir(path: Path) -> Path:
         except FileExistsError:
             continue  # another process made it first, and marks it
         os.chmod(directory, 0o700)  # the umask can take bits even from 0700
-        fd = os.open(directory / DIR_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(_MARKER_TEXT)
+        try:  # only doctor's hint: a full disk must not stop the command that made the directory
+            fd = os.open(directory / DIR_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(_MARKER_TEXT)
+        except OSError:
+            pass
     return path
 
 

@@ -343,7 +343,7 @@ def test_terminal_escapes_bidi_and_markup_print_literally(tmp_path: Path) -> Non
     for out in outputs:
         for raw in ("\x1b", "\x07", "\u202e", "\u2066"):
             assert raw not in out, (raw, out)
-        assert "\\u001b[31mred\\u001b[0m" in out and "\\u202eevil" in out
+        assert "\\x1b[31mred\\x1b[0m" in out and "\\u202eevil" in out
         assert "[red]markup[/red] [/tmp] [bold]x[/]" in out
     assert "[blink]" in outputs[0] and "k" in outputs[1] and "[/]" in outputs[1]
 

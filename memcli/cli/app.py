@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -11,7 +12,8 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..errors import ExitStatus, MemcliError
+from ..errors import STORAGE_ERRNOS, ExitStatus, MemcliError, database_message
+from .render import printable
 
 # What each exit status means: `mem --help` and the man page both print this list.
 EXIT_CODES: list[tuple[ExitStatus, str]] = [
@@ -37,21 +39,8 @@ _debug = False
 def _fail(message: str, status: int) -> typer.Exit:
     if _debug:
         traceback.print_exc()
-    print(f"Error: {message}", file=sys.stderr)
+    print(f"Error: {printable(message)}", file=sys.stderr)  # it may quote the input
     return typer.Exit(status)
-
-
-def _database_message(exc: Exception) -> str:
-    text = str(exc)
-    if "readonly" in text:
-        return "cannot write: the database file or its directory is read-only; nothing was changed"
-    # A failed write rolls back its own transaction only: a bulk load keeps the
-    # batches stored before it (running it again skips them).
-    if "disk is full" in text:
-        return "cannot write: the disk is full; the write in progress was rolled back"
-    if "disk I/O error" in text:
-        return "disk I/O error (disk full, a file size limit, or failing storage); the write in progress was rolled back"
-    return f"database problem: {text} (run `mem doctor`)"
 
 
 # How values are named in help and the man page ("--since WHEN", not "--since <str>").
@@ -103,7 +92,7 @@ class MemGroup(TyperGroup):
         except MemcliError as exc:
             raise _fail(str(exc), exc.exit_status) from None
         except DatabaseError as exc:
-            raise _fail(_database_message(exc), ExitStatus.DATABASE) from None
+            raise _fail(database_message(exc), ExitStatus.DATABASE) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", ExitStatus.INTERRUPTED) from None
         except BrokenPipeError:
@@ -111,9 +100,10 @@ class MemGroup(TyperGroup):
             sys.stderr.close()
             raise typer.Exit(ExitStatus.OK) from None
         except OSError as exc:
-            raise _fail(
-                f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), ExitStatus.ERROR
-            ) from None
+            where = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            if exc.errno in STORAGE_ERRNOS:  # a read-only mount, a full disk: the storage's fault
+                raise _fail(f"cannot write: {where}", ExitStatus.DATABASE) from None
+            raise _fail(where, ExitStatus.ERROR) from None
         except typer.Exit:
             raise
         except typer.Abort as exc:  # Ctrl-C or Ctrl-D at a prompt (click turns both into Abort)
@@ -182,6 +172,8 @@ from . import commands, config_cmd, consolidation, converse, docs_cmd, mcp_cmd, 
 def main() -> None:
     # llama.cpp and OpenMP read these at load time; two cores is all this tool may take.
     os.environ.setdefault("OMP_NUM_THREADS", str(min(os.cpu_count() or 1, 4)))
+    # A log line that cannot be written (a full disk) is lost, not printed as a traceback.
+    logging.raiseExceptions = False
     app(args=_debug_first(sys.argv[1:]), prog_name="mem")
 
 

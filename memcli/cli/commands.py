@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import InputError, ModelError, NotFound, StoreError, UsageError
+from ..errors import STORAGE_ERRNOS, InputError, MemcliError, ModelError, NotFound, StoreError, UsageError
 from . import render
 from .app import app
-from .inputs import MAX_BULK_BYTES, read_file, read_stdin, stdin_is_piped
+from .inputs import MAX_BULK_BYTES, new_user_name, read_file, read_stdin, stdin_is_piped
 
 if TYPE_CHECKING:  # importing the core at run time would slow `mem --help`
     from ..memory import Memory
@@ -28,11 +28,11 @@ DbOpt = Annotated[
         show_default=False,
     ),
 ]
-UserOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--user", "-u", help="Whose memories. Default: $MEMCLI_USER, else the login name.", show_default=False
-    ),
+_USER_HELP = "Whose memories. Default: $MEMCLI_USER, else the login name."
+UserOpt = Annotated[str | None, typer.Option("--user", "-u", help=_USER_HELP, show_default=False)]
+# The commands that store memories refuse a name no terminal could show as written.
+NewUserOpt = Annotated[
+    str | None, typer.Option("--user", "-u", help=_USER_HELP, show_default=False, callback=new_user_name)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 KindOpt = Annotated[
@@ -79,7 +79,7 @@ def _filters(
 
     for k in kind or []:
         if k not in KINDS:
-            raise UsageError(f"unknown kind {k!r}: use one of {', '.join(KINDS)}")
+            raise InputError(f"unknown kind {k!r}: use one of {', '.join(KINDS)}")
     return Filters(
         user=user or mem.user,
         kinds=list(kind or []),
@@ -149,7 +149,7 @@ def remember(
             "--extract", help="Also extract its facts now, as `mem consolidate` would (loads the model)."
         ),
     ] = False,
-    user: UserOpt = None,
+    user: NewUserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -170,7 +170,7 @@ def remember(
 
       mem remember --jsonl < notes.jsonl
     """
-    from ..memory import NewMemory, parse_jsonl, record_to_new, validate
+    from ..memory import NewMemory, numbered_jsonl, record_to_new, validate
     from ..timeparse import format_time, parse_duration, parse_time, utcnow
 
     if ttl and expires:
@@ -199,7 +199,7 @@ def remember(
         sources = [str(f) for f in file or []] or ["-"]
         for source in sources:
             content = read_file(source, MAX_BULK_BYTES)
-            for n, obj in enumerate(parse_jsonl(content.splitlines()), 1):
+            for n, obj in numbered_jsonl(content.splitlines()):
                 item = record_to_new(obj, n)
                 for key in ("kind", "importance"):  # options fill what a line leaves out
                     if key not in obj:
@@ -210,6 +210,11 @@ def remember(
                 item.expires_at = item.expires_at or expires_at
                 item.occurred_at = item.occurred_at or occurred_at
                 item.source = item.source or ("stdin" if source == "-" else source)
+                try:
+                    new_user_name(item.user)
+                    validate([item])
+                except InputError as exc:
+                    raise InputError(f"line {n}: {exc}") from None
                 items.append(item)
         if not items:
             raise InputError("no JSON lines to load")
@@ -222,8 +227,7 @@ def remember(
             if text != ["-"] and not stdin_is_piped():
                 raise InputError("nothing to remember: give TEXT, -f FILE, or pipe text in")
             items.append(NewMemory(read_stdin(), source="stdin", **common))  # type: ignore[arg-type]
-
-    validate(items)  # bad input never creates the database
+        validate(items)  # bad input never creates the database (JSON lines: checked line by line)
     mem = _open(db, user, create=True)
     with _progress(len(items), "Remembering") as advance:
         results = mem.remember(items, progress=advance)
@@ -250,7 +254,7 @@ def remember(
     for r in results if len(results) <= 20 else []:
         label = "Remembered" if r.status == "added" else "Already known"
         part = f" (chunk {r.chunk} of {r.doc_id})" if r.doc_id else ""
-        out.print(f"{label} {r.id}{part}: {render.one_line(r.text, 60)}")
+        out.print(render.printable(f"{label} {r.id}{part}: ") + render.one_line(r.text, 60))
     if len(results) > 20:
         out.print(f"Remembered {len(added)} memories; {len(results) - len(added)} were already known.")
     if report is not None:
@@ -397,7 +401,7 @@ def edit(
     if json_out:
         render.emit_json(record.to_dict())
     else:
-        render.console().print(f"Updated {record.id}: {render.one_line(record.text, 60)}")
+        render.console().print(render.printable(f"Updated {record.id}: ") + render.one_line(record.text, 60))
 
 
 @app.command()
@@ -439,15 +443,22 @@ def history(
 
     out = render.console()
     for old in replaced:
-        out.print(Text(f"{render.when(old.valid_to)}  replaces {old.id}: {render.printable(old.text)}"))
+        out.print(
+            Text(render.printable(f"{render.when(old.valid_to)}  replaces {old.id}: {old.text}", lines=True))
+        )
     for entry in entries:
         mark = "current" if entry.current and record.current else "was"
-        out.print(Text(f"{render.when(entry.changed_at)}  {mark:7}  {render.printable(entry.text)}"))
+        out.print(
+            Text(render.printable(f"{render.when(entry.changed_at)}  {mark:7}  {entry.text}", lines=True))
+        )
     if successor is not None:
         out.print(
             Text(
-                f"{render.when(record.valid_to)}  no longer valid: superseded by {successor.id}: "
-                f"{render.printable(successor.text)}"
+                render.printable(
+                    f"{render.when(record.valid_to)}  no longer valid: superseded by {successor.id}: "
+                    f"{successor.text}",
+                    lines=True,
+                )
             )
         )
     if record.unverified_at:
@@ -544,7 +555,7 @@ def forget(
         if sys.stdin is not None and sys.stdin.isatty():
             out = render.console(stderr=True)
             for r in records[:10]:
-                out.print(f"  {r.id}  {render.one_line(r.text, 70)}")
+                out.print(render.printable(f"  {r.id}  ") + render.one_line(r.text, 70))
             if len(records) > 10:
                 out.print(f"  ... and {len(records) - 10} more")
             if not typer.confirm(
@@ -570,7 +581,7 @@ def forget(
             }
         )
     else:
-        render.console().print(report.sentence())
+        render.console().print(render.printable(report.sentence()))
     if mem.store.traces_left:
         print(
             "Warning: another process has the database open, so the forgotten text can still be read "
@@ -618,17 +629,36 @@ def export(
         raise InputError(f"{output} is a directory: give a file name (-o {output / 'memories.jsonl'})")
     import tempfile
 
-    fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)  # mode 0600
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)  # mode 0600
+    except OSError as exc:
+        raise _unwritable(output, exc) from None
     tmp = Path(name)
     try:
         with open(fd, "w", encoding="utf-8") as f:
             lines = render.emit_jsonl(mem.export(filters), f)
         tmp.replace(output)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)  # never leave a copy of the memories behind
+        if isinstance(exc, OSError):
+            raise _unwritable(output, exc) from None
         raise
     sessions = len(mem.store.chat_session_records(filters.user))
-    print(f"Exported {lines - sessions} memories and {sessions} chat sessions to {output}", file=sys.stderr)
+    print(
+        render.printable(f"Exported {lines - sessions} memories and {sessions} chat sessions to {output}"),
+        file=sys.stderr,
+    )
+
+
+def _unwritable(path: Path, exc: OSError) -> MemcliError:
+    """Why a file the user named cannot be written, naming it (not our temporary file)."""
+    if exc.errno in STORAGE_ERRNOS:
+        return StoreError(f"cannot write {path}: {exc.strerror}; nothing was written")
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"cannot write {path}: there is no directory {path.parent}")
+    if isinstance(exc, NotADirectoryError):
+        return InputError(f"cannot write {path}: {path.parent} is not a directory")
+    return InputError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 @app.command("import")
@@ -649,13 +679,14 @@ def import_(
 
       mem import backup.jsonl --db new.db
     """
-    from ..memory import parse_jsonl, read_backup
+    from ..memory import numbered_jsonl, read_backup
 
     content = read_file(path, MAX_BULK_BYTES)
-    records = list(parse_jsonl(content.splitlines()))
-    if not records:
-        raise InputError(f"{path} holds no memories")
-    backup = read_backup(records)  # a bad line never creates the database
+    numbered = list(numbered_jsonl(content.splitlines()))
+    if not numbered:
+        raise InputError(f"{render.printable(str(path))} holds no memories")
+    records = [record for _, record in numbered]
+    backup = read_backup(records, [n for n, _ in numbered])  # a bad line never creates the database
     mem = _open(db, create=True)
     with _progress(len(records), "Importing") as advance:
         report = mem.restore(backup, progress=advance)
@@ -689,21 +720,21 @@ def stats(db: DbOpt = None, json_out: JsonOpt = False) -> None:
     if json_out:
         render.emit_json(result.to_dict())
         return
-    out = render.console()
-    out.print(f"database      {result.path} ({_size(result.file_size)})")
-    out.print(f"memories      {result.memories} ({result.expired} expired)")
-    for k, n in result.by_kind.items():
-        out.print(f"  {k:12}{n}")
-    out.print("users         " + ", ".join(f"{u}: {n}" for u, n in result.by_user.items()))
-    out.print(
-        f"vectors       {result.embed_model or '-'} ({result.embed_dim or '-'} dims); configured: {result.configured_model}"
-    )
     # Counts only: a damaged page can hide behind matching counts, and only mem doctor reads every page.
     status = "counts match" if result.indexes_ok else "MISMATCH (run mem doctor)"
-    out.print(
+    lines = [
+        f"database      {result.path} ({_size(result.file_size)})",
+        f"memories      {result.memories} ({result.expired} expired)",
+        *(f"  {k:12}{n}" for k, n in result.by_kind.items()),
+        "users         " + ", ".join(f"{u}: {n}" for u, n in result.by_user.items()),
+        f"vectors       {result.embed_model or '-'} ({result.embed_dim or '-'} dims); "
+        f"configured: {result.configured_model}",
         f"indexes       {status}: full-text {result.fts_rows}, vectors {result.vector_rows}, "
-        f"vector index {result.vec_index_rows}"
-    )
+        f"vector index {result.vec_index_rows}",
+    ]
+    out = render.console()
+    for line in lines:
+        out.print(render.printable(line))
 
 
 @app.command()
@@ -762,4 +793,4 @@ def reindex(db: DbOpt = None, json_out: JsonOpt = False) -> None:
     if json_out:
         render.emit_json({"reindexed": n, "model": mem.embedder.name})
     else:
-        print(f"Re-embedded {n} memories with {mem.embedder.name}.", file=sys.stderr)
+        print(render.printable(f"Re-embedded {n} memories with {mem.embedder.name}."), file=sys.stderr)

@@ -61,7 +61,7 @@ def list_settings(json_out: JsonOpt = False) -> None:
     for row in rows:
         table.add_row(row["key"], render.printable(str(row["value"])), row["source"], row["help"])
     render.console().print(table)
-    print(f"Config file: {_path()}", file=sys.stderr)
+    print(render.printable(f"Config file: {_path()}"), file=sys.stderr)
 
 
 @config_app.command("get")
@@ -79,7 +79,7 @@ def get(key: KeyArg, json_out: JsonOpt = False) -> None:
     if json_out:
         render.emit_json(row)
     else:
-        print(row["value"])
+        print(render.printable(str(row["value"])))
 
 
 @config_app.command("set", context_settings={"ignore_unknown_options": True})  # `set KEY -3` is a value
@@ -106,7 +106,7 @@ def set_(
     if json_out:
         render.emit_json({"key": key, "value": parsed, "config": str(_path())})
     else:
-        print(f"{key} = {parsed!r} in {_path()}", file=sys.stderr)
+        print(render.printable(f"{key} = {parsed!r} in {_path()}"), file=sys.stderr)
     if setting.env:
         import os
 

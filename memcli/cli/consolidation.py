@@ -7,12 +7,14 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, StoreError, UsageError
 from . import render
 from .app import app
 from .commands import DbOpt, JsonOpt, UserOpt, _open
@@ -53,14 +55,31 @@ def print_changes(report: Report, out: Any) -> None:
         target = f" (was {change.target})" if change.action == "SUPERSEDE" else ""
         if change.action == "MERGE":
             ref, target = f" {change.target} into {change.id}", ""
-        out.print(f"  {label}{ref}{target}: {render.one_line(change.text, 80)}")
+        out.print(render.printable(f"  {label}{ref}{target}: ") + render.one_line(change.text, 80))
+
+
+@contextmanager
+def _locked(db: Path, *, log: bool) -> Iterator[None]:
+    """The consolidation lock (and with log=True the log file) taken, or a StoreError:
+    on a read-only mount or a full disk nothing is done, and it says which file."""
+    from ..consolidate import attach_log_file, exclusive
+
+    with ExitStack() as stack:
+        try:
+            if log:
+                attach_log_file()
+            stack.enter_context(exclusive(db))
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise StoreError(f"cannot consolidate {db}: {exc.strerror}{where}; nothing was changed") from None
+        yield
 
 
 def extract_now(memory: Memory, ids: list[str], user: str) -> Report:
     """`mem remember --extract`: consolidate just these new episodes, now."""
-    from ..consolidate import Consolidator, exclusive
+    from ..consolidate import Consolidator
 
-    with exclusive(memory.path):
+    with _locked(memory.path, log=False):
         runner = Consolidator(memory, lambda: _generator(None), user=user)
         runner.extract_pending(only=ids)
     return runner.report
@@ -103,13 +122,12 @@ def consolidate(
 
       mem cron --install   # run it every night
     """
-    from ..consolidate import Consolidator, attach_log_file, exclusive
+    from ..consolidate import Consolidator
 
     mem = _open(db, user, create=False)
-    attach_log_file()
     scope = None if all_users else (user or mem.user)
     bar = _StageBar(enabled=not quiet and not json_out and sys.stderr.isatty())
-    with exclusive(mem.path):
+    with _locked(mem.path, log=True):
         runner = Consolidator(
             mem,
             lambda: _generator(model),

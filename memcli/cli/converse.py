@@ -17,6 +17,7 @@ from .commands import (
     DbOpt,
     JsonOpt,
     KindOpt,
+    NewUserOpt,
     SinceOpt,
     TagOpt,
     UntilOpt,
@@ -24,7 +25,7 @@ from .commands import (
     _filters,
     _open,
 )
-from .inputs import read_stdin, stdin_is_piped
+from .inputs import read_stdin, stdin_is_piped, utf8_argument
 
 if TYPE_CHECKING:
     from ..chat import Chat
@@ -56,7 +57,7 @@ class _Stream:
 
     def __call__(self, text: str) -> None:
         if self.live:
-            sys.stdout.write(render.printable(text) if "\n" not in text else text)
+            sys.stdout.write(render.printable(text, lines=True))
             sys.stdout.flush()
             self.started = True
 
@@ -102,7 +103,7 @@ def ask(
         text = read_stdin()
     else:
         raise UsageError("give a question as arguments or on stdin")
-    checked_question(text)  # before any model loads
+    checked_question(utf8_argument(text, "question"))  # before any model loads
     preload()
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until, assistant=assistant)
@@ -120,16 +121,17 @@ def ask(
     if stream is not None and stream.started:
         sys.stdout.write(f" {cites}\n" if cites else "\n")
     else:
-        render.console().print(f"{answer.text} {cites}".rstrip())
+        render.console().print(render.printable(f"{answer.text} {cites}".rstrip(), lines=True))
     by_id = {h.record.id: h for h in answer.used}
     out = render.console(stderr=True)
     for memory_id in answer.cited:
         hit = by_id[memory_id]
         out.print(
-            f"  [{memory_id}] {render.when(hit.record.occurred_at)}  {render.one_line(hit.record.text, 90)}"
+            render.printable(f"  [{memory_id}] {render.when(hit.record.occurred_at)}  ")
+            + render.one_line(hit.record.text, 90)
         )
     if not answer.known and answer.reason:
-        out.print(f"  ({answer.reason})")
+        out.print(render.printable(f"  ({answer.reason})"))
 
 
 @app.command()
@@ -141,7 +143,7 @@ def chat(
     kind: KindOpt = None,
     tag: TagOpt = None,
     model: ModelOpt = None,
-    user: UserOpt = None,
+    user: NewUserOpt = None,
     db: DbOpt = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Piped input only: one JSON object per line of input.")
@@ -201,9 +203,9 @@ def _handle(conversation: Chat, line: str, *, live: bool, json_out: bool = False
             render.emit_json({"command": command, "output": output, "errors": errors})
         else:
             for line_out in output:
-                out.print(line_out)
+                out.print(render.printable(line_out))
             for error in errors:
-                note.print(error)
+                note.print(render.printable(error))
         return True
     stream = _Stream() if live else None
     if live:
@@ -226,11 +228,11 @@ def _handle(conversation: Chat, line: str, *, live: bool, json_out: bool = False
     if stream is not None and stream.started:
         sys.stdout.write("\n")
     else:
-        out.print(reply.text)
+        out.print(render.printable(reply.text, lines=True))
     if reply.searched is not None:
-        note.print(f"  (searched memory for: {reply.searched})")
+        note.print(render.printable(f"  (searched memory for: {reply.searched})"))
     for memory_id, fact in reply.saved:
-        note.print(f"  Saved {memory_id}: {render.one_line(fact, 80)}")
+        note.print(render.printable(f"  Saved {memory_id}: ") + render.one_line(fact, 80))
     return True
 
 
@@ -297,7 +299,9 @@ def _repl(conversation: Chat) -> None:
     history = _readline_history(ensure_private_dir(data_dir()) / "chat_history")
     verb = "Resumed" if conversation.resumed else "Started"
     render.console(stderr=True).print(
-        f"{verb} session {conversation.session}. /help lists commands, /exit or Ctrl-D leaves."
+        render.printable(
+            f"{verb} session {conversation.session}. /help lists commands, /exit or Ctrl-D leaves."
+        )
     )
     try:
         while True:
@@ -313,7 +317,7 @@ def _repl(conversation: Chat) -> None:
                 if line.strip() and not _handle(conversation, line, live=True):
                     return
             except InputError as exc:  # this message only (too long, ...): the session goes on
-                print(f"\nError: {exc}", file=sys.stderr)
+                print(f"\nError: {render.printable(str(exc))}", file=sys.stderr)
     finally:
         history()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..memory import MAX_TEXT_BYTES
+from .render import printable
 
 # Bulk JSON lines may be far larger than one memory.
 MAX_BULK_BYTES = 1024 * 1024 * 1024
@@ -60,3 +61,24 @@ def read_file(path: Path | str, limit: int = MAX_TEXT_BYTES) -> str:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
     return _decode(data, str(path))
+
+
+def utf8_argument(text: str, what: str) -> str:
+    """The text of an argument, or an InputError when its bytes were not UTF-8
+    (Python hands them over as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"the {what} is not valid UTF-8") from None
+    return text
+
+
+def new_user_name(name: str | None) -> str | None:
+    """A user name new memories are stored under: one line of printable text.
+
+    A name is an identifier, printed in stats and lists: control, bidi and
+    undecodable characters are refused here (names stored before still print,
+    escaped, and can still be used to read and forget)."""
+    if name is not None and (printable(name) != name or "\t" in name):
+        raise InputError(f"bad user name {name!r}: control, bidi and undecodable characters are not allowed")
+    return name

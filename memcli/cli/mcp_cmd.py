@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 from .app import app
-from .commands import DbOpt, UserOpt, _open
+from .commands import DbOpt, NewUserOpt, _open
 
 
 @app.command()
-def mcp(db: DbOpt = None, user: UserOpt = None) -> None:
+def mcp(db: DbOpt = None, user: NewUserOpt = None) -> None:
     """Serve the memory to an agent as MCP tools over stdin/stdout.
 
     The agent's client starts this command and speaks JSON-RPC to it, one

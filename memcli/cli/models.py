@@ -97,7 +97,7 @@ def list_models(
         if row["in_use"]:
             state += ", in use"
         size = f"{row['size'] / 1e6:.0f} MB" if row["size"] else "-"
-        table.add_row(row["name"], row["role"], size, state, row["path"])
+        table.add_row(*(render.printable(c) for c in (row["name"], row["role"], size, state, row["path"])))
     render.console().print(table)
     missing = [r["name"] for r in rows if r["in_use"] and not r["installed"]]
     if missing:
@@ -138,7 +138,7 @@ def install(
         path = catalog.install(spec, target, keep_packages=keep_packages, say=lambda m: note.print(m))
         installed.append({"name": spec.name, "role": spec.role, "path": str(path), "sha256": spec.sha256})
         if not json_out:
-            render.console().print(f"Installed {spec.name}: {path}")
+            render.console().print(render.printable(f"Installed {spec.name}: {path}"))
     if json_out:
         render.emit_json({"installed": installed})
 
@@ -187,7 +187,9 @@ def use(
     if json_out:
         render.emit_json({"role": chosen_role, "model": value, "setting": key})
     else:
-        render.console().print(f"Using {value} for {chosen_role} ({key} in the config file)")
+        render.console().print(
+            render.printable(f"Using {value} for {chosen_role} ({key} in the config file)")
+        )
     if chosen_role == "embed" and value != before:
         print("Run `mem reindex` to re-embed the stored memories with it.", file=sys.stderr)
 
@@ -243,4 +245,4 @@ def remove(
     if json_out:
         render.emit_json({"removed": name, "path": str(path)})
     else:
-        render.console().print(f"Removed {name} ({path})")
+        render.console().print(render.printable(f"Removed {name} ({path})"))

@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Iterable
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What a terminal could take for a command, or that reorders what is shown (the
+# bidi controls): C0 but tab and newline, DEL, C1, U+061C, U+200E/F, U+202A-202E,
+# U+2066-2069; and lone surrogates (undecodable bytes), which no terminal can print.
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE_LINE = re.compile(f"[{_UNSAFE}\n]")
+_UNSAFE_LINES = re.compile(f"(?!\r\n)[{_UNSAFE}]")  # a CR ending a line is not a trick
 
 
-def printable(text: str) -> str:
-    """Stored text shown as written, but terminal control and bidi characters made visible."""
-    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """Text from data made safe for a terminal; everything shown to a person goes through it.
+
+    Control and bidi characters are shown as escapes, as Python writes them
+    (`\\x1b`, `\\u202e`), so a stored text, user, tag or file name can neither
+    send a terminal commands nor reorder what is shown around it. A tab stays
+    (it only moves on along the line), and a newline (or CR LF) stays with lines=True only:
+    for a memory's text shown whole on purpose; a field on one line (an id, a user,
+    an error) gets `\\x0a`. A text holding a backslash-x escape of its own prints
+    the same as an escaped one: `--json` tells them apart.
+
+      printable("a\\x1b[31mb")  ->  'a\\\\x1b[31mb'
+    """
+    return (_UNSAFE_LINES if lines else _UNSAFE_LINE).sub(_escape, text)
 
 
 def one_line(text: str, width: int | None = None) -> str:
-    flat = " ".join(printable(text).split())
+    flat = printable(" ".join(text.split()))
     if width and len(flat) > width:
         return flat[: width - 1] + "…"
     return flat
@@ -32,15 +54,43 @@ def console(stderr: bool = False) -> Any:
     return Console(file=stream, width=width, highlight=False, markup=False, emoji=False, soft_wrap=False)
 
 
+def to_json(data: Any) -> str:
+    """One line of JSON that is safe on a terminal and valid for any reader.
+
+    JSON escapes C0 controls itself; DEL, C1, bidi controls and lone surrogates
+    are escaped here too (`\\u202e`, which decodes to the same text), while other
+    letters stay readable. NaN and Infinity are not JSON: a value stored by an
+    older version as one is written as null.
+    """
+    try:
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(data), ensure_ascii=False, allow_nan=False)
+    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_UNSAFE_JSON = re.compile(f"[{_UNSAFE}]")  # outside strings JSON is ASCII: only string contents match
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=None) + "\n")
+    sys.stdout.write(to_json(data) + "\n")
 
 
 def emit_jsonl(rows: Iterable[dict[str, Any]], stream: Any = None) -> int:
     stream = stream or sys.stdout
     n = 0
     for row in rows:
-        stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+        stream.write(to_json(row) + "\n")
         n += 1
     return n
 
@@ -63,15 +113,13 @@ def memory_table(rows: list[dict[str, Any]], *, score: bool) -> None:
         table.add_column("score", no_wrap=True, justify="right")
     table.add_column("text", overflow="fold")
     for row in rows:
-        cells = [Text(row["id"]), Text(when(row["occurred_at"])), Text(row["kind"])]
+        cells = [row["id"], when(row["occurred_at"]), row["kind"]]
         if score:
-            cells.append(Text(f"{row['score']:.4f}"))
-        text = printable(row["text"])
-        if row.get("tags"):
-            text += "  #" + " #".join(printable(t) for t in row["tags"])
-        text += status_note(row)
-        cells.append(Text(text))
-        table.add_row(*cells)
+            cells.append(f"{row['score']:.4f}")
+        tags = "  #" + " #".join(row["tags"]) if row.get("tags") else ""
+        cells = [printable(c) for c in cells]
+        cells.append(printable(row["text"], lines=True) + printable(tags + status_note(row)))
+        table.add_row(*map(Text, cells))
     console().print(table)
 
 
@@ -99,11 +147,11 @@ def show_record(data: dict[str, Any]) -> None:
             continue
         if isinstance(value, (dict, list)):
             value = json.dumps(value, ensure_ascii=False) if value else ""
-        table.add_row(Text(key), Text(printable("" if value is None else str(value))))
+        table.add_row(Text(printable(key)), Text(printable("" if value is None else str(value))))
     out = console()
     out.print(table)
     out.print()
-    out.print(Text(printable(data["text"])))
+    out.print(Text(printable(data["text"], lines=True)))
 
 
 def progress_bar() -> Any:
