@@ -96,6 +96,20 @@ def _sqlite() -> Iterator[Check]:
             )
     finally:
         conn.close()
+    yield _sqlcipher()
+
+
+def _sqlcipher() -> Check:
+    try:
+        import sqlcipher3
+    except ImportError:
+        return Check("sqlite", "sqlcipher", True, "SQLCipher is not installed: stores cannot be encrypted")
+    conn = sqlcipher3.connect(":memory:")
+    try:
+        version = conn.execute("PRAGMA cipher_version").fetchone()[0]
+    finally:
+        conn.close()
+    return Check("sqlite", "sqlcipher", True, f"SQLCipher {version} for encrypted stores (mem encrypt)")
 
 
 def _config() -> Iterator[Check]:
@@ -112,6 +126,7 @@ def _database(db: Path) -> tuple[list[Check], bool]:
     and whether the file is a memcli store."""
     if not db.exists():
         return [Check("database", "file", True, f"{db} does not exist yet (mem remember creates it)")], False
+    from .store import encryption
     from .store.sqlite import SQLiteStore
 
     try:
@@ -122,10 +137,13 @@ def _database(db: Path) -> tuple[list[Check], bool]:
         ], False
     except MemcliError as exc:
         fix = f"if {db} is a memcli database, restore it from a backup; else point --db or MEMCLI_DB at one"
+        if encryption.is_encrypted(db):
+            fix = f"give its key in {encryption.KEY_ENV} or {encryption.KEY_FILE_ENV}, or keep it in the OS keyring"
         return [Check("database", "open", False, str(exc), fix)], False
     try:
         found = store.health()
         memories = store.counts()["memories"] if not found["index counts"] else None
+        encrypted = store.encrypted
     finally:
         store.close()
     passed = {
@@ -141,6 +159,8 @@ def _database(db: Path) -> tuple[list[Check], bool]:
         else Check("database", name, True, passed[name])
         for name, problems in found.items()
     ]
+    at_rest = "encrypted at rest (SQLCipher)" if encrypted else "not encrypted (mem encrypt encrypts it)"
+    checks.append(Check("database", "encryption", True, f"{db}: {at_rest}"))
     return checks, True
 
 

@@ -448,6 +448,7 @@ class Memory:
             vector_rows=counts["vector_rows"],
             vec_index_rows=counts["vec_index_rows"],
             history_rows=counts["history_rows"],
+            encrypted=self.store.encrypted,
         )
 
     def reindex(self, *, progress: Progress | None = None, batch_size: int = BATCH_SIZE) -> int:

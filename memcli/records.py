@@ -173,6 +173,7 @@ class Stats:
     vector_rows: int
     vec_index_rows: int
     history_rows: int
+    encrypted: bool = False  # a SQLCipher store (memcli.store.encryption)
 
     @property
     def indexes_ok(self) -> bool:

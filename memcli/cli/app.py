@@ -166,7 +166,16 @@ def _root(
     _debug = debug
 
 
-from . import commands, config_cmd, consolidation, converse, docs_cmd, mcp_cmd, models  # noqa: E402,F401  (registers the commands on app)
+from . import (  # noqa: E402,F401  (registers the commands on app)
+    commands,
+    config_cmd,
+    consolidation,
+    converse,
+    docs_cmd,
+    encryption_cmd,
+    mcp_cmd,
+    models,
+)
 
 
 def main() -> None:

@@ -731,6 +731,7 @@ def stats(db: DbOpt = None, json_out: JsonOpt = False) -> None:
         f"configured: {result.configured_model}",
         f"indexes       {status}: full-text {result.fts_rows}, vectors {result.vector_rows}, "
         f"vector index {result.vec_index_rows}",
+        "encryption    " + ("on (SQLCipher)" if result.encrypted else "off (mem encrypt turns it on)"),
     ]
     out = render.console()
     for line in lines:

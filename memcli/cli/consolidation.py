@@ -32,6 +32,7 @@ CRON_ENV = (  # where data, config and models are, when they are not the default
     "MEMCLI_MODEL",
     "XDG_DATA_HOME",
     "XDG_CONFIG_HOME",
+    "MEMCLI_KEY_FILE",  # an encrypted store's key file: its path, never the key itself
 )
 
 _LABELS = {
@@ -246,9 +247,17 @@ def cron(
       mem cron >> my-crontab.txt
     """
     from ..paths import LOG_FILENAME, data_dir, db_path, default_user
+    from ..store import encryption
 
     database = db_path(db).resolve()
     line = cron_line(database, user or default_user())
+    if encryption.is_encrypted(database) and not os.environ.get(encryption.KEY_FILE_ENV):
+        print(
+            f"Warning: {database} is encrypted, and cron has no terminal to type its key on: set "
+            f"{encryption.KEY_FILE_ENV} (a 0600 file) before mem cron, or keep the key in a keyring "
+            f"cron can reach; {encryption.KEY_ENV} is never written into the crontab",
+            file=sys.stderr,
+        )
 
     def report(status: str, message: str) -> None:
         if json_out:

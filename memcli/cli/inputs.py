@@ -79,6 +79,8 @@ def new_user_name(name: str | None) -> str | None:
     A name is an identifier, printed in stats and lists: control, bidi and
     undecodable characters are refused here (names stored before still print,
     escaped, and can still be used to read and forget)."""
+    if name is not None:
+        utf8_argument(name, "user name")
     if name is not None and (printable(name) != name or "\t" in name):
         raise InputError(f"bad user name {name!r}: control, bidi and undecodable characters are not allowed")
     return name

@@ -38,6 +38,11 @@ ENVIRONMENT = {
     'Default: the login name ("default" when there is none). Users never see each other\'s memories.',
     "MEMCLI_MODELS_DIR": "Where model files are kept, so that several data directories can share "
     "one copy. Default: models/ in the data directory.",
+    "MEMCLI_KEY": "The passphrase of an encrypted store (SQLCipher). A new store made while it is set "
+    "is encrypted; see mem encrypt. Never give a key on the command line.",
+    "MEMCLI_KEY_FILE": "A file readable by its owner only (mode 0600) that holds the passphrase, "
+    "read when MEMCLI_KEY is not set; mem cron carries it into the crontab. Without either, the OS "
+    "keyring (mem encrypt --keyring) or a prompt on a terminal gives the key.",
 }
 OTHER_ENVIRONMENT = {
     "XDG_DATA_HOME, XDG_CONFIG_HOME": "Move the data directory to $XDG_DATA_HOME/memcli and the "

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 class Store(Protocol):
     traces_left: bool  # after a delete: forgotten text may still be readable (see scrub)
 
+    @property
+    def encrypted(self) -> bool:
+        """Whether the store is encrypted at rest."""
+        ...
+
     # -- lifecycle and settings ------------------------------------------------
 
     def close(self) -> None: ...

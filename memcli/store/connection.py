@@ -17,13 +17,22 @@ import sqlean as sqlite3  # noqa: E402
 
 from ..errors import ForeignDatabase, StoreError
 from ..paths import ensure_private_dir
+from . import encryption
 from .schema import MIGRATION_SET
 
+try:  # SQLCipher, for encrypted stores (memcli.store.encryption); 5 ms to import
+    import sqlcipher3 as _sqlcipher
+except ImportError:  # pragma: no cover - a platform without the wheel: plain stores only
+    _sqlcipher = None
+
 BUSY_TIMEOUT_MS = 10_000
-Connection = Any  # sqlean.Connection; kept loose so no type stubs are needed
-DatabaseError = sqlite3.DatabaseError
-OperationalError = sqlite3.OperationalError
-IntegrityError = sqlite3.IntegrityError
+Connection = Any  # sqlean.Connection or sqlcipher3.Connection; kept loose so no type stubs are needed
+# The errors of either driver, for `except` and isinstance.
+_DRIVERS = [sqlite3] + ([_sqlcipher] if _sqlcipher is not None else [])
+Error: tuple[type[Exception], ...] = tuple(d.Error for d in _DRIVERS)
+DatabaseError: tuple[type[Exception], ...] = tuple(d.DatabaseError for d in _DRIVERS)
+OperationalError: tuple[type[Exception], ...] = tuple(d.OperationalError for d in _DRIVERS)
+IntegrityError: tuple[type[Exception], ...] = tuple(d.IntegrityError for d in _DRIVERS)
 
 
 MMAP_BYTES = 1 << 30
@@ -42,11 +51,23 @@ def _create_private_file(path: Path) -> None:
     os.chmod(target, 0o600)  # whatever the umask
 
 
-def connect(path: Path, *, create: bool) -> Connection:
-    """Open (or, with create=True, make) the database at *path*.
+def key_for(path: Path, *, create: bool) -> str | None:
+    """The key the store at `path` is opened with: None for a plain store. A new
+    store is encrypted when the environment gives a key (memcli.store.encryption)."""
+    if encryption.is_encrypted(path):
+        return encryption.key_to_open(path)
+    try:
+        new = path.stat().st_size == 0
+    except OSError:
+        new = True
+    return encryption.given_key() if new and create else None
+
+
+def connect(path: Path, *, create: bool, key: str | None = None) -> Connection:
+    """Open (or, with create=True, make) the database at *path*, with SQLCipher when `key` is given.
 
     Raises StoreError with a one-line explanation for a missing file, a directory,
-    a file that is not SQLite, or one that cannot be opened.
+    a file that is not SQLite, a wrong key, or one that cannot be opened.
     """
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a database file")
@@ -65,14 +86,16 @@ def connect(path: Path, *, create: bool) -> Connection:
     elif not os.access(path, os.R_OK):
         raise StoreError(f"cannot read database {path}: permission denied")
     try:
-        conn = _open_checked(path, str(path))
-    except sqlite3.DatabaseError as exc:
+        conn = _open_checked(path, str(path), key=key)
+    except DatabaseError as exc:
+        if key is not None and "not a database" in str(exc):
+            raise StoreError(f"cannot open {path}: the key is wrong; nothing was changed") from None
         if not _read_only_place(path) or "unable to open" not in str(exc):
             raise StoreError(f"{path} is not a usable database: {exc}") from None
         # A WAL database in a read-only directory (read-only media, a frozen
         # backup): SQLite cannot create the -shm file beside it, so it is read
         # read-only, or as immutable when there is no WAL to honour.
-        conn = _open_read_only(path)
+        conn = _open_read_only(path, key)
     try:
         _refuse_foreign(conn, path)
         if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
@@ -86,7 +109,7 @@ def connect(path: Path, *, create: bool) -> Connection:
         # Reads through a memory map: the vector-candidate scan reads ~5 MB of
         # sqlite-vec chunks per query at 100k memories; mapped, that is 2x faster.
         conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
-    except sqlite3.DatabaseError as exc:
+    except DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path} is not a usable database: {exc}") from None
     return conn
@@ -116,15 +139,22 @@ def _refuse_foreign(conn: Connection, path: Path) -> None:
     )
 
 
-def _open_checked(path: Path, target: str, *, uri: bool = False) -> Connection:
-    """Connect, load sqlite-vec and touch the schema: that reveals a file that is not SQLite."""
+def driver(key: str | None) -> Any:
+    """The DB-API module for a store: SQLCipher for an encrypted one, else sqlean."""
+    return encryption.cipher() if key is not None else sqlite3
+
+
+def _open_checked(path: Path, target: str, *, uri: bool = False, key: str | None = None) -> Connection:
+    """Connect, load sqlite-vec and touch the schema: that reveals a file that is not SQLite, or a wrong key."""
     try:
-        conn = sqlite3.connect(
+        conn = driver(key).connect(
             target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, uri=uri
         )
-    except sqlite3.Error as exc:
+    except Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     try:
+        if key is not None:
+            encryption.unlock(conn, key)
         _load_vec(conn)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -138,7 +168,7 @@ def _read_only_place(path: Path) -> bool:
     return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
 
 
-def _open_read_only(path: Path) -> Connection:
+def _open_read_only(path: Path, key: str | None = None) -> Connection:
     from urllib.parse import quote
 
     base = "file:" + quote(str(path.resolve()))
@@ -149,8 +179,8 @@ def _open_read_only(path: Path) -> Connection:
     last: Exception | None = None
     for option in options:
         try:
-            return _open_checked(path, f"{base}?{option}", uri=True)
-        except sqlite3.DatabaseError as exc:
+            return _open_checked(path, f"{base}?{option}", uri=True, key=key)
+        except DatabaseError as exc:
             last = exc
     raise StoreError(f"{path} is not a usable database: {last}") from None
 
@@ -175,7 +205,7 @@ def _load_vec(conn: Connection) -> None:
 
 def is_busy(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+    return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)
 
 
 def retry_busy(fn, *, attempts: int = 8):  # type: ignore[no-untyped-def]
@@ -188,7 +218,7 @@ def retry_busy(fn, *, attempts: int = 8):  # type: ignore[no-untyped-def]
     for attempt in range(attempts):
         try:
             return fn()
-        except sqlite3.OperationalError as exc:
+        except OperationalError as exc:
             if not is_busy(exc) or attempt == attempts - 1:
                 raise
             time.sleep(delay * (1 + random.random()))
@@ -234,14 +264,17 @@ def _undo(conn: Connection, *statements: str) -> None:
             return
         try:
             conn.execute(sql)
-        except sqlite3.Error:
+        except Error:
             return
 
 
-def copy_in_memory(conn: Connection) -> Connection:
+def copy_in_memory(conn: Connection, key: str | None = None) -> Connection:
     """A private in-memory copy of the whole database, sqlite-vec loaded: what a
-    dry run works on (it never touches the disk, so no copy of the memories stays)."""
-    copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    dry run works on (it never touches the disk, so no copy of the memories stays).
+    SQLCipher copies an encrypted store only into a copy keyed the same way."""
+    copy = driver(key).connect(":memory:", isolation_level=None, check_same_thread=False)
+    if key is not None:
+        encryption.unlock(copy, key)
     _load_vec(copy)
     conn.backup(copy)
     copy.execute("PRAGMA foreign_keys = ON")

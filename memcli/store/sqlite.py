@@ -25,6 +25,7 @@ from .connection import (
     IntegrityError,
     OperationalError,
     connect,
+    key_for,
     retry_busy,
     write_transaction,
 )
@@ -77,7 +78,8 @@ class SQLiteStore:
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.traces_left = False  # forgotten text may still be readable in the files (see scrub)
         self.path = path
-        self.conn = connect(path, create=create)
+        self.key = key_for(path, create=create)  # None: a plain store
+        self.conn = connect(path, create=create, key=self.key)
         try:
             if not schema.is_current(self.conn):
                 if not os.access(path, os.W_OK):
@@ -97,7 +99,7 @@ class SQLiteStore:
     @classmethod
     def _over(cls, conn: Any, path: Path) -> SQLiteStore:
         store = cls.__new__(cls)
-        store.traces_left, store.path, store.conn = False, path, conn
+        store.traces_left, store.path, store.conn, store.key = False, path, conn, None
         return store
 
     def snapshot(self) -> SQLiteStore:
@@ -105,7 +107,13 @@ class SQLiteStore:
         the same data, so the same decisions; nothing reaches the file."""
         from .connection import copy_in_memory
 
-        return SQLiteStore._over(copy_in_memory(self.conn), self.path)
+        copy = SQLiteStore._over(copy_in_memory(self.conn, self.key), self.path)
+        copy.key = self.key
+        return copy
+
+    @property
+    def encrypted(self) -> bool:
+        return self.key is not None
 
     def close(self) -> None:
         self.conn.close()
@@ -545,7 +553,7 @@ class SQLiteStore:
                 [(now, i) for i in memory_ids],
             )
             self.conn.execute("COMMIT")
-        except (OperationalError, DatabaseError):  # read-only file, busy: the count is skipped
+        except DatabaseError:  # read-only file, busy (an OperationalError is one): the count is skipped
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
         finally:
