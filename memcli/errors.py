@@ -14,7 +14,9 @@ class ExitStatus(IntEnum):
     USAGE = 2  # bad option or argument (also a refused confirmation)
     NOT_FOUND = 3  # unknown memory id
     INPUT = 4  # bad input: empty, not UTF-8, binary, unreadable file, bad date
-    DATABASE = 5  # database missing, not a memcli/SQLite file, corrupt, read-only, locked, key wrong or missing
+    DATABASE = (
+        5  # database missing, not a memcli/SQLite file, corrupt, read-only, locked, key wrong or missing
+    )
     MODEL = 6  # a model missing or broken; embeddings not the store's; a model reply unusable after retries
     BUSY = 7  # another `mem consolidate` is running on this database
     INTERRUPTED = 130
