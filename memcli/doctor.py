@@ -138,7 +138,10 @@ def _database(db: Path) -> tuple[list[Check], bool]:
     except MemcliError as exc:
         fix = f"if {db} is a memcli database, restore it from a backup; else point --db or MEMCLI_DB at one"
         if encryption.is_encrypted(db):
-            fix = f"give its key in {encryption.KEY_ENV} or {encryption.KEY_FILE_ENV}, or keep it in the OS keyring"
+            fix = (
+                f"if it is an encrypted store, give its key in {encryption.KEY_ENV} or "
+                f"{encryption.KEY_FILE_ENV}, or keep it in the OS keyring; else restore it from a backup"
+            )
         return [Check("database", "open", False, str(exc), fix)], False
     try:
         found = store.health()

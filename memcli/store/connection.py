@@ -89,7 +89,9 @@ def connect(path: Path, *, create: bool, key: str | None = None) -> Connection:
         conn = _open_checked(path, str(path), key=key)
     except DatabaseError as exc:
         if key is not None and "not a database" in str(exc):
-            raise StoreError(f"cannot open {path}: the key is wrong; nothing was changed") from None
+            raise StoreError(
+                f"cannot open {path}: the key is wrong (or it is not a database); nothing was changed"
+            ) from None
         if not _read_only_place(path) or "unable to open" not in str(exc):
             raise StoreError(f"{path} is not a usable database: {exc}") from None
         # A WAL database in a read-only directory (read-only media, a frozen

@@ -145,8 +145,9 @@ def key_to_open(path: Path) -> str:
             key = None
     if key is None:
         raise StoreError(
-            f"{path} is encrypted (or is not a database): give its key in {KEY_ENV} or "
-            f"{KEY_FILE_ENV}, keep it in the OS keyring (mem encrypt --keyring), or type it on a terminal"
+            f"{path} is not a usable database without a key: if it is an encrypted store, give its "
+            f"key in {KEY_ENV} or {KEY_FILE_ENV}, keep it in the OS keyring (mem encrypt --keyring), "
+            "or type it on a terminal"
         )
     return key
 
