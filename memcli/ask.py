@@ -15,10 +15,11 @@ dog's name?" -> "Ana", or the cat's name), so there are three guards:
    them; without any the only reply the grammar allows is "I don't know.";
 4. after the model, in code: the answer is checked against the memories it
    cites (memcli.verify: its names, numbers, dates and words must be in them,
-   and it must answer the question). An answer that fails is asked for once
-   more, extractively (copy the words of the memory that answers); one that
-   fails again becomes "I don't know." with the closest memory kept in
-   `Answer.closest`.
+   and it must answer the question). The first reply is the answer alone (a
+   name, a date, a phrase); one that fails, or a first "I don't know", is asked
+   for again as one or two sentences, then extractively (copy the words of the
+   memory that answers); one that fails all three becomes "I don't know." with
+   the closest memory kept in `Answer.closest`.
 
 `on_text` gets the answer only once it has passed the check: a streamed answer
 could not be taken back but by printing a withdrawal after it. The answer is
@@ -70,16 +71,16 @@ Reply in JSON. "memory_ids": the numbers of the memories that contain the answer
 (a name, a date, a place or a short phrase; a sentence only when the question needs one).
 If no memory contains the answer, reply {"memory_ids": [], "answer": "I don't know."}. \
 Never guess and never use outside knowledge."""
-# The retry after an answer that the memories do not hold: copy, do not write. It
-# follows the question in the same prompt, so llama.cpp reuses the prompt read
-# for the first answer (about 1 s less than a new system prompt), and the quote
-# comes before the ids: asked for ids first, the 0.5B model chose none, and
-# "I don't know", beside "My blood type is O negative."
-# The first retry, after "I don't know" or an answer the memories lack: a
-# sentence. Asked for the answer alone, the 0.5B model said "I don't know"
-# beside "I moved to Porto last month" to "Where do I live?"; asked for a
-# sentence, it answers. Like the quote, it follows the question.
+# The retries follow the question in the same prompt, so llama.cpp reuses the
+# prompt read for the first answer (about 1 s less than a new system prompt).
+# The first, after "I don't know" or an answer the memories lack, asks for a
+# sentence: asked for the answer alone, the 0.5B model says "I don't know" to
+# some questions its memories answer (LoCoMo dev: 85% answered with both
+# retries, against 77% for one sentence prompt and a quote).
 SENTENCE_PROMPT = """Answer in one or two short sentences from the memories, in their words."""
+# The last: copy, do not write. The quote comes before the ids: asked for ids
+# first, the 0.5B model chose none, and "I don't know", beside "My blood type
+# is O negative."
 EXTRACT_PROMPT = """Copy the words of the memory that answers the question, exactly, into "quote"; \
 add no word of your own. If no memory answers it, reply {"quote": "I don't know.", "memory_ids": []}."""
 NOT_IN_MEMORIES = "the answer is not in the cited memories"
@@ -96,7 +97,7 @@ class Answer:
     # A withdrawn answer: the words the cited memories lack, and the memory that came closest.
     unsupported: list[str] = field(default_factory=list)
     closest: Hit | None = None
-    attempts: int = 0  # model calls made (a second one is the extractive retry)
+    attempts: int = 0  # model calls made: the answer, a sentence, a quote
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -280,11 +281,11 @@ def ask(
 def answer_from(
     memory: Memory, generator: Generator, question: str, messages: list[Message], shown: list[Hit]
 ) -> Answer:
-    """The model's answer if the memories hold it; else, after one extractive
-    retry, "I don't know." (the module's fourth guard). A first "I don't know"
-    is retried too: the small model says it beside a memory that answers
-    ("Where is the router?" next to "... the router is in the hallway
-    cupboard"), and what the retry copies is checked like any answer."""
+    """The model's answer if the memories hold it; else, after a sentence and a
+    quote are asked for, "I don't know." (the module's fourth guard). A first
+    "I don't know" is retried too: the small model says it beside a memory that
+    answers ("Where is the router?" next to "... the router is in the hallway
+    cupboard"), and what a retry gives is checked like any answer."""
     ids = labels(shown)
     by_label = {label: h for label, h in zip(ids, shown)}
     unsupported: list[str] = []
