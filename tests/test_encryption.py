@@ -37,9 +37,9 @@ def _fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-def mem(*args, code: int = 0, env: dict[str, str] | None = None):
+def mem(*args, code: int | None = 0, env: dict[str, str] | None = None):
     result = runner.invoke(app, [str(a) for a in args], env=env)
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    assert code is None or result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
     return result
 
@@ -125,6 +125,14 @@ def test_encrypt_then_decrypt_in_place_keeps_every_memory_and_leaves_no_plain_co
     assert oct(db.stat().st_mode & 0o777) == "0o600"
     assert "encryption    on" in mem("stats", "--db", db, env={encryption.KEY_ENV: KEY}).stdout
     assert mem("export", "--db", db, env={encryption.KEY_ENV: KEY}).stdout == exported
+    # every part of the store came across: its full-text and vector indexes answer, doctor finds it whole
+    found = json.loads(mem("recall", "--db", db, "note 7", "--json", env={encryption.KEY_ENV: KEY}).stdout)
+    assert found["results"][0]["text"] == f"note 7 about the {MARKER}"
+    report = mem("doctor", "--db", db, "--no-load", "--json", code=None, env={encryption.KEY_ENV: KEY})
+    database = [c for c in json.loads(report.stdout)["checks"] if c["area"] == "database"]
+    assert len(database) == 5 and all(c["ok"] for c in database), database
+    assert database[-1]["detail"].endswith("encrypted at rest (SQLCipher)")
+    exported = mem("export", "--db", db, env={encryption.KEY_ENV: KEY}).stdout  # the recall counted
     mem("encrypt", "--db", db, code=ExitStatus.USAGE, env={encryption.KEY_ENV: KEY})  # already encrypted
     mem("decrypt", "--db", db, code=ExitStatus.DATABASE, env={encryption.KEY_ENV: "wrong"})
     mem("decrypt", "--db", db, env={encryption.KEY_ENV: KEY})
@@ -235,3 +243,33 @@ def test_an_encrypted_file_without_sqlcipher_says_how_to_install_it(monkeypatch:
     monkeypatch.setitem(sys.modules, "sqlcipher3", None)
     with pytest.raises(StoreError, match="pip install sqlcipher3-binary"):
         encryption.cipher()
+
+
+def test_the_key_can_be_typed_on_a_terminal(tmp_path: Path) -> None:
+    """With no key in the environment and a terminal on stdin, mem asks for it (not echoed)."""
+    import pty
+
+    db = tmp_path / "secret.db"
+    mem("remember", "--db", db, f"the {MARKER} is typed for", env={encryption.KEY_ENV: KEY})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMCLI_KEY")}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: mem on a terminal of its own
+        exe = str(Path(sys.executable).with_name("mem"))
+        os.execve(exe, [exe, "list", "--db", str(db)], env)
+    output = b""
+    try:
+        while b"Key for" not in output:
+            output += os.read(fd, 1024)
+        os.write(fd, KEY.encode() + b"\n")
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert MARKER.encode() in output and KEY.encode() not in output  # the key is not echoed
