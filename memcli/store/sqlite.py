@@ -881,9 +881,9 @@ class SQLiteStore:
                     [json.dumps([int(r[0]) for r in ranked]), *params],
                 ).fetchall()
             )
-            kept = [Scored(passing[r[0]], -float(r[1]), int(r[0])) for r in ranked if r[0] in passing]
+            kept = [r for r in ranked if r[0] in passing][:limit]
             if len(kept) >= limit or len(ranked) < pool:
-                return kept[:limit]
+                return [Scored(passing[seq], -float(score), int(seq)) for seq, score in kept]
         sql = (
             f"SELECT f.rowid, m.id, {score} AS score FROM memories_fts f "
             f"JOIN memories m ON m.seq = f.rowid WHERE memories_fts MATCH ? AND {where} "
@@ -916,7 +916,15 @@ class SQLiteStore:
             # The filters threw away most candidates and more rows exist: go exact.
             scored = self._score(None, where, params, query)
         scored.sort(key=lambda item: -item[1])
-        return scored[:limit]
+        best = scored[:limit]
+        ids = self._ids_of([seq for seq, _ in best])
+        return [Scored(ids[seq], similarity, seq) for seq, similarity in best]
+
+    def _ids_of(self, seqs: list[int]) -> dict[int, str]:
+        if not seqs:
+            return {}
+        sql = f"SELECT seq, id FROM memories WHERE seq IN ({','.join(map(str, seqs))})"
+        return dict(self.conn.execute(sql).fetchall())
 
     def hamming_candidates(self, query: np.ndarray, n: int, user: str | None) -> list[int]:
         """The n memories whose binary codes are nearest the query's, by Hamming distance.
@@ -1018,21 +1026,20 @@ class SQLiteStore:
 
     def _score(
         self, seqs: list[int] | None, where: str, params: list[Any], query: np.ndarray
-    ) -> list[Scored]:
+    ) -> list[tuple[int, float]]:
+        """(seq, cosine) of these candidates (None: of every memory) that pass the filters;
+        plain tuples, as a recall scores hundreds of candidates to keep a few."""
         import numpy as np
 
         if seqs is None:
-            sql = (
-                "SELECT v.seq, v.embedding, m.id FROM memories m JOIN memory_vectors v ON v.seq = m.seq "
-                f"WHERE {where}"
-            )
+            sql = f"SELECT v.seq, v.embedding FROM memories m JOIN memory_vectors v ON v.seq = m.seq WHERE {where}"
         elif not seqs:
             return []
         else:
             # CROSS JOIN keeps the candidates' primary keys as the outer loop; left to
             # itself the planner scans every memory of the user through its index.
             sql = (
-                "SELECT v.seq, v.embedding, m.id FROM memory_vectors v CROSS JOIN memories m ON m.seq = v.seq "
+                "SELECT v.seq, v.embedding FROM memory_vectors v CROSS JOIN memories m ON m.seq = v.seq "
                 f"WHERE v.seq IN ({','.join(map(str, seqs))}) AND {where}"
             )
         rows = self.conn.execute(sql, params).fetchall()
@@ -1041,7 +1048,7 @@ class SQLiteStore:
         dim = query.shape[0]
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         sims = matrix @ query
-        return [Scored(r[2], float(s), int(r[0])) for r, s in zip(rows, sims)]
+        return [(int(r[0]), s) for r, s in zip(rows, sims.tolist())]
 
     # -- maintenance -------------------------------------------------------------
 
