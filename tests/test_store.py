@@ -121,3 +121,12 @@ def test_vector_search_falls_back_to_sqlite_vec_knn(db_path: Path, monkeypatch) 
     monkeypatch.setattr(store, "_read_code_chunks", lambda user: None)
     assert store.vector_search(vectors[17], Filters(user="ann"), 3) == expected
     assert expected[0].seq == 18 and expected[0].score == pytest.approx(1.0)
+
+
+def test_the_columns_are_the_fields_of_a_memory(db_path: Path) -> None:
+    """A field added to MemoryRecord needs a migration that adds its column (and no more)."""
+    from memcli.records import MEMORY_FIELDS
+
+    store = SQLiteStore(db_path)
+    columns = {r[1] for r in store.conn.execute("PRAGMA table_info(memories)")}
+    assert columns == {"seq", *MEMORY_FIELDS} - {"tags"}  # tags: the memory_tags table
