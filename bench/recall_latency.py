@@ -316,7 +316,7 @@ def vector_diagnostics(store, filters, qvecs, seqs, matrix) -> dict:
     for n_cand in (100, 200, 400):
         overlaps = []
         for qv in qvecs:
-            got = {s for s, _ in store.vector_search(qv, filters, 10, candidates=n_cand)}
+            got = {c.seq for c in store.vector_search(qv, filters, 10, candidates=n_cand)}
             exact = {seqs[i] for i in exact_top(matrix, qv, 10)}
             overlaps.append(len(got & exact) / 10)
         out[f"recall_at_10_candidates_{n_cand}"] = round(statistics.fmean(overlaps), 4)
@@ -384,7 +384,7 @@ def measure_inprocess(path: Path, embedder, queries: list[str], bf_queries: int)
             "fts_search": [],
             "vector_search": [],
             "fts_only_cosines": [],
-            "by_seq": [],
+            "get_many": [],
         }
         vectors = {}
         for q in queries:
@@ -397,12 +397,12 @@ def measure_inprocess(path: Path, embedder, queries: list[str], bf_queries: int)
             t, vres = timed(mem.store.vector_search, vec, filters, depth)
             parts["vector_search"].append(t)
             if hasattr(search, "_similarities"):  # hybrid's cosines for full-text-only candidates
-                missing = [s for s, _ in fts if s not in dict(vres)]
+                missing = [c.id for c in fts if c.id not in {v.id for v in vres}]
                 t, _ = timed(search._similarities, mem.store, missing, vec) if missing else (0.0, {})
                 parts["fts_only_cosines"].append(t)
-            seqs = list(dict.fromkeys([s for s, _ in fts[:5]] + [s for s, _ in vres[:5]]))[:10]
-            t, _ = timed(mem.store.by_seq, seqs)
-            parts["by_seq"].append(t)
+            best = list(dict.fromkeys([c.id for c in fts[:5]] + [c.id for c in vres[:5]]))[:10]
+            t, _ = timed(mem.store.get_many, best)
+            parts["get_many"].append(t)
         out["hybrid_parts_p50_ms"] = {name: ms(pct(v, 50)) for name, v in parts.items() if v}
         out["fts_candidates_p50"] = int(
             pct(

@@ -171,10 +171,10 @@ def concurrent(work: Path, processes: int, memories: int, rng: random.Random, si
         "failures": sorted({r.stderr.decode(errors="replace").strip()[:200] for r in failed})[:5],
         "locked_messages": len(locked),
         "integrity": "ok" if state["ok"] else "; ".join(state["problems"]),
-        "rows": c["memories"],
-        "fts_rows": c["fts_rows"],
-        "vector_rows": c["vector_rows"],
-        "vec_index_rows": c["vec_index_rows"],
+        "rows": c["rows"],
+        "fts_rows": c["full_text"],
+        "vector_rows": c["vectors"],
+        "vec_index_rows": c["vector_index"],
         "seconds": round(seconds, 1),
         "memories_per_s": round((len(stored) - len(seed)) / seconds, 1),
     }
@@ -236,7 +236,7 @@ def kill_loop(work: Path, kills: int, rng: random.Random) -> dict[str, Any]:
         state = health(db)
         stored = [r["text"] for r in exported(db)]
         c = state["counts"]
-        whole = c["memories"] == c["fts_rows"] == c["vector_rows"] == c["vec_index_rows"]
+        whole = c["rows"] == c["full_text"] == c["vectors"] == c["vector_index"]
         sound = (
             state["ok"]
             and whole

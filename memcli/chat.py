@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING, Any
 from . import ask as ask_mod
 from .errors import InputError
 from .provenance import newest_truth
-from .records import Filters, Hit, MemoryRecord, NewMemory
+from .records import CHAT_THREAD_PREFIX, Filters, Hit, MemoryRecord, NewMemory
 from .search import stem, stems
-from .store.sqlite import CHAT_THREAD_PREFIX
 from .structured import FieldStream, StructuredOutputError, generate_json
 from .timeparse import now_str
 from .verify import grounded_fact, support
@@ -144,10 +143,10 @@ class Chat:
         self.thread = CHAT_THREAD_PREFIX + session
         self.user = filters.user or memory.user
         self.filters = filters
-        state = memory.store.chat_session(self.user, session)
-        self.resumed = state is not None
-        self.summary = state["summary"] if state else ""
-        self.summarized_through = state["summarized_through"] if state else 0
+        state = memory.store.chat_sessions(self.user, session)
+        self.resumed = bool(state)
+        self.summary = state[0].summary if state else ""
+        self.summarized_through = state[0].summarized_through if state else 0
         self.turns = turns(memory.store.thread(self.user, self.thread, after_chunk=self.summarized_through))
 
     @property

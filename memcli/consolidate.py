@@ -59,7 +59,7 @@ from . import provenance, settings
 from .chat import grounded
 from .errors import ExitStatus, MemcliError, ModelError, NotFound
 from .memory import content_hash
-from .records import Filters, MemoryRecord, NewMemory, RememberResult
+from .records import Filters, MemoryRecord, NewMemory, Patch, RememberResult
 from .search import STOPWORDS, stems
 from .structured import StructuredOutputError, generate_json
 from .timeparse import now_str, resolve_dates
@@ -68,6 +68,7 @@ from .verify import details, grounded_fact
 if TYPE_CHECKING:
     from .memory import Memory
     from .models.generate import Generator, Message
+    from .store.base import Store
 
 log = logging.getLogger("memcli.consolidate")
 
@@ -494,7 +495,7 @@ class Consolidator:
     # -- 1. TTL ----------------------------------------------------------------
 
     def purge_expired(self) -> None:
-        ids = self.store.expired_ids(self.user, now_str())
+        ids = self.store.select_ids(Filters(user=self.user, expired_only=True, include_assistant=True))
         if not ids:
             return
         records = [self.store.get(memory_id) for memory_id in ids]
@@ -512,7 +513,7 @@ class Consolidator:
         by episode in order. The extractions run back to back, and so do the
         reconciliations: each model call then shares its system prompt with the
         one before, which llama.cpp does not evaluate again."""
-        episodes = self.store.pending_episodes(self.user, self.limit)
+        episodes = pending_episodes(self.store, self.user, self.limit)
         if only is not None:
             episodes = [e for e in episodes if e.id in set(only)]
         steps = 2 * len(episodes)
@@ -561,7 +562,7 @@ class Consolidator:
                 return
             changes = [self.apply(decision, episode) for decision in decisions]
             changes += self._settle(episode, text, decisions, own)
-            self.store.set_fields(episode.id, consolidated_at=now_str())
+            self.store.patch(episode.id, Patch(consolidated_at=now_str()))
         self.report.episodes += 1
         self.report.facts += len(facts)
         for change in changes:
@@ -578,7 +579,7 @@ class Consolidator:
         """Facts made from an earlier text of this (edited) episode, awaiting a verdict."""
         return [
             r
-            for r in self.store.derived_from([episode.id])
+            for r in provenance.derived_from(self.store, [episode.id])
             if r.unverified_at is not None and not provenance.is_digest(r)
         ]
 
@@ -611,8 +612,8 @@ class Consolidator:
     def _closest(self, vector: Any, user: str) -> list[tuple[MemoryRecord, float]]:
         filters = Filters(user=user, kinds=["semantic"], current_only=True)
         found = self.store.vector_search(vector, filters, CANDIDATES)
-        records = self.store.by_seq([seq for seq, _ in found])
-        return [(records[seq], sim) for seq, sim in found if seq in records]
+        records = self.store.get_many([c.id for c in found])
+        return [(records[c.id], c.score) for c in found if c.id in records]
 
     def decide(
         self,
@@ -728,11 +729,13 @@ class Consolidator:
     def _noop(self, known: MemoryRecord, fact: str, importance: int, sources: list[str]) -> Change:
         merged_sources = list(dict.fromkeys([*known.sources, *sources]))
         if merged_sources != known.sources or known.unverified_at:
-            self.store.set_fields(
+            self.store.patch(
                 known.id,
-                sources=merged_sources,
-                importance=min(5, max(known.importance, importance) + (merged_sources != known.sources)),
-                unverified_at=None,  # said again by the new text
+                Patch(
+                    sources=merged_sources,
+                    importance=min(5, max(known.importance, importance) + (merged_sources != known.sources)),
+                    unverified_at=None,  # said again by the new text
+                ),
             )
         return Change("NOOP", fact, id=known.id, target=known.id, sources=sources)
 
@@ -742,11 +745,13 @@ class Consolidator:
         vector = self.memory._embed([text])[0]
         # The old text goes to history.
         self.store.update_text(known.id, text, content_hash(text), vector, self.memory.embedder.name)
-        self.store.set_fields(
+        self.store.patch(
             known.id,
-            sources=[*known.sources, *sources],
-            importance=max(known.importance, importance),
-            unverified_at=None,
+            Patch(
+                sources=[*known.sources, *sources],
+                importance=max(known.importance, importance),
+                unverified_at=None,
+            ),
         )
         return Change("UPDATE", text, id=known.id, target=known.id, sources=sources)
 
@@ -762,7 +767,7 @@ class Consolidator:
     def _retire(self, fact: MemoryRecord, successor: str | None, when: str, *, keep: set[str]) -> None:
         """`fact` no longer holds from `when`; so do the episodes that said nothing
         else still current (they are outdated, and left out of ask and chat)."""
-        self.store.set_fields(fact.id, valid_to=when, superseded_by=successor, unverified_at=None)
+        self.store.patch(fact.id, Patch(valid_to=when, superseded_by=successor, unverified_at=None))
         for source_id in fact.sources:
             if source_id in keep:
                 continue
@@ -772,9 +777,11 @@ class Consolidator:
                 continue
             if source.kind != "episodic" or source.valid_to is not None:
                 continue
-            made = [r for r in self.store.derived_from([source_id]) if not provenance.is_digest(r)]
+            made = [
+                r for r in provenance.derived_from(self.store, [source_id]) if not provenance.is_digest(r)
+            ]
             if made and all(r.valid_to is not None for r in made):
-                self.store.set_fields(source_id, valid_to=when, superseded_by=successor)
+                self.store.patch(source_id, Patch(valid_to=when, superseded_by=successor))
                 log.info("episode %s outdated by %s", source_id, successor)
 
     def _settle(
@@ -790,15 +797,15 @@ class Consolidator:
             if record.id in touched:
                 continue
             if record.valid_to is not None:  # superseded before the edit: history either way
-                self.store.set_fields(record.id, unverified_at=None)
+                self.store.patch(record.id, Patch(unverified_at=None))
                 continue
             others = [s for s in record.sources if s != episode.id and self.store.id_exists(s)]
             if provenance.supported(record.text, said):
-                self.store.set_fields(record.id, unverified_at=None)
+                self.store.patch(record.id, Patch(unverified_at=None))
                 continue
             other_texts = [self.store.get(s).text for s in others]
             if others and provenance.supported(record.text, other_texts):
-                self.store.set_fields(record.id, sources=others, unverified_at=None)
+                self.store.patch(record.id, Patch(sources=others, unverified_at=None))
                 continue
             vector = self.store.vector_of(record.id)
             successor = None
@@ -834,16 +841,16 @@ class Consolidator:
             if vector is None:
                 continue
             filters = Filters(user=record.user, kinds=[record.kind], current_only=True, include_expired=True)
-            for seq, sim in self.store.vector_search(vector, filters, 3):
-                if sim < SAME:
+            for near in self.store.vector_search(vector, filters, 3):
+                if near.score < SAME:
                     break
-                other = self.store.by_seq([seq]).get(seq)
+                other = self.store.get_many([near.id]).get(near.id)
                 if other is None or other.id == record.id or other.id in gone or other.doc_id is not None:
                     continue
-                if not same(record.text, other.text, sim):
+                if not same(record.text, other.text, near.score):
                     continue
                 keep, drop = (
-                    (other, record) if seq < record_seq else (record, other)
+                    (other, record) if near.seq < record_seq else (record, other)
                 )  # the first stored stays
                 self._merge(keep, drop)
                 gone.add(drop.id)
@@ -855,33 +862,38 @@ class Consolidator:
         self.report.count(Change("MERGE", drop.text, id=keep.id, target=drop.id, sources=drop.sources))
         with self.store.transaction():  # all or nothing: never lose the dropped text
             self.store.add_history(keep.id, drop.text, now_str())
-            self.store.set_fields(
+            self.store.patch(
                 keep.id,
-                sources=[*keep.sources, *drop.sources],
-                importance=max(keep.importance, drop.importance),
-                # the merged memory lives as long as the longest-lived of the two (None: for ever)
-                expires_at=None
-                if keep.expires_at is None or drop.expires_at is None
-                else max(keep.expires_at, drop.expires_at),
+                Patch(
+                    sources=[*keep.sources, *drop.sources],
+                    importance=max(keep.importance, drop.importance),
+                    # the merged memory lives as long as the longest-lived of the two (None: for ever)
+                    expires_at=None
+                    if keep.expires_at is None or drop.expires_at is None
+                    else max(keep.expires_at, drop.expires_at),
+                ),
             )
             self.store.add_tags(keep.id, drop.tags)
             # What named the dropped memory names the one that stays.
-            for derived in self.store.derived_from([drop.id]):
+            for derived in provenance.derived_from(self.store, [drop.id]):
                 if derived.id != keep.id:
                     repointed = [keep.id if s == drop.id else s for s in derived.sources]
-                    self.store.set_fields(derived.id, sources=repointed)
-            for older in self.store.superseded_by(drop.id):
+                    self.store.patch(derived.id, Patch(sources=repointed))
+            for older in provenance.replaced_by(self.store, drop.id):
                 if older.id != keep.id:
-                    self.store.set_fields(older.id, superseded_by=keep.id)
+                    self.store.patch(older.id, Patch(superseded_by=keep.id))
             self.store.delete([drop.id])
 
     # -- 4. importance from use --------------------------------------------------------
 
     def raise_importance(self) -> None:
-        for record in self.store.recalled_often(self.user, RECALL_BUMP):
+        often = Filters(
+            user=self.user, min_recalled=RECALL_BUMP, include_expired=True, include_assistant=True
+        )
+        for record in self.store.select(often):
             raised = min(5, record.importance + 1)
             self.report.count(Change("IMPORTANCE", record.text, id=record.id))
-            self.store.set_fields(record.id, importance=raised, recalled=0)
+            self.store.patch(record.id, Patch(importance=raised, recalled=0))
 
     # -- 5. digests -------------------------------------------------------------------
 
@@ -892,7 +904,16 @@ class Consolidator:
         self._drop_unverified_digests()
         cutoff = (datetime.now(UTC) - timedelta(days=float(days))).strftime("%Y-%m-%dT%H:%M:%SZ")
         groups: dict[tuple[str, str], list[MemoryRecord]] = {}
-        for record in self.store.undigested_episodes(self.user, cutoff):
+        undigested = Filters(
+            user=self.user,
+            kinds=["episodic"],
+            until=cutoff,
+            include_expired=True,
+            consolidated=True,
+            digested=False,
+            without_tags=[provenance.DIGEST_TAG],
+        )
+        for record in self.store.select(undigested, order="oldest"):
             key = (
                 record.doc_id
                 if record.doc_id and record.doc_id.startswith("chat:")
@@ -961,10 +982,16 @@ class Consolidator:
                 ]
             )
             for r in group:
-                self.store.set_fields(r.id, digest_id=result.id)
+                self.store.patch(r.id, Patch(digest_id=result.id))
             if delete_episodes:
                 self.store.delete(ids)
         self.report.count(Change("DIGEST", text, id=result.id, sources=ids))
+
+
+def pending_episodes(store: Store, user: str | None, limit: int | None = None) -> list[MemoryRecord]:
+    """The user's episodes whose facts were never extracted, or whose text changed since, oldest first."""
+    pending = Filters(user=user, kinds=["episodic"], pending_facts=True, include_expired=True)
+    return store.select(pending, limit=limit)
 
 
 def log_path() -> Path:

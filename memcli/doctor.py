@@ -54,7 +54,7 @@ def run(db: Path, *, load_models: bool = True) -> list[Check]:
     database, store_is_ours = _database(db)
     checks: list[Check] = []
     for step in (
-        _sqlite,
+        lambda: _backend(db),
         _config,
         lambda: database,
         lambda: _models(load_models),
@@ -68,48 +68,12 @@ def run(db: Path, *, load_models: bool = True) -> list[Check]:
     return checks
 
 
-def _sqlite() -> Iterator[Check]:
-    import sqlean
+def _backend(db: Path) -> Iterator[Check]:
+    """What the store's backend needs from this machine, as the store checks it."""
+    from .store import probes
 
-    from .store.connection import _load_vec
-
-    conn = sqlean.connect(":memory:")
-    try:
-        version = conn.execute("SELECT sqlite_version()").fetchone()[0]
-        yield Check("sqlite", "version", True, f"SQLite {version} (sqlean.py)")
-        try:
-            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
-            yield Check("sqlite", "fts5", True, "FTS5 full-text search is built in")
-        except sqlean.Error as exc:
-            yield Check("sqlite", "fts5", False, f"no FTS5: {exc}", "pip install --force-reinstall sqlean.py")
-        try:
-            _load_vec(conn)
-            vec = conn.execute("SELECT vec_version()").fetchone()[0]
-            yield Check("sqlite", "sqlite-vec", True, f"extension loading works; sqlite-vec {vec}")
-        except (sqlean.Error, MemcliError, AttributeError) as exc:
-            yield Check(
-                "sqlite",
-                "sqlite-vec",
-                False,
-                f"cannot load sqlite-vec: {exc}",
-                "pip install --force-reinstall sqlite-vec",
-            )
-    finally:
-        conn.close()
-    yield _sqlcipher()
-
-
-def _sqlcipher() -> Check:
-    try:
-        import sqlcipher3
-    except ImportError:
-        return Check("sqlite", "sqlcipher", True, "SQLCipher is not installed: stores cannot be encrypted")
-    conn = sqlcipher3.connect(":memory:")
-    try:
-        version = conn.execute("PRAGMA cipher_version").fetchone()[0]
-    finally:
-        conn.close()
-    return Check("sqlite", "sqlcipher", True, f"SQLCipher {version} for encrypted stores (mem encrypt)")
+    for probe in probes(db):
+        yield Check("sqlite", probe.name, probe.ok, probe.detail, probe.fix)
 
 
 def _config() -> Iterator[Check]:
@@ -126,11 +90,10 @@ def _database(db: Path) -> tuple[list[Check], bool]:
     and whether the file is a memcli store."""
     if not db.exists():
         return [Check("database", "file", True, f"{db} does not exist yet (mem remember creates it)")], False
-    from .store import encryption
-    from .store.sqlite import SQLiteStore
+    from .store import encryption, open_store
 
     try:
-        store = SQLiteStore(db, create=False)
+        store = open_store(db, create=False)
     except ForeignDatabase as exc:
         return [
             Check("database", "open", False, str(exc), "point --db or MEMCLI_DB at a memcli database")
@@ -145,8 +108,8 @@ def _database(db: Path) -> tuple[list[Check], bool]:
         return [Check("database", "open", False, str(exc), fix)], False
     try:
         found = store.health()
-        memories = store.counts()["memories"] if not found["index counts"] else None
-        encrypted = store.encrypted
+        memories = store.counts()["rows"] if not found.get("index counts") else None
+        encrypted = store.capabilities.encrypted
     finally:
         store.close()
     passed = {
@@ -159,7 +122,7 @@ def _database(db: Path) -> tuple[list[Check], bool]:
     checks = [
         Check("database", name, False, f"{name}: " + "; ".join(problems), rebuild)
         if problems
-        else Check("database", name, True, passed[name])
+        else Check("database", name, True, passed.get(name, f"{db}: {name} ok"))  # another backend's checks
         for name, problems in found.items()
     ]
     at_rest = "encrypted at rest (SQLCipher)" if encrypted else "not encrypted (mem encrypt encrypts it)"

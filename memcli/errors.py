@@ -26,20 +26,6 @@ class ExitStatus(IntEnum):
 STORAGE_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
-def database_message(exc: Exception) -> str:
-    """One line for an SQLite error, saying what became of the write."""
-    text = str(exc)
-    if "readonly" in text:
-        return "cannot write: the database file or its directory is read-only; nothing was changed"
-    # A failed write rolls back its own transaction only: a bulk load keeps the
-    # batches stored before it (running it again skips them).
-    if "disk is full" in text:
-        return "cannot write: the disk is full; the write in progress was rolled back"
-    if "disk I/O error" in text:
-        return "disk I/O error (disk full, a file size limit, or failing storage); the write in progress was rolled back"
-    return f"database problem: {text} (run `mem doctor`)"
-
-
 class MemcliError(Exception):
     """Base class: a problem the user can fix, shown as one line."""
 

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import MemcliError, database_message
-from .records import KINDS, Filters, NewMemory
+from .errors import MemcliError
+from .records import BRIEF_FIELDS, KINDS, Filters, NewMemory
 
 if TYPE_CHECKING:
     from .memory import Memory
@@ -176,14 +176,11 @@ class Server:
 
     def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run one tool: its text for the model, and the same data structured."""
-        from .store.connection import DatabaseError
-
         try:
             text, data = getattr(self, f"_tool_{name}")(**_checked(name, arguments))
         except (ToolError, MemcliError) as exc:
+            # the store's errors are MemcliErrors too (read-only, full, locked): told as to a person
             return _tool_error(str(exc))
-        except DatabaseError as exc:  # read-only, full, locked: the agent is told, as the CLI tells a person
-            return _tool_error(database_message(exc))
         return {"content": [{"type": "text", "text": text}], "structuredContent": data, "isError": False}
 
     # -- the tools -----------------------------------------------------------------
@@ -289,8 +286,7 @@ def _tool_error(message: str) -> dict[str, Any]:
 
 
 def _brief(data: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    keys = ("id", "text", "kind", "tags", "importance", "occurred_at", "created_at", "expires_at", "valid_to")
-    return {**{key: data[key] for key in keys}, **extra}
+    return {**{key: data[key] for key in BRIEF_FIELDS}, **extra}
 
 
 def _line(text: str) -> str:

@@ -28,18 +28,24 @@ from .chunking import chunk_text
 from .errors import InputError, UsageError
 from .provenance import ForgetReport
 from .records import (
+    ID_LENGTH,
     KINDS,
+    MEMORY_FIELDS,
     ROLES,
+    TIME_FIELDS,
     ChatSession,
     Filters,
     HistoryEntry,
     Hit,
     MemoryRecord,
     NewMemory,
+    NewRow,
+    Patch,
     RememberResult,
     Stats,
+    new_id,
 )
-from .store.sqlite import ID_LENGTH, SQLiteStore, new_id
+from .store import open_store
 from .timeparse import now_str, parse_time
 
 if TYPE_CHECKING:
@@ -128,7 +134,12 @@ def _nested_deeper(value: Any, levels: int) -> bool:
     return any(_nested_deeper(child, levels - 1) for child in children)
 
 
-def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
+# The fields of a memory a caller gives (NewMemory's), but those each row of a chunked text sets itself.
+_GIVEN = [name for name in MEMORY_FIELDS if name in NewMemory.__dataclass_fields__]
+_GIVEN = [name for name in _GIVEN if name not in ("id", "text", "doc_id", "chunk")]
+
+
+def prepare_rows(item: NewMemory, default_user: str) -> list[NewRow]:
     """One input -> the rows to store (several when a long text is chunked)."""
     text = clean_text(item.text)
     for name, value in vars(item).items():  # the text was checked above
@@ -147,47 +158,36 @@ def prepare_rows(item: NewMemory, default_user: str) -> list[dict[str, Any]]:
     if item.id is not None and not _ID.fullmatch(item.id):
         raise InputError(f"bad memory id {item.id!r}: {ID_LENGTH} lower-case letters and digits")
     now = now_str()
-    base = {
-        "user": item.user or default_user,
-        "kind": item.kind,
-        "importance": int(item.importance),
-        "created_at": parse_time(item.created_at) if item.created_at else now,
-        "occurred_at": parse_time(item.occurred_at) if item.occurred_at else now,
-        "updated_at": parse_time(item.updated_at) if item.updated_at else None,
-        "expires_at": parse_time(item.expires_at) if item.expires_at else None,
-        "source": item.source,
-        "meta": dict(item.meta or {}),
-        "tags": sorted({t.strip() for t in item.tags if t and t.strip()}),
-        "sources": list(dict.fromkeys(item.sources or [])),
-        "valid_to": parse_time(item.valid_to) if item.valid_to else None,
-        "superseded_by": item.superseded_by,
-        "consolidated_at": parse_time(item.consolidated_at) if item.consolidated_at else None,
-        "recalled": int(item.recalled or 0),
-        "last_recalled_at": parse_time(item.last_recalled_at) if item.last_recalled_at else None,
-        "digest_id": item.digest_id,
-        "role": item.role,
-        "unverified_at": parse_time(item.unverified_at) if item.unverified_at else None,
-    }
+    base: dict[str, Any] = {name: getattr(item, name) for name in _GIVEN}
+    for name in TIME_FIELDS:
+        if name in base:
+            base[name] = parse_time(base[name]) if base[name] else None
+    base.update(
+        user=item.user or default_user,
+        importance=int(item.importance),
+        created_at=base["created_at"] or now,
+        occurred_at=base["occurred_at"] or now,
+        meta=dict(item.meta or {}),
+        tags=sorted({t.strip() for t in item.tags if t and t.strip()}),
+        sources=list(dict.fromkeys(item.sources or [])),
+        recalled=int(item.recalled or 0),
+        embed_model=None,  # the store's to set
+        embed_dim=None,
+    )
+
+    def row(text: str, doc_id: str | None, chunk: int | None, memory_id: str = "") -> MemoryRecord:
+        return MemoryRecord(
+            **base, id=memory_id, text=text, content_hash=content_hash(text), doc_id=doc_id, chunk=chunk
+        )
+
     # A text with an id (an import), a place in a thread or a history is one memory, whatever its length.
     whole = item.chunk is not None or item.id is not None or bool(item.history)
     chunks = [text] if whole else chunk_text(text)
     if len(chunks) == 1:
-        return [
-            {
-                **base,
-                "id": item.id,
-                "text": text,
-                "content_hash": content_hash(text),
-                "doc_id": item.doc_id,
-                "chunk": item.chunk,
-                "history": [HistoryEntry(clean_text(h.text), parse_time(h.changed_at)) for h in item.history],
-            }
-        ]
+        history = [HistoryEntry(clean_text(h.text), parse_time(h.changed_at)) for h in item.history]
+        return [NewRow(row(text, item.doc_id, item.chunk, item.id or ""), history)]
     doc_id = item.doc_id or new_id()
-    return [
-        {**base, "text": chunk, "content_hash": content_hash(chunk), "doc_id": doc_id, "chunk": i}
-        for i, chunk in enumerate(chunks, 1)
-    ]
+    return [NewRow(row(chunk, doc_id, i)) for i, chunk in enumerate(chunks, 1)]
 
 
 def validate(items: Iterable[NewMemory]) -> None:
@@ -198,7 +198,7 @@ def validate(items: Iterable[NewMemory]) -> None:
 
 
 class Memory:
-    """One memory store (a SQLite file) seen as one user."""
+    """One memory store (memcli.store.open_store: a SQLite file) seen as one user."""
 
     def __init__(
         self,
@@ -209,7 +209,7 @@ class Memory:
         user: str | None = None,
     ) -> None:
         self.path = paths.db_path(path)
-        self.store: Store = SQLiteStore(self.path, create=create)
+        self.store: Store = open_store(self.path, create=create)
         self._embedder = embedder
         self.user = user or paths.default_user()
 
@@ -254,7 +254,7 @@ class Memory:
 
     # -- writing -------------------------------------------------------------------
 
-    def _prepare(self, item: NewMemory) -> list[dict[str, Any]]:
+    def _prepare(self, item: NewMemory) -> list[NewRow]:
         return prepare_rows(item, self.user)
 
     def remember(
@@ -274,26 +274,27 @@ class Memory:
                 progress(len(batch))
         return results
 
-    def _store_batch(self, batch: list[dict[str, Any]]) -> list[RememberResult]:
+    def _store_batch(self, batch: list[NewRow]) -> list[RememberResult]:
         # Skip the model for texts already stored: re-remembering is cheap.
+        def identity(row: NewRow) -> tuple[str, str, str]:
+            return row.record.user, row.record.kind, row.record.content_hash
+
         known: dict[tuple[str, str, str], str] = {}
-        for user, kind in {(row["user"], row["kind"]) for row in batch}:
-            hashes = [row["content_hash"] for row in batch if (row["user"], row["kind"]) == (user, kind)]
+        for user, kind in {identity(row)[:2] for row in batch}:
+            hashes = [row.record.content_hash for row in batch if identity(row)[:2] == (user, kind)]
             for h, memory_id in self.store.existing_hashes(user, kind, hashes).items():
                 known[(user, kind, h)] = memory_id
-        fresh = [row for row in batch if (row["user"], row["kind"], row["content_hash"]) not in known]
+        fresh = [row for row in batch if identity(row) not in known]
         stored: dict[int, tuple[str, str]] = {}
         if fresh:
-            vectors = self._embed([row["text"] for row in fresh])
+            vectors = self._embed([row.record.text for row in fresh])
             for row, outcome in zip(fresh, self.store.insert(fresh, vectors, self.embedder.name)):
                 stored[id(row)] = outcome
         results = []
         for row in batch:
-            memory_id, status = stored.get(id(row)) or (
-                known[(row["user"], row["kind"], row["content_hash"])],
-                "exists",
-            )
-            results.append(RememberResult(memory_id, status, row["text"], row["doc_id"], row["chunk"]))
+            memory_id, status = stored.get(id(row)) or (known[identity(row)], "exists")
+            record = row.record
+            results.append(RememberResult(memory_id, status, record.text, record.doc_id, record.chunk))
         return results
 
     def edit(self, memory_id: str, text: str) -> MemoryRecord:
@@ -307,9 +308,9 @@ class Memory:
         with self.store.transaction():  # what was made from the old text stops counting at once
             self.store.update_text(record.id, text, content_hash(text), vector, self.embedder.name)
             if record.consolidated_at and not provenance.is_digest(record):
-                self.store.set_fields(record.id, consolidated_at=None)  # its facts are made again
+                self.store.patch(record.id, Patch(consolidated_at=None))  # its facts are made again
             if record.unverified_at:  # the user's own words for it now
-                self.store.set_fields(record.id, unverified_at=None)
+                self.store.patch(record.id, Patch(unverified_at=None))
             edited = self.store.get(record.id)
             provenance.mark_unverified(self.store, record.id, edited.updated_at or now_str())
         return edited
@@ -327,7 +328,7 @@ class Memory:
             words = search.all_terms(query)
             if not words:
                 raise InputError("the query has no words to match")
-        ids = self.store.matching_ids(filters, words=words)
+        ids = self.store.select_ids(dataclasses.replace(filters, words=words or []))
         return [self.store.get(i) for i in ids]
 
     # -- reading -------------------------------------------------------------------
@@ -376,7 +377,8 @@ class Memory:
         return self.store.get(memory_id, self.user)
 
     def list(self, filters: Filters | None = None, *, limit: int | None = 20) -> list[MemoryRecord]:
-        return self.store.list(filters or Filters(user=self.user, include_assistant=True), limit=limit)
+        filters = filters or Filters(user=self.user, include_assistant=True)
+        return self.store.select(filters, order="newest", limit=limit)
 
     def history(self, memory_id: str) -> tuple[MemoryRecord, builtins.list[HistoryEntry]]:
         return self.store.history(self.get(memory_id).id)
@@ -401,7 +403,7 @@ class Memory:
                     **record.to_dict(),
                     "history": [{"text": h.text, "changed_at": h.changed_at} for h in older],
                 }
-        for session in self.store.chat_session_records(filters.user):
+        for session in self.store.chat_sessions(filters.user):
             yield {"type": "chat_session", **session.to_dict()}
 
     def import_records(
@@ -436,19 +438,19 @@ class Memory:
         space = self.store.embedding_space()
         return Stats(
             path=str(self.path),
-            file_size=self.path.stat().st_size + _size(self.path.with_name(self.path.name + "-wal")),
-            memories=counts["memories"],
+            file_size=self.store.size(),
+            memories=counts["rows"],
             by_kind=self.store.group_counts("kind"),
             by_user=self.store.group_counts("user"),
             expired=counts["expired"],
             embed_model=space[0] if space else None,
             embed_dim=space[1] if space else None,
             configured_model=self.embed_model_name,
-            fts_rows=counts["fts_rows"],
-            vector_rows=counts["vector_rows"],
-            vec_index_rows=counts["vec_index_rows"],
-            history_rows=counts["history_rows"],
-            encrypted=self.store.encrypted,
+            fts_rows=counts["full_text"],
+            vector_rows=counts["vectors"],
+            vec_index_rows=counts["vector_index"],
+            history_rows=counts["history"],
+            encrypted=self.store.capabilities.encrypted,
         )
 
     def reindex(self, *, progress: Progress | None = None, batch_size: int = BATCH_SIZE) -> int:
@@ -462,7 +464,7 @@ class Memory:
         parts = []
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
-            parts.append(self._embedder.embed([text for _, _, text in batch]))
+            parts.append(self._embedder.embed([text for _, text in batch]))
             if progress:
                 progress(len(batch))
         dim = self._embedder.dim
@@ -471,18 +473,11 @@ class Memory:
         return len(items)
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
 # Every field an import line may carry, with its type, from NewMemory's one definition.
 _NEW_FIELDS = {f.name: str(f.type) for f in dataclasses.fields(NewMemory)}
 _INT_FIELDS = [name for name, kind in _NEW_FIELDS.items() if kind.startswith("int")]
 _STR_FIELDS = [name for name, kind in _NEW_FIELDS.items() if kind.startswith("str") and name != "text"]
-_TIME_FIELDS = [name for name in _NEW_FIELDS if name.endswith("_at") or name == "valid_to"]
+_TIME_FIELDS = [name for name in _NEW_FIELDS if name in TIME_FIELDS]
 
 
 def record_to_new(data: Any, line: int = 0) -> NewMemory:

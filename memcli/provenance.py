@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotFound
+from .records import Filters, Patch
 from .search import STOPWORDS, stem
 
 if TYPE_CHECKING:
@@ -79,6 +80,20 @@ def is_digest(record: MemoryRecord) -> bool:
     return DIGEST_TAG in record.tags and record.source == "consolidate"
 
 
+def derived_from(store: Store, memory_ids: Sequence[str]) -> list[MemoryRecord]:
+    """The memories whose `sources` name any of these ids (facts, digests), in the order stored."""
+    return store.select(
+        Filters(user=None, include_expired=True, include_assistant=True, derived_from=list(memory_ids))
+    )
+
+
+def replaced_by(store: Store, memory_id: str) -> list[MemoryRecord]:
+    """The facts this memory superseded, in the order stored."""
+    return store.select(
+        Filters(user=None, include_expired=True, include_assistant=True, superseded_by=memory_id)
+    )
+
+
 def forget(store: Store, ids: Sequence[str]) -> ForgetReport:
     """Erase memories (full ids) and what was made from them; see the module doc."""
     report = ForgetReport(forgotten=list(dict.fromkeys(ids)))
@@ -88,13 +103,13 @@ def forget(store: Store, ids: Sequence[str]) -> ForgetReport:
         requeue_facts: set[str] = set()
         requeue_digests: set[str] = set()
         while frontier:
-            affected = [r for r in store.derived_from(sorted(frontier)) if r.id not in gone]
+            affected = [r for r in derived_from(store, sorted(frontier)) if r.id not in gone]
             frontier = set()
             for record in affected:
                 remaining = [s for s in record.sources if s not in gone and store.id_exists(s)]
                 texts = [store.get(s).text for s in remaining]
                 if remaining and not is_digest(record) and supported(record.text, texts):
-                    store.set_fields(record.id, sources=remaining)
+                    store.patch(record.id, Patch(sources=remaining))
                     store.clear_history(record.id)
                     report.kept.append(record.id)
                     continue
@@ -103,15 +118,15 @@ def forget(store: Store, ids: Sequence[str]) -> ForgetReport:
                 gone.add(record.id)
                 frontier.add(record.id)
         for memory_id in [*report.forgotten, *report.derived]:
-            for older in store.superseded_by(memory_id):
+            for older in replaced_by(store, memory_id):
                 if older.id not in gone:
-                    store.set_fields(older.id, valid_to=None, superseded_by=None)
+                    store.patch(older.id, Patch(valid_to=None, superseded_by=None))
                     report.restored.append(older.id)
         for memory_id in sorted(requeue_facts - gone):
-            store.set_fields(memory_id, consolidated_at=None)
+            store.patch(memory_id, Patch(consolidated_at=None))
             report.requeued.append(memory_id)
         for memory_id in sorted(requeue_digests - gone):
-            store.set_fields(memory_id, digest_id=None)
+            store.patch(memory_id, Patch(digest_id=None))
             if memory_id not in report.requeued:
                 report.requeued.append(memory_id)
         store.delete([*report.forgotten, *report.derived])
@@ -126,13 +141,13 @@ def mark_unverified(store: Store, memory_id: str, when: str) -> list[str]:
     frontier = [memory_id]
     seen = {memory_id}
     while frontier:
-        derived = [r for r in store.derived_from(frontier) if r.id not in seen]
+        derived = [r for r in derived_from(store, frontier) if r.id not in seen]
         frontier = []
         for record in derived:
             seen.add(record.id)
             frontier.append(record.id)
             if record.unverified_at is None:
-                store.set_fields(record.id, unverified_at=when)
+                store.patch(record.id, Patch(unverified_at=when))
                 marked.append(record.id)
     return marked
 
@@ -155,7 +170,7 @@ def newest_truth(store: Store, hits: list[Hit]) -> list[Hit]:
 
     episodes = [h.record.id for h in hits if h.record.kind == "episodic" and h.record.current]
     made: dict[str, list[MemoryRecord]] = {}
-    for record in store.derived_from(episodes) if episodes else []:
+    for record in derived_from(store, episodes) if episodes else []:
         if not is_digest(record):
             for source in record.sources:
                 made.setdefault(source, []).append(record)

@@ -1,25 +1,49 @@
-"""The data the core returns: plain dataclasses, rendered by the CLI as tables or JSON."""
+"""The data the core returns: plain dataclasses, rendered by the CLI as tables or JSON.
+
+`MemoryRecord` is the one definition of a memory's fields: the store's columns,
+the JSON of an export, an import's checks and the MCP tools' short view are all
+derived from it (`MEMORY_FIELDS`, `TIME_FIELDS`, `BRIEF_FIELDS`). A new field is
+added here and in a schema migration of each backend.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import secrets
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, NamedTuple, TypedDict
 
 KINDS = ("episodic", "semantic", "procedural")
+CHAT_THREAD_PREFIX = "chat:"  # doc_id of a chat session's turns
+ID_LENGTH = 8
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+
+
+def new_id() -> str:
+    """A new memory id (or thread id): short, printable, random."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+# Field metadata: "time" (an ISO 8601 UTC time, parsed on input), "brief" (its
+# place in the short view of a memory that the MCP tools return).
+_TIME = {"time": True}
+
+
+def _brief(place: int, *, time: bool = False) -> dict[str, Any]:
+    return {"brief": place, "time": time}
 
 
 @dataclass
 class MemoryRecord:
-    id: str
-    text: str
-    kind: str
+    id: str = field(metadata=_brief(1))
+    text: str = field(metadata=_brief(2))
+    kind: str = field(metadata=_brief(3))
     user: str
-    tags: list[str]
-    importance: int
-    created_at: str
-    occurred_at: str
-    updated_at: str | None
-    expires_at: str | None
+    tags: list[str] = field(metadata=_brief(4))
+    importance: int = field(metadata=_brief(5))
+    created_at: str = field(metadata=_brief(7, time=True))
+    occurred_at: str = field(metadata=_brief(6, time=True))
+    updated_at: str | None = field(metadata=_TIME)
+    expires_at: str | None = field(metadata=_brief(8, time=True))
     source: str | None
     doc_id: str | None
     chunk: int | None
@@ -29,17 +53,19 @@ class MemoryRecord:
     embed_dim: int | None
     # Consolidation (mem consolidate): where a fact came from, whether it still holds.
     sources: list[str] = field(default_factory=list)  # ids of the memories it was derived from
-    valid_to: str | None = None  # set when a newer fact superseded this one
+    # Set when a newer fact superseded this one.
+    valid_to: str | None = field(default=None, metadata=_brief(9, time=True))
     superseded_by: str | None = None
-    consolidated_at: str | None = None  # episodes: when their facts were extracted
+    # Episodes: when their facts were extracted.
+    consolidated_at: str | None = field(default=None, metadata=_TIME)
     recalled: int = 0  # times returned by mem recall / ask / chat
-    last_recalled_at: str | None = None
+    last_recalled_at: str | None = field(default=None, metadata=_TIME)
     digest_id: str | None = None  # episodes: the digest that summarises them
     # Who said it: "user" (notes, the user's chat messages) or "assistant" (the model's replies in chat).
     role: str = "user"
     # Set when a memory this one was derived from was edited: not current until
     # the next consolidation has checked it against the new text.
-    unverified_at: str | None = None
+    unverified_at: str | None = field(default=None, metadata=_TIME)
 
     @property
     def current(self) -> bool:
@@ -47,6 +73,64 @@ class MemoryRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+MEMORY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MemoryRecord))
+FIELD_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(MemoryRecord)}
+TIME_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MemoryRecord) if f.metadata.get("time"))
+BRIEF_FIELDS: tuple[str, ...] = tuple(
+    f.name
+    for f in sorted(fields(MemoryRecord), key=lambda f: f.metadata.get("brief", 0))
+    if f.metadata.get("brief")
+)
+# Never given by a caller (NewMemory): the core hashes the text, the store records the embedding model.
+STORE_FIELDS = ("content_hash", "embed_model", "embed_dim")
+
+
+class Patch(TypedDict, total=False):
+    """The fields `Store.patch` may change, with their types (each one a MemoryRecord
+    field of the same type; a memory's text changes through `Store.update_text`)."""
+
+    importance: int
+    sources: list[str]
+    valid_to: str | None
+    superseded_by: str | None
+    consolidated_at: str | None
+    recalled: int
+    digest_id: str | None
+    updated_at: str | None
+    expires_at: str | None
+    unverified_at: str | None
+
+
+UPDATABLE: frozenset[str] = frozenset(Patch.__annotations__)
+
+# What `Store.group_counts` counts memories by.
+GroupColumn = Literal["kind", "user"]
+# The orders `Store.select` lists memories in: "stored" (the order they were
+# stored in), "oldest" / "newest" (by occurred_at, then the order stored).
+Order = Literal["stored", "oldest", "newest"]
+
+
+@dataclass
+class NewRow:
+    """A memory for `Store.insert`: the record as it is to be stored, and its older texts.
+
+    An empty `record.id` asks the store for a new one; `embed_model` and
+    `embed_dim` are the store's to set.
+    """
+
+    record: MemoryRecord
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+class Scored(NamedTuple):
+    """A search candidate: a memory by id, its score (higher is better, from every
+    backend), and `seq`, the store's order of storing (older first), which breaks ties."""
+
+    id: str
+    score: float
+    seq: int
 
 
 @dataclass
@@ -109,6 +193,16 @@ class Filters:
     current_only: bool = False
     # The assistant's replies in chat count only when asked for: they are not the user's word.
     include_assistant: bool = False
+    # Conditions of the core's own passes (consolidation, forget); the defaults add none.
+    words: list[str] = field(default_factory=list)  # the text holds every one of them
+    expired_only: bool = False  # expires_at has passed (whatever include_expired says)
+    pending_facts: bool = False  # facts never extracted, or the text changed since
+    consolidated: bool | None = None  # consolidated_at set (True) or not (False)
+    digested: bool | None = None  # digest_id set (True) or not (False)
+    without_tags: list[str] = field(default_factory=list)  # a memory must carry none of them
+    min_recalled: int | None = None  # recalled at least this many times
+    superseded_by: str | None = None  # the facts this memory replaced
+    derived_from: list[str] | None = None  # `sources` names one of these ids ([]: none does)
 
 
 @dataclass
@@ -117,8 +211,15 @@ class Hit:
     score: float
     fts_rank: int | None = None
     vector_rank: int | None = None
-    bm25: float | None = None
+    relevance: float | None = None  # the full-text score, higher is better
     similarity: float | None = None
+
+    @property
+    def bm25(self) -> float | None:
+        """The full-text score as FTS5 gives it, lower is better: what `relevance` was
+        called before the store contract said higher-is-better. Kept for scripts
+        reading `--json` and for old callers."""
+        return None if self.relevance is None else -self.relevance
 
     def to_dict(self) -> dict[str, Any]:
         data = self.record.to_dict()

@@ -1,4 +1,8 @@
-"""Hybrid retrieval: BM25 candidates and vector candidates fused by their scores.
+"""Hybrid retrieval: full-text candidates and vector candidates fused by their scores.
+
+Every score the store returns is higher-is-better: full-text relevance (BM25),
+cosine similarity. Candidates are memories by id; the store's `seq` (the order
+stored) breaks ties, older first.
 
 Hybrid mode takes the best BM25 matches and the nearest vectors, gives every
 candidate both scores (the cosine of a full-text-only candidate is computed
@@ -21,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import TYPE_CHECKING
 
-from .records import Filters, Hit
+from .records import Filters, Hit, Scored
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
 MODES = ("hybrid", "fts", "vector")
 FUSIONS = ("score", "rrf")
 RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al.)
-FTS_WEIGHT = 0.5  # hybrid score = FTS_WEIGHT * bm25 / best bm25 + (1 - FTS_WEIGHT) * cosine / best cosine
+FTS_WEIGHT = 0.5  # hybrid score = FTS_WEIGHT * relevance / best + (1 - FTS_WEIGHT) * cosine / best cosine
 MAX_TERMS = 32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -89,8 +93,8 @@ def recall(
     adjust: bool = True,
 ) -> list[Hit]:
     depth = max(50, 3 * k)
-    fts: list[tuple[int, float]] = []
-    vec: list[tuple[int, float]] = []
+    fts: list[Scored] = []
+    vec: list[Scored] = []
     if mode in ("hybrid", "fts"):
         terms = query_terms(query)
         if terms:
@@ -100,38 +104,39 @@ def recall(
         query_vector = embed_query(query)
         vec = store.vector_search(query_vector, filters, depth if mode == "hybrid" else k)
 
-    fts_rank = {seq: i + 1 for i, (seq, _) in enumerate(fts)}
-    vec_rank = {seq: i + 1 for i, (seq, _) in enumerate(vec)}
-    bm25 = dict(fts)
-    sims = dict(vec)
+    fts_rank = {c.id: i + 1 for i, c in enumerate(fts)}
+    vec_rank = {c.id: i + 1 for i, c in enumerate(vec)}
+    order = {c.id: c.seq for c in [*fts, *vec]}
+    relevance = {c.id: c.score for c in fts}
+    sims = {c.id: c.score for c in vec}
     if mode == "fts":
-        scores = {seq: -score for seq, score in fts}  # FTS5's bm25 is lower-is-better
+        scores = dict(relevance)
     elif mode == "vector":
-        scores = dict(vec)
+        scores = dict(sims)
     else:
-        missing = [seq for seq, _ in fts if seq not in sims]
+        missing = [c.id for c in fts if c.id not in sims]
         if missing and vec and query_vector is not None:  # vec is empty when the store has no vectors yet
             sims.update(store.similarities(missing, query_vector))
-        scores = rrf(fts_rank, vec_rank) if fusion == "rrf" else fuse(bm25, sims)
+        scores = rrf(fts_rank, vec_rank) if fusion == "rrf" else fuse(relevance, sims)
     if adjust and scores:
         scores = adjusted(store, scores)
-    best = sorted(scores, key=lambda seq: (-scores[seq], seq))[:k]
-    records = store.by_seq(best)
+    best = sorted(scores, key=lambda memory_id: (-scores[memory_id], order[memory_id]))[:k]
+    records = store.get_many(best)
     return [
         Hit(
-            record=records[seq],
-            score=scores[seq],
-            fts_rank=fts_rank.get(seq),
-            vector_rank=vec_rank.get(seq),
-            bm25=bm25.get(seq),
-            similarity=sims.get(seq),
+            record=records[memory_id],
+            score=scores[memory_id],
+            fts_rank=fts_rank.get(memory_id),
+            vector_rank=vec_rank.get(memory_id),
+            relevance=relevance.get(memory_id),
+            similarity=sims.get(memory_id),
         )
-        for seq in best
-        if seq in records
+        for memory_id in best
+        if memory_id in records
     ]
 
 
-def adjusted(store: Store, scores: dict[int, float]) -> dict[int, float]:
+def adjusted(store: Store, scores: dict[str, float]) -> dict[str, float]:
     """Scores weighed by importance, recency and validity (memcli.ranking)."""
     from datetime import datetime
 
@@ -141,34 +146,35 @@ def adjusted(store: Store, scores: dict[int, float]) -> dict[int, float]:
     now = datetime.now(UTC)
     facts = store.ranking_facts(list(scores))
     return {
-        seq: score * factor(*facts[seq], weights, now) if seq in facts else score
-        for seq, score in scores.items()
+        memory_id: score * factor(*facts[memory_id], weights, now) if memory_id in facts else score
+        for memory_id, score in scores.items()
     }
 
 
-def fuse(bm25: dict[int, float], sims: dict[int, float], fts_weight: float = FTS_WEIGHT) -> dict[int, float]:
-    """Convex combination of max-scaled BM25 and cosine similarity.
+def fuse(
+    relevance: dict[str, float], sims: dict[str, float], fts_weight: float = FTS_WEIGHT
+) -> dict[str, float]:
+    """Convex combination of max-scaled full-text relevance and cosine similarity.
 
-    `bm25` holds FTS5's scores (negative, lower is better) of the full-text
+    `relevance` holds the full-text scores (higher is better) of the full-text
     candidates; a memory missing from it scores 0 on that side. `sims` holds the
     cosine of every candidate. Each side is divided by its best value, so the
     best full-text match and the nearest vector both count 1 on their side.
     """
-    text = {seq: -score for seq, score in bm25.items()}
-    best_text = max(text.values(), default=0.0)
+    best_text = max(relevance.values(), default=0.0)
     best_sim = max(sims.values(), default=0.0)
-    scores: dict[int, float] = {}
-    for seq in dict.fromkeys([*text, *sims]):
-        t = text.get(seq, 0.0) / best_text if best_text > 0 else 0.0
-        v = sims.get(seq, 0.0) / best_sim if best_sim > 0 else 0.0
-        scores[seq] = fts_weight * t + (1.0 - fts_weight) * v
+    scores: dict[str, float] = {}
+    for memory_id in dict.fromkeys([*relevance, *sims]):
+        t = relevance.get(memory_id, 0.0) / best_text if best_text > 0 else 0.0
+        v = sims.get(memory_id, 0.0) / best_sim if best_sim > 0 else 0.0
+        scores[memory_id] = fts_weight * t + (1.0 - fts_weight) * v
     return scores
 
 
-def rrf(*rankings: dict[int, int], k: int = RRF_K) -> dict[int, float]:
+def rrf(*rankings: dict[str, int], k: int = RRF_K) -> dict[str, float]:
     """Reciprocal-rank fusion: each ranking adds 1 / (k + rank) to a candidate."""
-    scores: dict[int, float] = {}
+    scores: dict[str, float] = {}
     for ranking in rankings:
-        for seq, rank in ranking.items():
-            scores[seq] = scores.get(seq, 0.0) + 1.0 / (k + rank)
+        for memory_id, rank in ranking.items():
+            scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (k + rank)
     return scores

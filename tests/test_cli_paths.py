@@ -345,3 +345,20 @@ def test_an_empty_edit_says_so(db: str) -> None:
     result = mem("edit", "--db", db, note["id"], "   ", code=ExitStatus.INPUT)
     assert result.stderr == "Error: the new text is empty (mem forget ID erases a memory)\n"
     assert js("show", "--db", db, note["id"])["text"] == "keep me"
+
+
+@pytest.mark.parametrize("how", ["--db", "MEMCLI_DB"])
+def test_a_postgresql_url_is_not_supported_yet(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql://memcli@localhost/memories"
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    if how == "MEMCLI_DB":
+        monkeypatch.setenv("MEMCLI_DB", url)
+        done = mem("remember", "a note", code=ExitStatus.DATABASE)
+    else:
+        done = mem("remember", "--db", url, "a note", code=ExitStatus.DATABASE)
+    assert "PostgreSQL stores are not supported yet" in done.stderr
+    assert list(work.iterdir()) == []  # no file or directory made for it

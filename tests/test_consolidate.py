@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memcli.cli import app
-from memcli.consolidate import Consolidator, exclusive, third_person
+from memcli.consolidate import Consolidator, exclusive, pending_episodes, third_person
 from memcli.errors import ExitStatus
 from memcli.memory import Memory
 from memcli.records import Filters, NewMemory
@@ -444,7 +444,7 @@ def test_killed_halfway_the_next_run_completes(tmp_path: Path, real_embedder, re
     memory = Memory(db, user="tester")
     try:
         assert memory.store.integrity_problems() == []
-        assert memory.store.pending_episodes("tester") == []
+        assert pending_episodes(memory.store, "tester") == []
         texts = [f.text for f in memory.list(Filters(user="tester", kinds=["semantic"]), limit=None)]
         assert len(texts) == len(set(texts))  # no fact stored twice
         assert sum(any(city in t for t in texts) for city in cities) == len(cities)

@@ -212,7 +212,7 @@ def test_chat_folds_old_turns_into_the_summary(fake_memory: Memory, monkeypatch)
     # Forgetting a turn drops the summary that may quote it.
     first = fake_memory.store.thread("tester", "chat:long")[0]
     fake_memory.forget([first.id])
-    assert fake_memory.store.chat_session("tester", "long")["summary"] == ""
+    assert fake_memory.store.chat_sessions("tester", "long")[0].summary == ""
 
 
 def test_only_facts_the_user_said_are_saved() -> None:

@@ -13,7 +13,7 @@ from memcli.errors import ExitStatus, InputError
 from memcli.memory import Memory
 from memcli.models import registry
 from memcli.models.embed import FakeEmbedder
-from memcli.records import Filters, MemoryRecord, NewMemory
+from memcli.records import Filters, MemoryRecord, NewMemory, Patch
 
 runner = CliRunner()
 EVERYTHING = Filters(user=None, include_expired=True, include_assistant=True)
@@ -59,10 +59,10 @@ def build(mem: Memory) -> dict[str, str]:
     mem.edit(note, "Ana's birthday is on 4 March")
     mem.edit(note, "Ana's birthday is on 4 March; she likes tulips")
     mem.store.add_history(cat, "A grey cat, Miso, joined us", "2024-01-11T08:00:00Z")  # a merged duplicate
-    mem.store.set_fields(lisbon, valid_to="2024-02-01T00:00:00Z", superseded_by=porto)
-    mem.store.set_fields(porto, sources=[cat, note], unverified_at="2024-03-02T00:00:00Z")
-    mem.store.set_fields(digest, sources=[cat])
-    mem.store.set_fields(cat, digest_id=digest, consolidated_at="2024-02-01T10:00:00Z")
+    mem.store.patch(lisbon, Patch(valid_to="2024-02-01T00:00:00Z", superseded_by=porto))
+    mem.store.patch(porto, Patch(sources=[cat, note], unverified_at="2024-03-02T00:00:00Z"))
+    mem.store.patch(digest, Patch(sources=[cat]))
+    mem.store.patch(cat, Patch(digest_id=digest, consolidated_at="2024-02-01T10:00:00Z"))
     mem.recall("Ana birthday tulips", k=1, touch=True)
     mem.forget([gone])
     turns = mem.remember(
@@ -85,7 +85,7 @@ def build(mem: Memory) -> dict[str, str]:
 def contents(mem: Memory) -> tuple[list[MemoryRecord], dict, list]:
     records = list(mem.store.iter_records(EVERYTHING))
     histories = {r.id: mem.store.history(r.id)[1] for r in records}  # what `mem history` shows
-    return records, histories, mem.store.chat_session_records(None)
+    return records, histories, mem.store.chat_sessions(None)
 
 
 def assert_same(original: Memory, restored: Memory) -> None:
@@ -147,7 +147,7 @@ def test_an_imported_session_leaves_an_existing_one_alone(fake_memory: Memory, t
         other.store.save_chat_session("tester", "garden", "Kept: this store's own summary.", 1)
         report = other.import_records(lines)
         assert report.sessions_skipped == ["garden"]
-        assert other.store.chat_session("tester", "garden")["summary"] == "Kept: this store's own summary."
+        assert other.store.chat_sessions("tester", "garden")[0].summary == "Kept: this store's own summary."
 
 
 def mem(*args: object, code: int = 0):

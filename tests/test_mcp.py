@@ -120,7 +120,7 @@ def test_remember_recall_list_forget(server: Server) -> None:
 def test_bad_arguments_are_tool_errors_the_agent_can_read(server: Server, tool, arguments, message) -> None:
     result = call(server, tool, **arguments)
     assert result["isError"] is True and message in result["content"][0]["text"], result
-    assert server.memory.store.counts()["memories"] == 0
+    assert server.memory.store.counts()["rows"] == 0
 
 
 def test_another_users_memory_cannot_be_forgotten(server: Server, db_path: Path) -> None:

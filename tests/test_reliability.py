@@ -147,7 +147,7 @@ def test_concurrent_writers_and_reindex_lose_nothing(tmp_path: Path) -> None:
     assert sorted(texts) == sorted(expected)  # each exactly once
     counts, problems = store_health(db)
     assert problems == []
-    assert counts["memories"] == counts["fts_rows"] == counts["vector_rows"] == counts["vec_index_rows"]
+    assert counts["rows"] == counts["full_text"] == counts["vectors"] == counts["vector_index"]
 
 
 def test_reindex_keeps_up_with_writes_made_while_it_embeds(tmp_path: Path) -> None:
@@ -177,7 +177,7 @@ def test_reindex_keeps_up_with_writes_made_while_it_embeds(tmp_path: Path) -> No
     meddler = Memory(db, embedder=Meddling(), user="tester")  # type: ignore[arg-type]
     assert meddler.reindex() == 10
     counts, problems = store_health(db)
-    assert problems == [] and counts["memories"] == counts["vector_rows"] == 10
+    assert problems == [] and counts["rows"] == counts["vectors"] == 10
     import numpy as np
 
     edited = base.store.vector_of(ids[0])
@@ -237,7 +237,7 @@ def test_killed_bulk_import_leaves_whole_memories_and_resumes(tmp_path: Path) ->
         killed_mid_run += kill_after(proc, db, seen[-1] + rng.randint(1, 60), rng.uniform(0, 0.1))
         counts, problems = store_health(db)
         assert problems == [], problems
-        assert counts["memories"] == counts["fts_rows"] == counts["vector_rows"] == counts["vec_index_rows"]
+        assert counts["rows"] == counts["full_text"] == counts["vectors"] == counts["vector_index"]
         stored = [json.loads(x)["text"] for x in export_all(db).splitlines()]
         assert "kept before the crashes" in stored
         assert len(stored) == len(set(stored)) and set(stored) <= {*texts, "kept before the crashes"}

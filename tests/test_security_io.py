@@ -229,7 +229,7 @@ def test_numbers_json_cannot_hold_are_refused_from_python_too(fake_memory: Memor
         deep = {"a": deep}
     with pytest.raises(InputError, match="nested more than 64 levels"):
         fake_memory.remember([NewMemory("note", meta=deep)])
-    assert fake_memory.store.counts()["memories"] == 0
+    assert fake_memory.store.counts()["rows"] == 0
 
 
 @pytest.mark.parametrize("command", ["recall", "remember", "show", "edit", "ask", "forget"])

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from test_store_contract import new_row
 
 from memcli.errors import StoreError
 from memcli.store import schema
@@ -44,7 +45,8 @@ def test_upgrading_an_old_file_indexes_its_rows(db_path: Path) -> None:
     assert applied(store.conn) == schema.migration_names()
     from memcli.records import Filters
 
-    assert store.fts_search(["otters"], Filters(), 5)[0][0] == 1
+    [found] = store.fts_search(["otters"], Filters(), 5)
+    assert (found.id, found.seq) == ("abcd2345", 1) and found.score > 0
 
 
 def test_missing_file_is_not_created_by_readers(tmp_path: Path) -> None:
@@ -82,17 +84,7 @@ def test_hamming_candidates_are_sqlite_vecs_own(db_path: Path) -> None:
     rows, vectors = [], []
     for i in range(2500):  # three chunks for "ann", more than one for "bob"
         user = "ann" if i % 3 else "bob"
-        rows.append(
-            {
-                "user": user,
-                "kind": "episodic",
-                "text": f"note {i}",
-                "importance": 3,
-                "content_hash": f"h{i}",
-                "created_at": "2024-01-01T00:00:00Z",
-                "occurred_at": "2024-01-01T00:00:00Z",
-            }
-        )
+        rows.append(new_row(f"note {i}", user, content_hash=f"h{i}"))
         vectors.append(rng.normal(size=dim))
     ids = [memory_id for memory_id, _ in store.insert(rows, np.asarray(vectors, dtype=np.float32), "test")]
     store.delete(ids[:300:2])
@@ -122,21 +114,19 @@ def test_vector_search_falls_back_to_sqlite_vec_knn(db_path: Path, monkeypatch) 
     from memcli.records import Filters
 
     store = SQLiteStore(db_path)
-    rows = [
-        {
-            "user": "ann",
-            "kind": "episodic",
-            "text": f"note {i}",
-            "importance": 3,
-            "content_hash": f"h{i}",
-            "created_at": "2024-01-01T00:00:00Z",
-            "occurred_at": "2024-01-01T00:00:00Z",
-        }
-        for i in range(50)
-    ]
+    rows = [new_row(f"note {i}", "ann", content_hash=f"h{i}") for i in range(50)]
     vectors = np.eye(64, dtype=np.float32)[:50]
     store.insert(rows, vectors, "test")
     expected = store.vector_search(vectors[17], Filters(user="ann"), 3)
     monkeypatch.setattr(store, "_read_code_chunks", lambda user: None)
     assert store.vector_search(vectors[17], Filters(user="ann"), 3) == expected
-    assert expected[0] == (18, pytest.approx(1.0))
+    assert expected[0].seq == 18 and expected[0].score == pytest.approx(1.0)
+
+
+def test_the_columns_are_the_fields_of_a_memory(db_path: Path) -> None:
+    """A field added to MemoryRecord needs a migration that adds its column (and no more)."""
+    from memcli.records import MEMORY_FIELDS
+
+    store = SQLiteStore(db_path)
+    columns = {r[1] for r in store.conn.execute("PRAGMA table_info(memories)")}
+    assert columns == {"seq", *MEMORY_FIELDS} - {"tags"}  # tags: the memory_tags table

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from memcli.cli import app
 from memcli.cli.render import status_note
-from memcli.consolidate import Consolidator
+from memcli.consolidate import Consolidator, pending_episodes
 from memcli.memory import Memory
 from memcli.models.embed import FakeEmbedder
-from memcli.records import Filters, NewMemory
+from memcli.records import Filters, NewMemory, Patch
 
 runner = CliRunner()
 
@@ -83,7 +83,7 @@ def test_a_fact_with_another_source_is_kept_only_if_that_source_says_it(fake_mem
     fake_memory.store.add_history(
         both, "The user plays tennis at the Belem club sometimes.", "2024-01-01T00:00:00Z"
     )
-    fake_memory.store.set_fields(a, consolidated_at="2024-01-02T00:00:00Z")
+    fake_memory.store.patch(a, Patch(consolidated_at="2024-01-02T00:00:00Z"))
     report = fake_memory.forget([b])
     assert report.kept == [both] and report.derived == [only_b]
     kept = fake_memory.get(both)
@@ -108,10 +108,10 @@ def test_forgetting_one_episode_of_a_digest_erases_the_digest(fake_memory: Memor
 
 def test_forgetting_a_user_erases_their_facts_and_ttl_erases_what_it_made(fake_memory: Memory) -> None:
     note = remember(fake_memory, "The gate code is 2580 until Friday", expires_at="2020-01-01")
-    fake_memory.store.set_fields(note, expires_at=None)
+    fake_memory.store.patch(note, Patch(expires_at=None))
     consolidate(fake_memory, Scripted({"The gate code is 2580 until Friday": ["The gate code is 2580."]}))
     assert len(facts(fake_memory)) == 1
-    fake_memory.store.set_fields(note, expires_at="2020-01-01T00:00:00Z")  # its TTL has passed
+    fake_memory.store.patch(note, Patch(expires_at="2020-01-01T00:00:00Z"))  # its TTL has passed
     report = consolidate(fake_memory, Scripted({}))
     assert report.expired == 1 and facts(fake_memory) == []
 
@@ -324,7 +324,7 @@ def test_an_edit_during_a_run_is_consolidated_next_time(tmp_path: Path, monkeypa
     out, _ = proc.communicate(timeout=60)
     assert json.loads(out) == {"episodes": 0, "dropped": 1}
     assert memory.list(Filters(user="guest", kinds=["semantic"]), limit=None) == []
-    assert memory.store.pending_episodes("guest")[0].id == note  # still to do, with its new text
+    assert pending_episodes(memory.store, "guest")[0].id == note  # still to do, with its new text
     model = Scripted({NEW_KEY: ["The spare house key is now in the garage drawer."]})
     Consolidator(memory, lambda: model, user="guest").run()
     [fact] = memory.list(Filters(user="guest", kinds=["semantic"]), limit=None)

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..errors import STORAGE_ERRNOS, ExitStatus, MemcliError, database_message
+from ..errors import STORAGE_ERRNOS, ExitStatus, MemcliError
 from .render import printable
 
 # What each exit status means: `mem --help` and the man page both print this list.
@@ -85,14 +85,10 @@ class MemGroup(TyperGroup):
         _name_values(self)
 
     def invoke(self, ctx: Any) -> Any:
-        from ..store.connection import DatabaseError
-
         try:
             return super().invoke(ctx)
-        except MemcliError as exc:
+        except MemcliError as exc:  # the store's errors too: it raises nothing else
             raise _fail(str(exc), exc.exit_status) from None
-        except DatabaseError as exc:
-            raise _fail(database_message(exc), ExitStatus.DATABASE) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", ExitStatus.INTERRUPTED) from None
         except BrokenPipeError:

@@ -419,7 +419,9 @@ def history(
     """
     mem = _open(db, user)
     record, entries = mem.history(memory_id)
-    replaced = mem.store.superseded_by(record.id)
+    from ..provenance import replaced_by
+
+    replaced = replaced_by(mem.store, record.id)
     successor = None
     if record.superseded_by:
         try:
@@ -522,7 +524,10 @@ def forget(
     if scrub:
         if memory_ids or has_filter:
             raise UsageError("--scrub takes no ids or filters")
-        cleared = _open(db, user).store.scrub()
+        store = _open(db, user).store
+        if not store.capabilities.scrub:
+            raise UsageError("this store has nothing to scrub: its database erases deleted text itself")
+        cleared = store.scrub()
         if json_out:
             render.emit_json({"wal_cleared": cleared})
         elif cleared:
@@ -583,12 +588,17 @@ def forget(
     else:
         render.console().print(render.printable(report.sentence()))
     if mem.store.traces_left:
-        print(
-            "Warning: another process has the database open, so the forgotten text can still be read "
-            "in the database file or its -wal file; once that process is done, the next mem command "
-            "clears it (or run: mem forget --scrub)",
-            file=sys.stderr,
-        )
+        print(_TRACES_LEFT[mem.store.capabilities.erasure], file=sys.stderr)
+
+
+# What `mem forget` warns of when the erased text can still be read, by how the store erases.
+_TRACES_LEFT = {
+    "overwrites": "Warning: another process has the database open, so the forgotten text can still be read "
+    "in the database file or its -wal file; once that process is done, the next mem command "
+    "clears it (or run: mem forget --scrub)",
+    "vacuum": "Warning: the forgotten text stays readable in the database's files until it vacuums "
+    "the deleted rows (VACUUM, or autovacuum)",
+}
 
 
 @app.command()
@@ -643,7 +653,7 @@ def export(
         if isinstance(exc, OSError):
             raise _unwritable(output, exc) from None
         raise
-    sessions = len(mem.store.chat_session_records(filters.user))
+    sessions = len(mem.store.chat_sessions(filters.user))
     print(
         render.printable(f"Exported {lines - sessions} memories and {sessions} chat sessions to {output}"),
         file=sys.stderr,
@@ -788,7 +798,7 @@ def reindex(db: DbOpt = None, json_out: JsonOpt = False) -> None:
       MEMCLI_EMBED_MODEL=~/models/other.gguf mem reindex
     """
     mem = _open(db)
-    total = mem.store.counts()["memories"]
+    total = mem.store.counts()["rows"]
     with _progress(total, "Re-embedding") as advance:
         n = mem.reindex(progress=advance)
     if json_out:

@@ -1,35 +1,89 @@
-"""What the core needs from a storage backend: the `Store` protocol.
+"""What the core needs from a storage backend: the `Store` protocol and its `Capabilities`.
 
-`memcli.memory`, `memcli.search` and `memcli.consolidate` reach storage only
-through these methods, so another backend (PostgreSQL with pgvector, for a
-memory shared across machines) implements this and nothing else.
-`SQLiteStore` is the embedded default; mypy checks that it conforms.
+`memcli.memory`, `memcli.search`, `memcli.provenance` and `memcli.consolidate`
+reach storage only through these methods, so another backend (PostgreSQL with
+pgvector, for a memory shared across machines) implements this and nothing
+else; `memcli.store.open_store` picks the backend from the location.
+`SQLiteStore` is the embedded default; mypy checks that it conforms, and
+tests/test_store_contract.py runs one suite against every backend.
 
-A backend keeps three things in step in every write: the rows, a full-text
-index (BM25-like scores, lower is better, as FTS5 gives) and a vector index
-of unit vectors. Memories are addressed by `id` (short, stable, printable)
-and, inside one store, by `seq` (an increasing integer). Times are ISO 8601
-UTC strings. Deleting a memory erases its text for good, history included.
+The contract:
+
+- A memory is a `MemoryRecord` (memcli.records, the one definition of its
+  fields); it goes in as a `NewRow` and changes through a typed `Patch` or
+  `update_text`. Memories are addressed by `id` (short, stable, printable).
+  Each also has a `seq`, an integer the store gives in the order memories are
+  stored: search candidates carry it to break ties (older first), and the
+  merge pass of consolidation keeps its place with it (`records_after`).
+- A backend keeps three things in step in every write: the rows, a full-text
+  index and a vector index of unit vectors. Every score it returns is higher
+  is better: full-text relevance (BM25-like), cosine similarity.
+- Queries are `Filters` (memcli.records): one `select` instead of a method per
+  caller. Times are ISO 8601 UTC strings, compared as text.
+- Deleting a memory erases its text for good, history included; how soon the
+  bytes are gone from disk is a capability (`Capabilities.erasure`).
+- Errors come out as memcli's own classes (memcli.errors): `StoreError` for
+  the storage (exit status 5), `NotFound`, `InputError`, `ModelError`; never a
+  driver's exception.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..records import ChatSession, Filters, HistoryEntry, MemoryRecord
+    from ..records import (
+        ChatSession,
+        Filters,
+        GroupColumn,
+        HistoryEntry,
+        MemoryRecord,
+        NewRow,
+        Order,
+        Patch,
+        Scored,
+    )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What differs between backends, for the commands that tell the user about it."""
+
+    backend: str  # "sqlite"; "postgresql" next
+    # How a delete erases: "overwrites" (the text is overwritten where it was
+    # stored; a copy may wait in a write-ahead log until `scrub` empties it), or
+    # "vacuum" (the old rows stay on disk until the database vacuums them).
+    erasure: Literal["overwrites", "vacuum"]
+    scrub: bool  # `scrub` can be asked for (mem forget --scrub)
+    encrypted: bool  # encrypted at rest by memcli
+    vector_index: str  # how nearest vectors are found, for people to read
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Probe(NamedTuple):
+    """One check of what a backend needs from the machine (mem doctor)."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
 
 
 class Store(Protocol):
-    traces_left: bool  # after a delete: forgotten text may still be readable (see scrub)
+    @property
+    def capabilities(self) -> Capabilities: ...
 
     @property
-    def encrypted(self) -> bool:
-        """Whether the store is encrypted at rest."""
+    def traces_left(self) -> bool:
+        """After a delete: whether the erased text may still be readable in storage
+        (until `scrub` completes, or the database vacuums)."""
         ...
 
     # -- lifecycle and settings ------------------------------------------------
@@ -41,7 +95,7 @@ class Store(Protocol):
         ...
 
     def transaction(self) -> AbstractContextManager[Any]:
-        """Several of this store's writes as one: all of them or none."""
+        """Several of this store's writes as one: all of them or none. Nests."""
         ...
 
     def setting(self, key: str) -> str | None: ...
@@ -52,19 +106,22 @@ class Store(Protocol):
         """(model name, dimension) the stored vectors were made with, if any."""
         ...
 
-    def check_embedding_space(self, model: str, dim: int | None = None) -> None: ...
+    def check_embedding_space(self, model: str, dim: int | None = None) -> None:
+        """ModelError when the stored vectors were made with another model or dimension."""
+        ...
 
     # -- writing ---------------------------------------------------------------
 
     def existing_hashes(self, user: str, kind: str, hashes: Sequence[str]) -> dict[str, str]:
-        """content_hash -> id of memories of this kind this user already has."""
+        """content_hash -> id of memories of this kind this user already has (chat turns aside)."""
         ...
 
-    def insert(
-        self, rows: Sequence[dict[str, Any]], vectors: np.ndarray, model: str
-    ) -> list[tuple[str, str]]:
-        """Store rows with their vectors in one transaction; a row's "history"
-        (a list of HistoryEntry, oldest first) is stored with it."""
+    def insert(self, rows: Sequence[NewRow], vectors: np.ndarray, model: str) -> list[tuple[str, str]]:
+        """Store rows with their vectors (one per row) and history in one transaction.
+
+        (id, status) per row: "added", or "exists" when the same text is already
+        stored for that user and kind (or the row's preset id is taken).
+        """
         ...
 
     def update_text(
@@ -73,8 +130,8 @@ class Store(Protocol):
         """Replace a memory's text and vector; the previous text goes to history."""
         ...
 
-    def set_fields(self, memory_id: str, **values: Any) -> None:
-        """Change bookkeeping columns of one memory (not its text: see update_text)."""
+    def patch(self, memory_id: str, changes: Patch) -> None:
+        """Change fields of one memory (not its text: see update_text); NotFound if there is none."""
         ...
 
     def add_tags(self, memory_id: str, tags: Sequence[str]) -> None: ...
@@ -83,27 +140,43 @@ class Store(Protocol):
         """Keep a text the memory absorbed (a merged duplicate) in its history."""
         ...
 
+    def clear_history(self, memory_id: str) -> None:
+        """Erase a memory's older texts (its current text stays)."""
+        ...
+
     def delete(self, memory_ids: Iterable[str]) -> int:
-        """Delete memories with their index entries, tags and history, then scrub traces."""
+        """Delete memories with their index entries, tags and history, and erase them (see scrub).
+
+        What named them lets go: `superseded_by` and `digest_id` pointing at them
+        are cleared, and a chat session left without turns goes too.
+        """
         ...
 
     def scrub(self, wait_ms: int = 3000) -> bool:
-        """Make deleted text unreadable in the files; a delete not scrubbed yet is scrubbed at the next open."""
+        """Make deleted text unreadable in storage, waiting up to `wait_ms` for
+        other readers; True when nothing is left (`traces_left` is then False)."""
         ...
 
     def touch_recalled(self, memory_ids: Sequence[str], now: str) -> None:
-        """Count that these memories were recalled. A lost count costs nothing, so this write skips the fsync every other write pays (WAL, synchronous=NORMAL)."""
+        """Count that these memories were recalled. A lost count costs nothing: a
+        backend may make this write cheap (no fsync), or skip it when it would wait."""
+        ...
+
+    def texts_for_reindex(self) -> list[tuple[str, str]]:
+        """(id, text) of every memory, in the order stored."""
         ...
 
     def replace_all_vectors(
         self,
-        items: Sequence[tuple[int, str, str]],
+        items: Sequence[tuple[str, str]],
         vectors: np.ndarray,
         model: str,
         dim: int,
         embed: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
-        """Swap in a whole new embedding space at once (after `mem reindex`)."""
+        """Swap in a whole new embedding space at once (after `mem reindex`): `items`
+        are the (id, text) the vectors were made from; memories changed since are
+        embedded again with `embed`, inside the swap."""
         ...
 
     # -- reading one memory ----------------------------------------------------
@@ -111,12 +184,19 @@ class Store(Protocol):
     def id_exists(self, memory_id: str) -> bool: ...
 
     def resolve_id(self, id_or_prefix: str, user: str | None = None) -> str:
-        """A full id, or a unique prefix of at least 4 characters, -> the full id."""
+        """A full id, or a unique prefix of at least 4 characters, -> the full id
+        (NotFound otherwise); with `user`, only that user's memories count."""
         ...
 
     def get(self, id_or_prefix: str, user: str | None = None) -> MemoryRecord: ...
 
-    def history(self, id_or_prefix: str) -> tuple[MemoryRecord, list[HistoryEntry]]: ...
+    def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        """id -> record of those of these ids that exist."""
+        ...
+
+    def history(self, id_or_prefix: str) -> tuple[MemoryRecord, list[HistoryEntry]]:
+        """The memory and its texts, oldest first, the current one last."""
+        ...
 
     def histories(self, memory_ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
         """id -> the older texts of that memory, oldest first; ids without any are left out."""
@@ -124,36 +204,45 @@ class Store(Protocol):
 
     def vector_of(self, memory_id: str) -> np.ndarray | None: ...
 
-    # -- search ----------------------------------------------------------------
+    # -- search: every score is higher-is-better ------------------------------
 
-    def fts_search(self, terms: Sequence[str], filters: Filters, limit: int) -> list[tuple[int, float]]:
-        """(seq, bm25) of memories with any of `terms`, best first; bm25 is FTS5's score, lower is better."""
+    def fts_search(self, terms: Sequence[str], filters: Filters, limit: int) -> list[Scored]:
+        """Memories with any of `terms` (plain words, never query syntax), best
+        first, scored by full-text relevance (BM25-like, higher is better)."""
         ...
 
-    def vector_search(
-        self, query: np.ndarray, filters: Filters, limit: int, *, candidates: int = 400
-    ) -> list[tuple[int, float]]:
-        """(seq, cosine similarity) best first."""
+    def vector_search(self, query: np.ndarray, filters: Filters, limit: int) -> list[Scored]:
+        """The memories nearest the query vector, best first, scored by cosine similarity.
+        A narrow filter never hides a match."""
         ...
 
-    def similarities(self, seqs: Sequence[int], query: np.ndarray) -> dict[int, float]:
+    def similarities(self, memory_ids: Sequence[str], query: np.ndarray) -> dict[str, float]:
         """Cosine of the query with the stored vectors of these (already filtered) memories."""
         ...
 
-    def ranking_facts(self, seqs: Sequence[int]) -> dict[int, tuple[int, str, str | None, str | None]]:
-        """seq -> (importance, occurred_at, last_recalled_at, valid_to) for ranking."""
+    def ranking_facts(self, memory_ids: Sequence[str]) -> dict[str, tuple[int, str, str | None, str | None]]:
+        """id -> (importance, occurred_at, last_recalled_at, valid_to), what ranking weighs."""
         ...
-
-    def by_seq(self, seqs: Sequence[int]) -> dict[int, MemoryRecord]: ...
 
     # -- listing ---------------------------------------------------------------
 
-    def iter_records(self, filters: Filters, batch: int = 1000) -> Iterator[MemoryRecord]:
-        """Every matching memory, oldest first, without holding them all in memory."""
+    def select(
+        self, filters: Filters, *, order: Order = "stored", limit: int | None = None
+    ) -> list[MemoryRecord]:
+        """The memories that pass the filters, in `order` (at most `limit`)."""
         ...
 
-    def matching_ids(self, filters: Filters, *, words: Sequence[str] | None = None) -> list[str]:
-        """Ids of the memories that pass the filters and contain every one of `words`."""
+    def select_ids(self, filters: Filters) -> list[str]:
+        """Ids of the memories that pass the filters, in the order stored."""
+        ...
+
+    def iter_records(self, filters: Filters, batch: int = 1000) -> Iterator[MemoryRecord]:
+        """`select` in the order stored, without holding every memory in memory."""
+        ...
+
+    def records_after(self, seq: int, user: str | None) -> list[tuple[int, MemoryRecord]]:
+        """(seq, record) of the memories stored after `seq` (of `user`; None: every
+        user), in the order stored: the new work of a merge pass."""
         ...
 
     def thread(
@@ -164,49 +253,14 @@ class Store(Protocol):
 
     def next_chunk(self, user: str, doc_id: str) -> int: ...
 
-    def records_after(self, seq: int, user: str | None) -> list[tuple[int, MemoryRecord]]:
-        """(seq, record) of memories stored after `seq`: the new work of a merge pass."""
-        ...
-
-    def max_seq(self) -> int: ...
-
-    def texts_for_reindex(self) -> list[tuple[int, str, str]]: ...
-
-    # -- consolidation ---------------------------------------------------------
-
-    def pending_episodes(self, user: str | None, limit: int | None = None) -> list[MemoryRecord]:
-        """Episodes whose facts were never extracted, or that changed since, oldest first."""
-        ...
-
-    def derived_from(self, memory_ids: Sequence[str]) -> list[MemoryRecord]:
-        """The memories whose `sources` name any of these ids (facts, digests)."""
-        ...
-
-    def clear_history(self, memory_id: str) -> None:
-        """Erase a memory's older texts (its current text stays)."""
-        ...
-
-    def superseded_by(self, memory_id: str) -> list[MemoryRecord]:
-        """The facts this memory replaced."""
-        ...
-
-    def expired_ids(self, user: str | None, now: str) -> list[str]: ...
-
-    def recalled_often(self, user: str | None, times: int) -> list[MemoryRecord]: ...
-
-    def undigested_episodes(self, user: str | None, before: str) -> list[MemoryRecord]: ...
-
     # -- chat sessions ---------------------------------------------------------
 
-    def chat_session(self, user: str, name: str) -> dict[str, Any] | None: ...
+    def chat_sessions(self, user: str | None, name: str | None = None) -> list[ChatSession]:
+        """The chat sessions of `user` (every user when None), by user, then as created;
+        with `name`, that one session (or none)."""
+        ...
 
     def save_chat_session(self, user: str, name: str, summary: str, summarized_through: int) -> None: ...
-
-    def chat_sessions(self, user: str) -> list[dict[str, Any]]: ...
-
-    def chat_session_records(self, user: str | None) -> list[ChatSession]:
-        """Every field of the chat sessions of `user` (of every user when None), for export."""
-        ...
 
     def restore_chat_session(self, session: ChatSession) -> bool:
         """Store an exported session as it was, times included; False (and nothing
@@ -215,20 +269,20 @@ class Store(Protocol):
 
     # -- health ----------------------------------------------------------------
 
-    def counts(self) -> dict[str, int]: ...
+    def counts(self) -> dict[str, int]:
+        """rows, full_text, vectors, vector_index (entries of each index), history, expired."""
+        ...
 
-    def group_counts(self, column: str) -> dict[str, int]: ...
+    def group_counts(self, column: GroupColumn) -> dict[str, int]: ...
+
+    def size(self) -> int:
+        """Bytes the store takes on disk (0 when the backend cannot tell)."""
+        ...
 
     def health(self) -> dict[str, list[str]]:
-        """Each check of the file and its indexes -> what it found wrong (nothing: it passed)."""
+        """Each check of the storage and its indexes -> what it found wrong (nothing: it passed)."""
         ...
 
     def integrity_problems(self) -> list[str]:
         """What `health` finds wrong, as one list."""
         ...
-
-    # -- last (its name would shadow the builtin in the annotations below it) ---
-
-    def list(
-        self, filters: Filters, *, limit: int | None = None, newest_first: bool = True
-    ) -> list[MemoryRecord]: ...

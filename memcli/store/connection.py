@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # The Python build of many systems cannot load extensions; sqlean.py ships an
 # SQLite (with FTS5) that can, on Linux, macOS and Windows.
@@ -19,6 +21,9 @@ from ..errors import ForeignDatabase, StoreError
 from ..paths import ensure_private_dir
 from . import encryption
 from .schema import MIGRATION_SET
+
+if TYPE_CHECKING:
+    from .base import Probe
 
 try:  # SQLCipher, for encrypted stores (memcli.store.encryption); 5 ms to import
     import sqlcipher3 as _sqlcipher
@@ -36,6 +41,60 @@ IntegrityError: tuple[type[Exception], ...] = tuple(d.IntegrityError for d in _D
 
 
 MMAP_BYTES = 1 << 30
+_T = TypeVar("_T")
+
+
+def database_message(exc: BaseException) -> str:
+    """One line for an SQLite error, saying what became of the write."""
+    text = str(exc)
+    if "readonly" in text:
+        return "cannot write: the database file or its directory is read-only; nothing was changed"
+    # A failed write rolls back its own transaction only: a bulk load keeps the
+    # batches stored before it (running it again skips them).
+    if "disk is full" in text:
+        return "cannot write: the disk is full; the write in progress was rolled back"
+    if "disk I/O error" in text:
+        return "disk I/O error (disk full, a file size limit, or failing storage); the write in progress was rolled back"
+    return f"database problem: {text} (run `mem doctor`)"
+
+
+def store_error(exc: BaseException) -> StoreError:
+    """A driver's error as memcli's own (exit status 5)."""
+    error = StoreError(database_message(exc))
+    error.__cause__ = exc  # --debug shows the driver's traceback
+    return error
+
+
+def _translating(fn: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except DatabaseError as exc:
+                raise store_error(exc) from exc
+
+        return generator
+
+    @functools.wraps(fn)
+    def method(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DatabaseError as exc:
+            raise store_error(exc) from exc
+
+    return method
+
+
+def storage_errors(cls: type[_T]) -> type[_T]:
+    """Class decorator: the driver's errors out of every public method (and the
+    constructor) come out as StoreError, so nothing above the store sees SQLite."""
+    for name, member in list(vars(cls).items()):
+        if (name.startswith("_") and name != "__init__") or not inspect.isfunction(member):
+            continue  # private helpers, properties, static and class methods
+        setattr(cls, name, _translating(member))
+    return cls
 
 
 def _create_private_file(path: Path) -> None:
@@ -281,3 +340,51 @@ def copy_in_memory(conn: Connection, key: str | None = None) -> Connection:
     conn.backup(copy)
     copy.execute("PRAGMA foreign_keys = ON")
     return copy
+
+
+def probes() -> list[Probe]:
+    """What the SQLite backend needs from this machine: SQLite with FTS5, extension
+    loading and sqlite-vec (sqlean.py), and SQLCipher for encrypted stores."""
+    from ..errors import MemcliError
+    from .base import Probe
+
+    found: list[Probe] = []
+    conn = sqlite3.connect(":memory:")
+    try:
+        version = conn.execute("SELECT sqlite_version()").fetchone()[0]
+        found.append(Probe("version", True, f"SQLite {version} (sqlean.py)"))
+        try:
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+            found.append(Probe("fts5", True, "FTS5 full-text search is built in"))
+        except sqlite3.Error as exc:
+            found.append(Probe("fts5", False, f"no FTS5: {exc}", "pip install --force-reinstall sqlean.py"))
+        try:
+            _load_vec(conn)
+            vec = conn.execute("SELECT vec_version()").fetchone()[0]
+            found.append(Probe("sqlite-vec", True, f"extension loading works; sqlite-vec {vec}"))
+        except (sqlite3.Error, MemcliError, AttributeError) as exc:
+            found.append(
+                Probe(
+                    "sqlite-vec",
+                    False,
+                    f"cannot load sqlite-vec: {exc}",
+                    "pip install --force-reinstall sqlite-vec",
+                )
+            )
+    finally:
+        conn.close()
+    found.append(_sqlcipher_probe())
+    return found
+
+
+def _sqlcipher_probe() -> Probe:
+    from .base import Probe
+
+    if _sqlcipher is None:
+        return Probe("sqlcipher", True, "SQLCipher is not installed: stores cannot be encrypted")
+    conn = _sqlcipher.connect(":memory:")
+    try:
+        version = conn.execute("PRAGMA cipher_version").fetchone()[0]
+    finally:
+        conn.close()
+    return Probe("sqlcipher", True, f"SQLCipher {version} for encrypted stores (mem encrypt)")

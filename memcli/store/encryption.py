@@ -187,7 +187,17 @@ def convert(path: Path, *, old_key: str | None, new_key: str | None) -> int:
     a descriptor opened before the rename, so no copy in the old form is left in
     the directory. While it runs the store is locked: other commands wait, and a
     process that had it open before (a `mem chat`, a `mem mcp`) must be restarted.
+    A driver's error (a full disk, say) comes out as StoreError.
     """
+    from .connection import DatabaseError, store_error
+
+    try:
+        return _convert(path, old_key=old_key, new_key=new_key)
+    except DatabaseError as exc:
+        raise store_error(exc) from exc
+
+
+def _convert(path: Path, *, old_key: str | None, new_key: str | None) -> int:
     from .connection import BUSY_TIMEOUT_MS, _create_private_file, _load_vec
 
     sqlcipher3 = cipher()

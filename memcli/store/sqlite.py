@@ -1,24 +1,39 @@
 """The embedded backend: one SQLite file with the rows, an FTS5 index and sqlite-vec vectors.
 
-The rest of memcli talks to storage only through `SQLiteStore`'s methods, so a
-second backend (PostgreSQL + pgvector) can sit beside it later.
+`SQLiteStore` implements the `Store` protocol of memcli.store.base, and nothing
+outside memcli.store knows it is SQLite: its errors come out as StoreError.
 """
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, ModelError, NotFound, StoreError
-from ..records import ChatSession, Filters, HistoryEntry, MemoryRecord
+from ..records import (
+    CHAT_THREAD_PREFIX,
+    FIELD_TYPES,
+    ID_LENGTH,
+    MEMORY_FIELDS,
+    UPDATABLE,
+    ChatSession,
+    Filters,
+    GroupColumn,
+    HistoryEntry,
+    MemoryRecord,
+    NewRow,
+    Order,
+    Patch,
+    Scored,
+    new_id,
+)
 from ..timeparse import now_str
 from . import schema
+from .base import Capabilities
 from .connection import (
     BUSY_TIMEOUT_MS,
     DatabaseError,
@@ -27,29 +42,44 @@ from .connection import (
     connect,
     key_for,
     retry_busy,
+    storage_errors,
+    store_error,
     write_transaction,
 )
 
 if TYPE_CHECKING:
     import numpy as np
 
-_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
-ID_LENGTH = 8
 MIN_PREFIX = 4
 # BM25 weight of a memory's thread neighbours against its own text (1.0). LoCoMo
 # R@10 of fts mode: 0.606 without context, 0.699 at 0.5 (bench/locomo.py).
 CONTEXT_WEIGHT = 0.5
-CHAT_THREAD_PREFIX = "chat:"  # doc_id of a chat session's turns
 MAX_SQL_INT = 2**63 - 1
 # A settings row a delete writes in its own transaction and a complete scrub removes (see scrub).
 SCRUB_PENDING = "scrub_pending"
 OPEN_SCRUB_WAIT_MS = 250  # opening waits this long for a reader that holds a pending scrub back
-_COLUMNS = (
-    "seq, id, user, kind, text, importance, created_at, occurred_at, updated_at, "
-    "expires_at, source, doc_id, chunk, meta, content_hash, embed_model, embed_dim, "
-    "sources, valid_to, superseded_by, consolidated_at, recalled, last_recalled_at, digest_id, "
-    "role, unverified_at"
-)
+# What a public method raises when the file cannot be read or written: the
+# drivers' errors, or ours (a public method called inside another translates them).
+_UNREADABLE: tuple[type[Exception], ...] = (*DatabaseError, StoreError)
+# The columns of the memories table: every field of a MemoryRecord but its tags
+# (the memory_tags table), lists and dicts as JSON text; read back by name.
+_STORED = tuple(name for name in MEMORY_FIELDS if name != "tags")
+_JSON_EMPTY = {
+    name: "{}" if FIELD_TYPES[name].startswith("dict") else "[]"
+    for name in _STORED
+    if FIELD_TYPES[name].startswith(("list", "dict"))
+}
+_NAMES = ("seq", *_STORED)
+_COLUMNS = ", ".join(f"m.{name}" for name in _NAMES)
+_ORDERS: dict[str, str] = {
+    "stored": "m.seq",
+    "oldest": "m.occurred_at, m.seq",
+    "newest": "m.occurred_at DESC, m.seq DESC",
+}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _match(words: Sequence[str], operator: str) -> str:
@@ -64,10 +94,14 @@ def thread_slot(doc_id: str | None, chunk: int | None) -> str:
     return ""
 
 
-def new_id() -> str:
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
+@storage_errors
 class SQLiteStore:
     """Rows, full-text index and vector index of one database file, kept in step.
 
@@ -93,7 +127,8 @@ class SQLiteStore:
             pending = self.setting(SCRUB_PENDING) is not None
             if pending:
                 self.scrub(OPEN_SCRUB_WAIT_MS)
-        except DatabaseError:  # read-only here (the next writer finishes it), or damaged (mem doctor says)
+        except _UNREADABLE:
+            # read-only here (the next writer finishes it), or damaged (mem doctor says)
             self.traces_left = pending
 
     @classmethod
@@ -112,15 +147,30 @@ class SQLiteStore:
         return copy
 
     @property
-    def encrypted(self) -> bool:
-        return self.key is not None
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            backend="sqlite",
+            erasure="overwrites",  # secure_delete and FTS5's secure-delete, then scrub empties the WAL
+            scrub=True,
+            encrypted=self.key is not None,
+            vector_index="binary codes (sqlite-vec) ranked by Hamming distance, re-scored exactly",
+        )
 
     def close(self) -> None:
         self.conn.close()
 
-    def transaction(self) -> AbstractContextManager[Any]:
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
         """Several of this store's writes as one: all of them or none."""
-        return write_transaction(self.conn)
+        try:
+            with write_transaction(self.conn):
+                yield
+        except DatabaseError as exc:
+            raise store_error(exc) from exc
+
+    def size(self) -> int:
+        """Bytes of the database file and its write-ahead log."""
+        return _size(self.path) + _size(self.path.with_name(self.path.name + "-wal"))
 
     # -- settings and the embedding space -----------------------------------------
 
@@ -192,13 +242,9 @@ class SQLiteStore:
     def id_exists(self, memory_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM memories WHERE id = ?", [memory_id]).fetchone() is not None
 
-    def insert(
-        self, rows: Sequence[dict[str, Any]], vectors: np.ndarray, model: str
-    ) -> list[tuple[str, str]]:
+    def insert(self, rows: Sequence[NewRow], vectors: np.ndarray, model: str) -> list[tuple[str, str]]:
         """Store rows with their vectors in one transaction.
 
-        Each row dict holds the memories columns (tags as a list, meta as a dict)
-        and optionally "history", the older texts to keep (HistoryEntry, oldest first).
         Returns (id, status) per row: "added", or "exists" when the same text is
         already stored for that user (or the id is taken, for imports).
         """
@@ -209,7 +255,7 @@ class SQLiteStore:
         with write_transaction(self.conn):
             if rows:
                 self._ensure_vector_index(model, dim)
-            threads = [(r["user"], r.get("doc_id"), r.get("chunk")) for r in rows]
+            threads = [(r.record.user, r.record.doc_id, r.record.chunk) for r in rows]
             neighbours = self._thread_neighbours([t for t in threads if t[1] is not None])
             self._fts_unindex(neighbours)
             added: list[int] = []
@@ -224,25 +270,24 @@ class SQLiteStore:
         return results
 
     def _insert_one(
-        self, row: dict[str, Any], vector: np.ndarray, model: str, dim: int
+        self, row: NewRow, vector: np.ndarray, model: str, dim: int
     ) -> tuple[str, str, int | None]:
+        record = row.record
         existing = self.conn.execute(
             f"SELECT id FROM memories WHERE user = ? AND kind = ? AND content_hash = ? "
             f"AND {schema.THREAD_SLOT} = ?",
-            [row["user"], row["kind"], row["content_hash"], thread_slot(row.get("doc_id"), row.get("chunk"))],
+            [record.user, record.kind, record.content_hash, thread_slot(record.doc_id, record.chunk)],
         ).fetchone()
         if existing:
             return existing[0], "exists", None
-        preset_id = row.get("id")
+        preset_id = record.id
         if preset_id and self.id_exists(preset_id):
             return preset_id, "exists", None
-        values = {
-            **row,
-            "meta": json.dumps(row.get("meta") or {}, ensure_ascii=False),
-            "sources": json.dumps(row.get("sources") or []),
-        }
-        tags = values.pop("tags", []) or []
-        history = values.pop("history", None) or []
+        values = {name: getattr(record, name) for name in _STORED}
+        for name, empty in _JSON_EMPTY.items():
+            values[name] = _json(values[name]) if values[name] else empty
+        tags = record.tags
+        history = row.history
         values["embed_model"], values["embed_dim"] = model, dim
         for _attempt in range(10):
             values["id"] = preset_id or new_id()
@@ -266,7 +311,7 @@ class SQLiteStore:
             "INSERT INTO memory_history (seq, text, changed_at) VALUES (?, ?, ?)",
             [(seq, h.text, h.changed_at) for h in history],
         )
-        self._put_vector(seq, row["user"], vector)
+        self._put_vector(seq, record.user, vector)
         return values["id"], "added", seq
 
     def _put_vector(self, seq: int, user: str, vector: np.ndarray) -> None:
@@ -440,30 +485,19 @@ class SQLiteStore:
             "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [SCRUB_PENDING, now_str()]
         )
 
-    # -- consolidation ---------------------------------------------------------------
+    # -- changing fields ---------------------------------------------------------------
 
-    UPDATABLE = frozenset(
-        {
-            "importance",
-            "sources",
-            "valid_to",
-            "superseded_by",
-            "consolidated_at",
-            "recalled",
-            "digest_id",
-            "updated_at",
-            "expires_at",
-            "unverified_at",
-        }
-    )
-
-    def set_fields(self, memory_id: str, **values: Any) -> None:
-        """Change bookkeeping columns of one memory (not its text: see update_text)."""
-        unknown = set(values) - self.UPDATABLE
+    def patch(self, memory_id: str, changes: Patch) -> None:
+        """Change fields of one memory (not its text: see update_text)."""
+        unknown = set(changes) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
+        values: dict[str, Any] = dict(changes)
+        if not values:
+            self._seq(memory_id)  # NotFound all the same
+            return
         if "sources" in values:
-            values["sources"] = json.dumps(list(dict.fromkeys(values["sources"])))
+            values["sources"] = _json(list(dict.fromkeys(values["sources"])))
         assignments = ", ".join(f"{k} = ?" for k in values)
         with write_transaction(self.conn):
             changed = self.conn.execute(
@@ -489,55 +523,11 @@ class SQLiteStore:
                 [self._seq(memory_id), text, changed_at],
             )
 
-    def pending_episodes(self, user: str | None, limit: int | None = None) -> list[MemoryRecord]:
-        """Episodes whose facts were never extracted, or that changed since, oldest first."""
-        sql = (
-            f"SELECT {_COLUMNS} FROM memories WHERE kind = 'episodic' AND role = 'user' "
-            "AND (consolidated_at IS NULL OR (updated_at IS NOT NULL AND updated_at > consolidated_at))"
-        )
-        params: list[Any] = []
-        if user is not None:
-            sql += " AND user = ?"
-            params.append(user)
-        sql += " ORDER BY seq"
-        if limit is not None and limit < MAX_SQL_INT:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return self._records(self.conn.execute(sql, params).fetchall())
-
-    def derived_from(self, memory_ids: Sequence[str]) -> list[MemoryRecord]:
-        """The memories whose `sources` name any of these ids (facts, digests)."""
-        found: dict[int, Any] = {}
-        for start in range(0, len(memory_ids), 500):
-            chunk = list(memory_ids[start : start + 500])
-            for row in self.conn.execute(
-                f"SELECT {_COLUMNS} FROM memories m WHERE m.sources != '[]' AND EXISTS "
-                f"(SELECT 1 FROM json_each(m.sources) j WHERE j.value IN ({','.join('?' * len(chunk))}))",
-                chunk,
-            ):
-                found[row[0]] = row
-        return self._records([found[seq] for seq in sorted(found)])
-
     def clear_history(self, memory_id: str) -> None:
         """Erase a memory's older texts (its current text stays); the caller scrubs."""
         with write_transaction(self.conn):
             self.conn.execute("DELETE FROM memory_history WHERE seq = ?", [self._seq(memory_id)])
             self._mark_scrub_pending()
-
-    def superseded_by(self, memory_id: str) -> list[MemoryRecord]:
-        """The facts this memory replaced."""
-        rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE superseded_by = ? ORDER BY seq", [memory_id]
-        )
-        return self._records(rows.fetchall())
-
-    def expired_ids(self, user: str | None, now: str) -> list[str]:
-        sql = "SELECT id FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
-        params: list[Any] = [now]
-        if user is not None:
-            sql += " AND user = ?"
-            params.append(user)
-        return [r[0] for r in self.conn.execute(sql, params)]
 
     def touch_recalled(self, memory_ids: Sequence[str], now: str) -> None:
         """Count that these memories were recalled. A lost count costs nothing, so
@@ -560,33 +550,14 @@ class SQLiteStore:
             self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
-    def recalled_often(self, user: str | None, times: int) -> list[MemoryRecord]:
-        sql = f"SELECT {_COLUMNS} FROM memories WHERE recalled >= ?"
-        params: list[Any] = [times]
-        if user is not None:
-            sql += " AND user = ?"
-            params.append(user)
-        return self._records(self.conn.execute(sql, params).fetchall())
-
-    def undigested_episodes(self, user: str | None, before: str) -> list[MemoryRecord]:
-        sql = (
-            f"SELECT {_COLUMNS} FROM memories m WHERE kind = 'episodic' AND role = 'user' AND digest_id IS NULL "
-            "AND consolidated_at IS NOT NULL AND occurred_at < ? AND NOT EXISTS (SELECT 1 FROM memory_tags t WHERE t.seq = m.seq AND t.tag = 'digest')"
-        )
-        params: list[Any] = [before]
-        if user is not None:
-            sql += " AND user = ?"
-            params.append(user)
-        return self._records(self.conn.execute(sql + " ORDER BY occurred_at, seq", params).fetchall())
-
     def records_after(self, seq: int, user: str | None) -> list[tuple[int, MemoryRecord]]:
         """(seq, record) of memories stored after `seq`: the new work of a merge pass."""
-        sql = f"SELECT {_COLUMNS} FROM memories WHERE seq > ?"
+        sql = f"SELECT {_COLUMNS} FROM memories m WHERE m.seq > ?"
         params: list[Any] = [seq]
         if user is not None:
-            sql += " AND user = ?"
+            sql += " AND m.user = ?"
             params.append(user)
-        rows = self.conn.execute(sql + " ORDER BY seq", params).fetchall()
+        rows = self.conn.execute(sql + " ORDER BY m.seq", params).fetchall()
         return list(zip([r[0] for r in rows], self._records(rows)))
 
     def vector_of(self, memory_id: str) -> np.ndarray | None:
@@ -597,9 +568,6 @@ class SQLiteStore:
             [memory_id],
         ).fetchone()
         return None if row is None else np.frombuffer(row[0], dtype=np.float32)
-
-    def max_seq(self) -> int:
-        return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM memories").fetchone()[0])
 
     def set_setting(self, key: str, value: str) -> None:
         with write_transaction(self.conn):
@@ -632,16 +600,6 @@ class SQLiteStore:
         ).fetchone()
         return int(row[0] or 0) + 1
 
-    def chat_session(self, user: str, name: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT summary, summarized_through, created_at, updated_at FROM chat_sessions "
-            "WHERE user = ? AND name = ?",
-            [user, name],
-        ).fetchone()
-        if row is None:
-            return None
-        return {"summary": row[0], "summarized_through": row[1], "created_at": row[2], "updated_at": row[3]}
-
     def save_chat_session(self, user: str, name: str, summary: str, summarized_through: int) -> None:
         now = now_str()
         with write_transaction(self.conn):
@@ -653,23 +611,18 @@ class SQLiteStore:
                 [user, name, summary, summarized_through, now, now],
             )
 
-    def chat_sessions(self, user: str) -> list[dict[str, Any]]:
-        return [
-            {"name": r[0], "updated_at": r[1], "turns": r[2]}
-            for r in self.conn.execute(
-                "SELECT s.name, s.updated_at, (SELECT count(*) FROM memories m WHERE m.user = s.user "
-                "AND m.doc_id = ? || s.name) FROM chat_sessions s WHERE s.user = ? ORDER BY s.updated_at DESC",
-                [CHAT_THREAD_PREFIX, user],
-            )
-        ]
-
-    def chat_session_records(self, user: str | None) -> list[ChatSession]:
-        """Every field of the chat sessions of `user` (of every user when None), for export."""
+    def chat_sessions(self, user: str | None, name: str | None = None) -> list[ChatSession]:
+        """The chat sessions of `user` (every user when None), by user, then as created;
+        with `name`, that one session (or none)."""
         sql = "SELECT user, name, summary, summarized_through, created_at, updated_at FROM chat_sessions"
+        clauses: list[str] = []
         params: list[Any] = []
-        if user is not None:
-            sql += " WHERE user = ?"
-            params.append(user)
+        for column, value in (("user", user), ("name", name)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
         return [
             ChatSession(*row) for row in self.conn.execute(sql + " ORDER BY user, created_at, name", params)
         ]
@@ -727,30 +680,31 @@ class SQLiteStore:
 
     def get(self, id_or_prefix: str, user: str | None = None) -> MemoryRecord:
         memory_id = self.resolve_id(id_or_prefix, user)
-        row = self.conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?", [memory_id]).fetchone()
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM memories m WHERE m.id = ?", [memory_id]).fetchone()
         return self._records([row])[0]
 
-    def ranking_facts(self, seqs: Sequence[int]) -> dict[int, tuple[int, str, str | None, str | None]]:
-        """seq -> (importance, occurred_at, last_recalled_at, valid_to) for ranking."""
-        if not seqs:
+    def ranking_facts(self, memory_ids: Sequence[str]) -> dict[str, tuple[int, str, str | None, str | None]]:
+        """id -> (importance, occurred_at, last_recalled_at, valid_to) for ranking."""
+        if not memory_ids:
             return {}
         rows = self.conn.execute(
-            "SELECT m.seq, m.importance, m.occurred_at, m.last_recalled_at, m.valid_to "
-            "FROM json_each(?) j CROSS JOIN memories m ON m.seq = j.value",
-            [json.dumps([int(s) for s in seqs])],
+            "SELECT m.id, m.importance, m.occurred_at, m.last_recalled_at, m.valid_to "
+            "FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value",
+            [json.dumps(list(memory_ids))],
         )
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
-    def by_seq(self, seqs: Sequence[int]) -> dict[int, MemoryRecord]:
-        out: dict[int, MemoryRecord] = {}
-        for start in range(0, len(seqs), 500):
-            chunk = list(seqs[start : start + 500])
+    def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        """id -> record of those of these ids that exist."""
+        out: dict[str, MemoryRecord] = {}
+        for start in range(0, len(memory_ids), 500):
+            chunk = list(memory_ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE seq IN ({marks})", chunk
+                f"SELECT {_COLUMNS} FROM memories m WHERE m.id IN ({marks})", chunk
             ).fetchall()
-            for row, record in zip(rows, self._records(rows)):
-                out[row[0]] = record
+            for record in self._records(rows):
+                out[record.id] = record
         return out
 
     def _records(self, rows: Sequence[Sequence[Any]]) -> list[MemoryRecord]:
@@ -765,37 +719,15 @@ class SQLiteStore:
                 f"SELECT seq, tag FROM memory_tags WHERE seq IN ({marks}) ORDER BY tag", chunk
             ):
                 tags[seq].append(tag)
-        return [
-            MemoryRecord(
-                id=r[1],
-                user=r[2],
-                kind=r[3],
-                text=r[4],
-                importance=r[5],
-                created_at=r[6],
-                occurred_at=r[7],
-                updated_at=r[8],
-                expires_at=r[9],
-                source=r[10],
-                doc_id=r[11],
-                chunk=r[12],
-                meta=json.loads(r[13] or "{}"),
-                content_hash=r[14],
-                embed_model=r[15],
-                embed_dim=r[16],
-                sources=json.loads(r[17] or "[]"),
-                valid_to=r[18],
-                superseded_by=r[19],
-                consolidated_at=r[20],
-                recalled=r[21] or 0,
-                last_recalled_at=r[22],
-                digest_id=r[23],
-                role=r[24],
-                unverified_at=r[25],
-                tags=tags[r[0]],
-            )
-            for r in rows
-        ]
+        records = []
+        for row in rows:
+            values = dict(zip(_NAMES, row))
+            seq = values.pop("seq")
+            for name, empty in _JSON_EMPTY.items():
+                values[name] = json.loads(values[name] or empty)
+            values["recalled"] = values["recalled"] or 0
+            records.append(MemoryRecord(**values, tags=tags[seq]))
+        return records
 
     @staticmethod
     def where(filters: Filters, alias: str = "m") -> tuple[str, list[Any]]:
@@ -820,34 +752,61 @@ class SQLiteStore:
             clauses.append(f"{alias}.valid_to IS NULL AND {alias}.unverified_at IS NULL")
         if not filters.include_assistant:
             clauses.append(f"{alias}.role = 'user'")
-        if not filters.include_expired:
+        if filters.expired_only:
+            clauses.append(f"{alias}.expires_at IS NOT NULL AND {alias}.expires_at <= ?")
+            params.append(now_str())
+        elif not filters.include_expired:
             clauses.append(f"({alias}.expires_at IS NULL OR {alias}.expires_at > ?)")
             params.append(now_str())
+        if filters.words:  # the memory's own words only, not its thread's context
+            clauses.append(f"{alias}.seq IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)")
+            params.append(f"text : ({_match(filters.words, 'AND')})")
+        if filters.pending_facts:
+            clauses.append(
+                f"({alias}.consolidated_at IS NULL OR ({alias}.updated_at IS NOT NULL "
+                f"AND {alias}.updated_at > {alias}.consolidated_at))"
+            )
+        for column, wanted in (("consolidated_at", filters.consolidated), ("digest_id", filters.digested)):
+            if wanted is not None:
+                clauses.append(f"{alias}.{column} IS {'NOT ' if wanted else ''}NULL")
+        for tag in filters.without_tags:
+            clauses.append(
+                f"NOT EXISTS (SELECT 1 FROM memory_tags t WHERE t.seq = {alias}.seq AND t.tag = ?)"
+            )
+            params.append(tag)
+        if filters.min_recalled is not None:
+            clauses.append(f"{alias}.recalled >= ?")
+            params.append(filters.min_recalled)
+        if filters.superseded_by is not None:
+            clauses.append(f"{alias}.superseded_by = ?")
+            params.append(filters.superseded_by)
+        if filters.derived_from is not None:
+            # memories_derived indexes the memories with sources; the ids are one JSON parameter.
+            clauses.append(
+                f"{alias}.sources != '[]' AND EXISTS (SELECT 1 FROM json_each({alias}.sources) j "
+                "WHERE j.value IN (SELECT value FROM json_each(?)))"
+            )
+            params.append(json.dumps(list(filters.derived_from)))
         return (" AND ".join(clauses) or "1"), params
 
-    def list(
-        self, filters: Filters, *, limit: int | None = None, newest_first: bool = True
-    ) -> builtins.list[MemoryRecord]:
+    def select(
+        self, filters: Filters, *, order: Order = "stored", limit: int | None = None
+    ) -> list[MemoryRecord]:
+        """The memories that pass the filters, in `order` (at most `limit`)."""
         where, params = self.where(filters)
-        order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT {_COLUMNS} FROM memories m WHERE {where} ORDER BY occurred_at {order}, seq {order}"
+        sql = f"SELECT {_COLUMNS} FROM memories m WHERE {where} ORDER BY {_ORDERS[order]}"
         if limit is not None and limit < MAX_SQL_INT:  # SQLite integers are 64-bit; more is "all"
             sql += " LIMIT ?"
             params.append(max(limit, 0))
         return self._records(self.conn.execute(sql, params).fetchall())
 
-    def matching_ids(self, filters: Filters, *, words: Sequence[str] | None = None) -> builtins.list[str]:
-        """Ids of the memories that pass the filters and contain every one of `words`."""
+    def select_ids(self, filters: Filters) -> list[str]:
+        """Ids of the memories that pass the filters, in the order stored."""
         where, params = self.where(filters)
-        if words:
-            sql = (
-                "SELECT m.id FROM memories_fts f JOIN memories m ON m.seq = f.rowid "
-                f"WHERE memories_fts MATCH ? AND {where}"
-            )
-            params = [f"text : ({_match(words, 'AND')})", *params]  # the memory's own words only
-        else:
-            sql = f"SELECT m.id FROM memories m WHERE {where}"
-        return [r[0] for r in self.conn.execute(sql, params)]
+        return [
+            r[0]
+            for r in self.conn.execute(f"SELECT m.id FROM memories m WHERE {where} ORDER BY m.seq", params)
+        ]
 
     def iter_records(self, filters: Filters, batch: int = 1000) -> Iterator[MemoryRecord]:
         """Every matching memory, oldest first, without holding them all in memory."""
@@ -863,7 +822,7 @@ class SQLiteStore:
             yield from self._records(rows)
             last = rows[-1][0]
 
-    def history(self, id_or_prefix: str) -> tuple[MemoryRecord, builtins.list[HistoryEntry]]:
+    def history(self, id_or_prefix: str) -> tuple[MemoryRecord, list[HistoryEntry]]:
         record = self.get(id_or_prefix)
         rows = self.conn.execute(
             "SELECT text, changed_at FROM memory_history WHERE seq = ? ORDER BY id",
@@ -875,13 +834,13 @@ class SQLiteStore:
         )
         return record, entries
 
-    def histories(self, memory_ids: Sequence[str]) -> dict[str, builtins.list[HistoryEntry]]:
+    def histories(self, memory_ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
         """id -> the older texts of that memory, oldest first; ids without any are left out.
 
         One query per 500 ids, so an export reads history at the pace of its rows.
         """
-        found: dict[str, builtins.list[HistoryEntry]] = {}
-        ids = builtins.list(dict.fromkeys(memory_ids))
+        found: dict[str, list[HistoryEntry]] = {}
+        ids = list(dict.fromkeys(memory_ids))
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             for memory_id, text, changed_at in self.conn.execute(
@@ -894,10 +853,9 @@ class SQLiteStore:
 
     # -- search ------------------------------------------------------------------
 
-    def fts_search(
-        self, terms: Sequence[str], filters: Filters, limit: int
-    ) -> builtins.list[tuple[int, float]]:
-        """(seq, bm25) of memories with any of `terms`, best first; bm25 is FTS5's score, lower is better.
+    def fts_search(self, terms: Sequence[str], filters: Filters, limit: int) -> list[Scored]:
+        """Memories with any of `terms`, best first, scored by relevance: FTS5's
+        BM25 negated (FTS5 gives lower-is-better scores; the contract higher-is-better).
 
         The best matches are ranked by the index alone, then filtered: joining
         every match to its row first costs a row lookup per match (5,000 for a
@@ -917,31 +875,33 @@ class SQLiteStore:
         if ranked:
             # CROSS JOIN: look the ranked rows up by key; left alone, the planner
             # walks every memory of the user through the (user, kind) index.
-            passing = {
-                r[0]
-                for r in self.conn.execute(
-                    f"SELECT m.seq FROM json_each(?) j CROSS JOIN memories m ON m.seq = j.value WHERE {where}",
+            passing = dict(
+                self.conn.execute(
+                    f"SELECT m.seq, m.id FROM json_each(?) j CROSS JOIN memories m ON m.seq = j.value WHERE {where}",
                     [json.dumps([int(r[0]) for r in ranked]), *params],
-                )
-            }
-            kept = [(int(r[0]), float(r[1])) for r in ranked if r[0] in passing]
+                ).fetchall()
+            )
+            kept = [r for r in ranked if r[0] in passing][:limit]
             if len(kept) >= limit or len(ranked) < pool:
-                return kept[:limit]
+                return [Scored(passing[seq], -float(score), int(seq)) for seq, score in kept]
         sql = (
-            f"SELECT f.rowid, {score} AS score FROM memories_fts f "
+            f"SELECT f.rowid, m.id, {score} AS score FROM memories_fts f "
             f"JOIN memories m ON m.seq = f.rowid WHERE memories_fts MATCH ? AND {where} "
             "ORDER BY score LIMIT ?"
         )
-        return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, [match, *params, limit])]
+        return [
+            Scored(r[1], -float(r[2]), int(r[0])) for r in self.conn.execute(sql, [match, *params, limit])
+        ]
 
     def vector_search(
         self, query: np.ndarray, filters: Filters, limit: int, *, candidates: int = 400
-    ) -> builtins.list[tuple[int, float]]:
-        """(seq, cosine similarity) best first.
+    ) -> list[Scored]:
+        """The nearest memories, best first, scored by cosine similarity.
 
-        Binary-quantised candidates from sqlite-vec, re-scored with the float
-        vectors. When filters leave too few candidates, the filtered rows are
-        scanned exactly instead, so a narrow filter never hides a match.
+        Binary-quantised candidates from sqlite-vec (`candidates` of them at
+        least), re-scored with the float vectors. When filters leave too few
+        candidates, the filtered rows are scanned exactly instead, so a narrow
+        filter never hides a match.
         """
         import numpy as np
 
@@ -956,9 +916,17 @@ class SQLiteStore:
             # The filters threw away most candidates and more rows exist: go exact.
             scored = self._score(None, where, params, query)
         scored.sort(key=lambda item: -item[1])
-        return scored[:limit]
+        best = scored[:limit]
+        ids = self._ids_of([seq for seq, _ in best])
+        return [Scored(ids[seq], similarity, seq) for seq, similarity in best]
 
-    def hamming_candidates(self, query: np.ndarray, n: int, user: str | None) -> builtins.list[int]:
+    def _ids_of(self, seqs: list[int]) -> dict[int, str]:
+        if not seqs:
+            return {}
+        sql = f"SELECT seq, id FROM memories WHERE seq IN ({','.join(map(str, seqs))})"
+        return dict(self.conn.execute(sql).fetchall())
+
+    def hamming_candidates(self, query: np.ndarray, n: int, user: str | None) -> list[int]:
         """The n memories whose binary codes are nearest the query's, by Hamming distance.
 
         sqlite-vec keeps the codes in chunks of 1,024 and its KNN keeps the best
@@ -986,9 +954,9 @@ class SQLiteStore:
         best = best[np.lexsort((ids[best], distances[best]))]
         return [int(seq) for seq in ids[best]]
 
-    def _vec0_knn(self, query: np.ndarray, n: int, user: str | None) -> builtins.list[int]:
+    def _vec0_knn(self, query: np.ndarray, n: int, user: str | None) -> list[int]:
         sql = "SELECT rowid FROM vec_memories WHERE embedding MATCH vec_quantize_binary(?) AND k = ?"
-        params: builtins.list[Any] = [query.tobytes(), n]
+        params: list[Any] = [query.tobytes(), n]
         if user is not None:
             sql += " AND user = ?"
             params.append(user)
@@ -1006,7 +974,7 @@ class SQLiteStore:
             "SELECT c.size, c.validity, c.rowids, v.vectors FROM vec_memories_chunks c "
             "JOIN vec_memories_vector_chunks00 v ON v.rowid = c.chunk_id"
         )
-        params: builtins.list[Any] = []
+        params: list[Any] = []
         if user is not None:
             sql += " WHERE c.partition00 = ?"
             params.append(user)
@@ -1033,25 +1001,34 @@ class SQLiteStore:
         matrix = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8).reshape(-1, width)
         return ids, live.astype(bool), matrix
 
-    def similarities(self, seqs: Sequence[int], query: np.ndarray) -> dict[int, float]:
+    def similarities(self, memory_ids: Sequence[str], query: np.ndarray) -> dict[str, float]:
         """Cosine of the query with the stored vectors of these (already filtered) memories."""
         import numpy as np
 
         query = np.ascontiguousarray(query, dtype=np.float32)
-        if not seqs:
+        if not memory_ids:
             return {}
-        sql = f"SELECT seq, embedding FROM memory_vectors WHERE seq IN ({','.join(map(str, map(int, seqs)))})"
-        rows = [r for r in self.conn.execute(sql) if len(r[1]) == 4 * query.shape[0]]
+        sql = (
+            "SELECT m.id, v.embedding FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value "
+            "JOIN memory_vectors v ON v.seq = m.seq"
+        )
+        rows = [
+            r
+            for r in self.conn.execute(sql, [json.dumps(list(memory_ids))])
+            if len(r[1]) == 4 * query.shape[0]
+        ]
         if not rows:
             return {}
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
             len(rows), query.shape[0]
         )
-        return {int(r[0]): float(s) for r, s in zip(rows, matrix @ query)}
+        return {str(r[0]): float(s) for r, s in zip(rows, matrix @ query)}
 
     def _score(
-        self, seqs: builtins.list[int] | None, where: str, params: builtins.list[Any], query: np.ndarray
-    ) -> builtins.list[tuple[int, float]]:
+        self, seqs: list[int] | None, where: str, params: list[Any], query: np.ndarray
+    ) -> list[tuple[int, float]]:
+        """(seq, cosine) of these candidates (None: of every memory) that pass the filters;
+        plain tuples, as a recall scores hundreds of candidates to keep a few."""
         import numpy as np
 
         if seqs is None:
@@ -1071,45 +1048,44 @@ class SQLiteStore:
         dim = query.shape[0]
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         sims = matrix @ query
-        return [(int(r[0]), float(s)) for r, s in zip(rows, sims)]
+        return [(int(r[0]), s) for r, s in zip(rows, sims.tolist())]
 
     # -- maintenance -------------------------------------------------------------
 
-    def texts_for_reindex(self) -> builtins.list[tuple[int, str, str]]:
-        return [
-            (r[0], r[1], r[2]) for r in self.conn.execute("SELECT seq, user, text FROM memories ORDER BY seq")
-        ]
+    def texts_for_reindex(self) -> list[tuple[str, str]]:
+        """(id, text) of every memory, in the order stored."""
+        return [(r[0], r[1]) for r in self.conn.execute("SELECT id, text FROM memories ORDER BY seq")]
 
     def replace_all_vectors(
         self,
-        items: Sequence[tuple[int, str, str]],
+        items: Sequence[tuple[str, str]],
         vectors: np.ndarray,
         model: str,
         dim: int,
-        embed: Callable[[builtins.list[str]], np.ndarray] | None = None,
+        embed: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         """Swap in a whole new embedding space of `dim` dimensions at once (after `mem reindex`).
 
-        `items` are the (seq, user, text) the vectors were made from. Other
+        `items` are the (id, text) the vectors were made from. Other
         processes keep writing while reindex embeds: memories added or edited
         since are embedded here with `embed`, inside the transaction (so none
         can slip past), and memories forgotten since are left out.
         """
         import numpy as np
 
-        made = {seq: (text, i) for i, (seq, _user, text) in enumerate(items)}
+        made = {memory_id: (text, i) for i, (memory_id, text) in enumerate(items)}
         with write_transaction(self.conn):
-            current = self.conn.execute("SELECT seq, user, text FROM memories ORDER BY seq").fetchall()
-            stale = [row for row in current if made.get(row[0], (None, 0))[0] != row[2]]
+            current = self.conn.execute("SELECT seq, id, user, text FROM memories ORDER BY seq").fetchall()
+            stale = [row for row in current if made.get(row[1], (None, 0))[0] != row[3]]
             late: dict[int, np.ndarray] = {}
             if stale:
                 if embed is None:
                     raise StoreError(f"{len(stale)} memories changed during reindex: run it again")
-                late = dict(zip([row[0] for row in stale], embed([row[2] for row in stale])))
+                late = dict(zip([row[0] for row in stale], embed([row[3] for row in stale])))
             self.conn.execute("DELETE FROM memory_vectors")
             self._create_vector_index(dim)
-            for seq, user, _text in current:
-                vector = late[seq] if seq in late else vectors[made[seq][1]]
+            for seq, memory_id, user, _text in current:
+                vector = late[seq] if seq in late else vectors[made[memory_id][1]]
                 self._put_vector(seq, user, np.ascontiguousarray(vector, dtype=np.float32))
             self.conn.execute("UPDATE memories SET embed_model = ?, embed_dim = ?", [model, dim])
             self._set_space(model, dim)
@@ -1117,11 +1093,11 @@ class SQLiteStore:
     def counts(self) -> dict[str, int]:
         one = lambda sql: int(self.conn.execute(sql).fetchone()[0])  # noqa: E731
         return {
-            "memories": one("SELECT count(*) FROM memories"),
-            "fts_rows": one("SELECT count(*) FROM memories_fts_docsize"),
-            "vector_rows": one("SELECT count(*) FROM memory_vectors"),
-            "vec_index_rows": one("SELECT count(*) FROM vec_memories") if self._has_vec_index() else 0,
-            "history_rows": one("SELECT count(*) FROM memory_history"),
+            "rows": one("SELECT count(*) FROM memories"),
+            "full_text": one("SELECT count(*) FROM memories_fts_docsize"),
+            "vectors": one("SELECT count(*) FROM memory_vectors"),
+            "vector_index": one("SELECT count(*) FROM vec_memories") if self._has_vec_index() else 0,
+            "history": one("SELECT count(*) FROM memory_history"),
             "expired": int(
                 self.conn.execute(
                     "SELECT count(*) FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?",
@@ -1130,14 +1106,15 @@ class SQLiteStore:
             ),
         }
 
-    def group_counts(self, column: str) -> dict[str, int]:
-        assert column in ("kind", "user")
+    def group_counts(self, column: GroupColumn) -> dict[str, int]:
+        if column not in ("kind", "user"):  # never into the SQL unchecked, whatever the type says
+            raise ValueError(f"cannot count memories by {column!r}")
         return {
             r[0]: r[1]
             for r in self.conn.execute(f"SELECT {column}, count(*) FROM memories GROUP BY 1 ORDER BY 1")
         }
 
-    def health(self) -> dict[str, builtins.list[str]]:
+    def health(self) -> dict[str, list[str]]:
         """Each check of the file -> what it found wrong (nothing: it passed).
 
         The checks: the index counts against the rows, SQLite's integrity_check,
@@ -1145,7 +1122,7 @@ class SQLiteStore:
         against its rows. One that cannot run (a damaged page) reports why; the
         others still run.
         """
-        checks: dict[str, Callable[[], builtins.list[str]]] = {
+        checks: dict[str, Callable[[], list[str]]] = {
             "index counts": self._count_mismatches,
             "integrity": lambda: [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"],
             "schema": lambda: [f"{name} is missing" for name in schema.missing(self.conn)],
@@ -1155,22 +1132,23 @@ class SQLiteStore:
         for name, check in checks.items():
             try:
                 found[name] = check()
-            except DatabaseError as exc:
-                found[name] = [str(exc)]
+            except _UNREADABLE as exc:  # a StoreError from a public method: the driver's own words
+                found[name] = [str(exc.__cause__ or exc) if isinstance(exc, StoreError) else str(exc)]
         return found
 
-    def integrity_problems(self) -> builtins.list[str]:
+    def integrity_problems(self) -> list[str]:
         """What `health` finds wrong, as one list."""
         return [f"{name}: {problem}" for name, problems in self.health().items() for problem in problems]
 
-    def _count_mismatches(self) -> builtins.list[str]:
+    def _count_mismatches(self) -> list[str]:
         counts = self.counts()
+        labels = {"full_text": "fts rows", "vectors": "vector rows", "vector_index": "vec index rows"}
         return [
-            f"{key.replace('_', ' ')}: {counts[key]} for {counts['memories']} memories"
-            for key in ("fts_rows", "vector_rows", "vec_index_rows")
-            if counts[key] != counts["memories"]
+            f"{label}: {counts[key]} for {counts['rows']} memories"
+            for key, label in labels.items()
+            if counts[key] != counts["rows"]
         ]
 
-    def _fts_check(self) -> builtins.list[str]:
+    def _fts_check(self) -> list[str]:
         self.conn.execute("INSERT INTO memories_fts (memories_fts, rank) VALUES ('integrity-check', 1)")
         return []
