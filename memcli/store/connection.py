@@ -41,6 +41,7 @@ IntegrityError: tuple[type[Exception], ...] = tuple(d.IntegrityError for d in _D
 
 
 MMAP_BYTES = 1 << 30
+ENCRYPTED_CACHE_KIB = 64 * 1024  # at most this much RAM of decrypted pages per connection
 _T = TypeVar("_T")
 
 
@@ -170,6 +171,11 @@ def connect(path: Path, *, create: bool, key: str | None = None) -> Connection:
         # Reads through a memory map: the vector-candidate scan reads ~5 MB of
         # sqlite-vec chunks per query at 100k memories; mapped, that is 2x faster.
         conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        if key is not None:
+            # SQLCipher maps nothing (pages are decrypted as they are read): keep
+            # decrypted pages in a larger cache instead, so a long-lived process
+            # (mem mcp, mem chat) decrypts each page once, not at every query.
+            conn.execute(f"PRAGMA cache_size = -{ENCRYPTED_CACHE_KIB}")
     except DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path} is not a usable database: {exc}") from None
