@@ -228,7 +228,7 @@ def _convert(path: Path, *, old_key: str | None, new_key: str | None) -> int:
         old = os.open(path, os.O_RDWR)
         try:
             os.replace(temp, path)
-            _sync_dir(path.parent)
+            _fsync(path.parent)
             conn.close()
             _zero(old)
         finally:
@@ -257,11 +257,7 @@ def _check_copy(temp: Path, key: str | None, count: int) -> None:
         raise StoreError(
             f"the converted copy is not whole ({found} of {count} memories); nothing was changed"
         )
-    fd = os.open(temp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(temp)
 
 
 def _zero(fd: int) -> None:
@@ -273,8 +269,9 @@ def _zero(fd: int) -> None:
     os.fsync(fd)
 
 
-def _sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    """Flush a file, or a directory's entries (a rename), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
