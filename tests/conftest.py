@@ -118,3 +118,41 @@ def read_only():
         subprocess.run(["chattr", "-i", str(path)], capture_output=True)
     for path, mode in reversed(modes):
         path.chmod(mode)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """`tmpfs(size)`: a directory with a tmpfs of that size mounted on it (needs root and
+    mount), or the test is skipped; unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        where = tmp_path / f"tmpfs-{len(mounted)}"
+        where.mkdir()
+        done = (
+            os.geteuid() == 0
+            and not subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+            ).returncode
+        )
+        if not done:
+            pytest.skip(f"cannot mount a {size} tmpfs here")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.fixture
+def fake_crontab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `crontab` on PATH that keeps its table in the file returned (one job in it already)."""
+    table = tmp_path / "crontab.txt"
+    table.write_text("0 1 * * * backup\n")
+    fake = tmp_path / "bin" / "crontab"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {table}; else cat > {table}; fi\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    return table

@@ -292,19 +292,13 @@ def test_a_second_consolidation_is_refused(db_path: Path, real_embedder) -> None
     assert "another mem consolidate is running" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_cron_line_and_install(tmp_path: Path, monkeypatch) -> None:
+def test_cron_line_and_install(tmp_path: Path, monkeypatch, fake_crontab: Path) -> None:
     line = runner.invoke(app, ["cron", "--db", str(tmp_path / "m.db")]).stdout.strip()
     assert line.startswith("17 3 * * * umask 077 && mkdir -p ") and "consolidate --quiet --db" in line
     assert " && MEMCLI_USER=tester MEMCLI_HOME=" in line
     assert f"MEMCLI_MODELS_DIR={os.environ['MEMCLI_MODELS_DIR']}" in line  # cron's environment is empty
     assert str(tmp_path / "m.db") in line and "consolidate.log" in line
-    table = tmp_path / "crontab.txt"
-    table.write_text("0 1 * * * backup\n")
-    fake = tmp_path / "bin" / "crontab"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {table}; else cat > {table}; fi\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    table = fake_crontab
     states = []
     for _ in range(2):
         result = runner.invoke(app, ["cron", "--install", "--db", str(tmp_path / "m.db"), "--json"])

@@ -73,16 +73,10 @@ INJECTED = "\n* * * * * touch /tmp/PWNED #"
 @pytest.mark.parametrize("install", [False, True])
 @pytest.mark.parametrize("where", ["--user", "--db", "MEMCLI_HOME"])
 def test_a_control_character_never_reaches_the_crontab(
-    where: str, install: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: str, install: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_crontab: Path
 ) -> None:
     home = tmp_path / "home"
-    table = tmp_path / "crontab.txt"
-    table.write_text("0 1 * * * backup\n")
-    fake = tmp_path / "bin" / "crontab"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {table}; else cat > {table}; fi\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    table = fake_crontab
     args = ["cron", *(["--install"] if install else [])]
     env = {}
     if where == "--user":

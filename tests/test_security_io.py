@@ -269,23 +269,14 @@ def test_export_to_a_missing_directory_names_the_users_path(seeded, tmp_path: Pa
 
 
 @pytest.fixture
-def mount(tmp_path: Path):
-    """A 1 MB tmpfs (needs root and mount), or skip; `remount(options)` changes it."""
-    where = tmp_path / "mnt"
-    where.mkdir()
-    if (
-        os.geteuid() != 0
-        or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)], capture_output=True
-        ).returncode
-    ):
-        pytest.skip("cannot mount a tmpfs here")
+def mount(tmpfs):
+    """A 1 MB tmpfs, or skip; `remount(options)` changes it."""
+    where = tmpfs("1m")
 
     def remount(options: str) -> None:
         subprocess.run(["mount", "-o", f"remount,{options}", str(where)], check=True)
 
-    yield where, remount
-    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+    return where, remount
 
 
 def fill(where: Path) -> None:
