@@ -273,3 +273,22 @@ def test_the_key_can_be_typed_on_a_terminal(tmp_path: Path) -> None:
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, output
     assert MARKER.encode() in output and KEY.encode() not in output  # the key is not echoed
+
+
+def test_encrypt_refuses_what_is_not_a_memcli_store_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all, and longer than a header")
+    for path, says in (
+        (other, "not a memcli database"),
+        (junk, "not a database"),
+        (tmp_path, "directory"),
+    ):
+        before = digest(path) if path.is_file() else None
+        result = mem("encrypt", "--db", path, code=ExitStatus.DATABASE, env={encryption.KEY_ENV: KEY})
+        assert says in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert before is None or digest(path) == before

@@ -21,14 +21,19 @@ KeyringOpt = Annotated[
 def _converted(db: Path | None, *, encrypt: bool, keyring: bool, json_out: bool) -> None:
     from ..consolidate import exclusive
     from ..paths import db_path
-    from ..store import encryption
+    from ..store import encryption, is_url
+    from ..store.sqlite import SQLiteStore
 
     path = db_path(db)
-    if not path.is_file():
-        raise UsageError(f"no database at {path}")
-    if encryption.is_encrypted(path) == encrypt:
+    if is_url(path):
+        raise UsageError("encryption at rest is for a SQLite file; a database server encrypts its own disk")
+    # Opened as any command opens it first: a missing, foreign or damaged file, or a
+    # wrong key, is the same one-line error; the key of an encrypted store is asked once.
+    store = SQLiteStore(path, create=False)
+    old_key = store.key
+    store.close()
+    if (old_key is not None) == encrypt:
         raise UsageError(f"{path} is {'already' if encrypt else 'not'} encrypted; nothing was changed")
-    old_key = None if encrypt else encryption.key_to_open(path)
     new_key = encryption.new_key() if encrypt else None
     with exclusive(path):  # no consolidation runs while the file is rewritten
         count = encryption.convert(path, old_key=old_key, new_key=new_key)

@@ -212,7 +212,8 @@ def _convert(path: Path, *, old_key: str | None, new_key: str | None) -> int:
         try:
             count = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
         except sqlcipher3.DatabaseError as exc:
-            raise StoreError(f"cannot open {path}: {_reason(exc)}; nothing was changed") from None
+            reason = "the key is wrong" if old_key is not None and "not a database" in str(exc) else exc
+            raise StoreError(f"cannot open {path}: {reason}; nothing was changed") from None
         conn.execute("PRAGMA locking_mode = EXCLUSIVE")  # held until the rename is done
         conn.execute("BEGIN EXCLUSIVE")
         conn.execute("COMMIT")
@@ -276,8 +277,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    return "the key is wrong, or it is not a memcli database" if "not a database" in text else text
