@@ -43,13 +43,11 @@ A second run right after the first changes nothing.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import provenance, settings
 from .chat import grounded
-from .errors import ExitStatus, MemcliError, ModelError, NotFound
+from .errors import MemcliError, ModelError, NotFound
 from .memory import content_hash
 from .records import Filters, MemoryRecord, NewMemory, Patch, RememberResult
 from .search import STOPWORDS, stems
@@ -85,10 +83,6 @@ SMALL_TALK = STOPWORDS | frozenset(
     """hi hey hello bye goodbye thanks thank ok okay yes yeah yep no nope sure cool great nice good
     awesome wow haha lol oh ah hmm well see soon later night morning talk chat glad fine too really""".split()
 )
-
-
-class Busy(MemcliError):
-    exit_status = ExitStatus.BUSY
 
 
 @dataclass
@@ -134,31 +128,6 @@ class Report:
             "IMPORTANCE": "importance_raised",
         }[change.action]
         setattr(self, key, getattr(self, key) + 1)
-
-
-# -- the lock ---------------------------------------------------------------------------
-
-
-@contextmanager
-def exclusive(db_path: Path) -> Iterator[None]:
-    """One consolidation per database at a time (an advisory lock, freed if the process dies)."""
-    lock_path = db_path.with_name(db_path.name + ".consolidate.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
-            raise Busy(
-                f"another mem consolidate is running on {db_path}"
-                + (f" (pid {holder})" if holder else "")
-                + "; this run did nothing"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
 
 
 # -- prompts ----------------------------------------------------------------------------

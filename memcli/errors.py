@@ -52,5 +52,11 @@ class ForeignDatabase(StoreError):
     """A SQLite file of another program: memcli leaves it as it is."""
 
 
+class Busy(MemcliError):
+    """Another `mem consolidate` (or a conversion of the file) holds the store's lock."""
+
+    exit_status = ExitStatus.BUSY
+
+
 class ModelError(MemcliError):
     exit_status = ExitStatus.MODEL

@@ -198,7 +198,7 @@ def validate(items: Iterable[NewMemory]) -> None:
 
 
 class Memory:
-    """One memory store (memcli.store.open_store: a SQLite file) seen as one user."""
+    """One memory store (memcli.store.open_store: a SQLite file or a PostgreSQL database) seen as one user."""
 
     def __init__(
         self,
@@ -208,7 +208,7 @@ class Memory:
         embedder: Embedder | None = None,
         user: str | None = None,
     ) -> None:
-        self.path = paths.db_path(path)
+        self.path = paths.db_location(path)  # a file, or a database URL
         self.store: Store = open_store(self.path, create=create)
         self._embedder = embedder
         self.user = user or paths.default_user()
@@ -219,6 +219,15 @@ class Memory:
         copy.path, copy.user, copy.store = self.path, self.user, self.store.snapshot()
         copy._embedder = self._embedder
         return copy
+
+    @property
+    def where(self) -> str:
+        """The store's location to show people (a URL without its password)."""
+        if isinstance(self.path, str):
+            from .store import display_url
+
+            return display_url(self.path)
+        return str(self.path)
 
     def close(self) -> None:
         self.store.close()
@@ -437,7 +446,7 @@ class Memory:
         counts = self.store.counts()
         space = self.store.embedding_space()
         return Stats(
-            path=str(self.path),
+            path=self.where,
             file_size=self.store.size(),
             memories=counts["rows"],
             by_kind=self.store.group_counts("kind"),

@@ -50,11 +50,24 @@ def models_dir() -> Path:
 
 def db_path(override: str | os.PathLike[str] | None = None) -> Path:
     """The database file: --db, else MEMCLI_DB, else DATA_DIR/memory.db."""
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get("MEMCLI_DB")
-    if env:
-        return Path(env).expanduser()
+    location = db_location(override)
+    if isinstance(location, str):
+        from .errors import UsageError
+
+        raise UsageError("this command works on a database file, not on a database server")
+    return location
+
+
+def db_location(override: str | os.PathLike[str] | None = None) -> Path | str:
+    """Where the store is: --db, else MEMCLI_DB, else DATA_DIR/memory.db; a path, or a
+    database URL (postgresql://...) as a string."""
+    from .store import is_url
+
+    given = override or os.environ.get("MEMCLI_DB")
+    if given and is_url(given):
+        return os.fspath(given)
+    if given:
+        return Path(given).expanduser()
     return data_dir() / DB_FILENAME
 
 

@@ -156,3 +156,74 @@ def fake_crontab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
     return table
+
+
+# -- PostgreSQL: one real server for the run (the pgserver wheel), a database per test -----
+
+
+class PgServer:
+    """A PostgreSQL 16 + pgvector server on a unix socket in a temporary directory.
+
+    Roles: the superuser `postgres` (set-up only), `memcli` (owns each test's
+    tables, an ordinary role, so row-level security holds it too), `alice` and
+    `bob` (people of a shared server).
+    """
+
+    ROLES = ("memcli", "alice", "bob")
+
+    def __init__(self, admin_url: str, socket_dir: str) -> None:
+        self.admin_url = admin_url
+        self.socket_dir = socket_dir
+        self._databases = 0
+
+    def url(self, role: str, database: str) -> str:
+        return f"postgresql://{role}@/{database}?host={self.socket_dir}"
+
+    def admin(self, database: str = "postgres"):
+        import psycopg
+
+        return psycopg.connect(self.url("postgres", database), autocommit=True)
+
+    def new_database(self, owner: str = "memcli") -> str:
+        """A new, empty database owned by `owner`, with the vector extension (which only a
+        superuser may create); its name."""
+        self._databases += 1
+        name = f"t{os.getpid()}_{self._databases}"
+        with self.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+        with self.admin(name) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            conn.execute(f'GRANT CREATE ON DATABASE "{name}" TO "{owner}"')
+        return name
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs' RuntimeDirWarning without XDG_RUNTIME_DIR
+            import pgserver
+            import psycopg  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"PostgreSQL tests skipped: {exc.name} is not installed (make test installs it)")
+    data = tmp_path_factory.mktemp("pgdata")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(data, cleanup_mode="stop")
+    except Exception as exc:  # noqa: BLE001 - any reason it cannot start is a skip, said clearly
+        pytest.skip(f"PostgreSQL tests skipped: pgserver could not start a server here ({exc})")
+    found = PgServer(server.get_uri(), str(data))
+    with found.admin() as conn:
+        for role in PgServer.ROLES:
+            conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    yield found
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A fresh database, as the ordinary role that owns its tables."""
+    return pg_server.url("memcli", pg_server.new_database())

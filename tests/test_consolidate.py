@@ -13,10 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from memcli.cli import app
-from memcli.consolidate import Consolidator, exclusive, pending_episodes, third_person
+from memcli.consolidate import Consolidator, pending_episodes, third_person
 from memcli.errors import ExitStatus
 from memcli.memory import Memory
 from memcli.records import Filters, NewMemory
+from memcli.store.filelock import exclusive
 
 runner = CliRunner()
 

@@ -21,10 +21,11 @@ if TYPE_CHECKING:  # importing the core at run time would slow `mem --help`
     from ..records import Filters
 
 DbOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--db",
-        help="Database file. Default: $MEMCLI_DB, else memory.db in the user data dir.",
+        help="Database file, or a PostgreSQL URL (postgresql://...). "
+        "Default: $MEMCLI_DB, else memory.db in the user data dir.",
         show_default=False,
     ),
 ]
@@ -58,7 +59,7 @@ UntilOpt = Annotated[
 ]
 
 
-def _open(db: Path | None, user: str | None = None, *, create: bool = False) -> Memory:
+def _open(db: str | None, user: str | None = None, *, create: bool = False) -> Memory:
     from ..memory import Memory
 
     return Memory(db, create=create, user=user)

@@ -28,6 +28,7 @@ CRON_SCHEDULE = "17 3 * * *"  # every night at 03:17, off the round hour many jo
 CRON_ENV = (  # where data, config and models are, when they are not the defaults
     "MEMCLI_HOME",
     "MEMCLI_MODELS_DIR",
+    "PGPASSFILE",  # a PostgreSQL store's password, never in the line itself
     "MEMCLI_EMBED_MODEL",
     "MEMCLI_MODEL",
     "XDG_DATA_HOME",
@@ -60,19 +61,21 @@ def print_changes(report: Report, out: Any) -> None:
 
 
 @contextmanager
-def _locked(db: Path, *, log: bool) -> Iterator[None]:
-    """The consolidation lock (and with log=True the log file) taken, or a StoreError:
-    on a read-only mount or a full disk nothing is done, and it says which file."""
-    from ..consolidate import attach_log_file, exclusive
+def _locked(memory: Memory, *, log: bool) -> Iterator[None]:
+    """The store's consolidation lock (and with log=True the log file) taken, or a
+    StoreError: on a read-only mount or a full disk nothing is done, and it says which file."""
+    from ..consolidate import attach_log_file
 
     with ExitStack() as stack:
         try:
             if log:
                 attach_log_file()
-            stack.enter_context(exclusive(db))
+            stack.enter_context(memory.store.exclusive("consolidate"))
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
-            raise StoreError(f"cannot consolidate {db}: {exc.strerror}{where}; nothing was changed") from None
+            raise StoreError(
+                f"cannot consolidate {memory.where}: {exc.strerror}{where}; nothing was changed"
+            ) from None
         yield
 
 
@@ -80,7 +83,7 @@ def extract_now(memory: Memory, ids: list[str], user: str) -> Report:
     """`mem remember --extract`: consolidate just these new episodes, now."""
     from ..consolidate import Consolidator
 
-    with _locked(memory.path, log=False):
+    with _locked(memory, log=False):
         runner = Consolidator(memory, lambda: _generator(None), user=user)
         runner.extract_pending(only=ids)
     return runner.report
@@ -128,7 +131,7 @@ def consolidate(
     mem = _open(db, user, create=False)
     scope = None if all_users else (user or mem.user)
     bar = _StageBar(enabled=not quiet and not json_out and sys.stderr.isatty())
-    with _locked(mem.path, log=True):
+    with _locked(mem, log=True):
         runner = Consolidator(
             mem,
             lambda: _generator(model),
@@ -186,7 +189,7 @@ class _StageBar:
             self.bar.stop()
 
 
-def cron_line(db: Path, user: str) -> str:
+def cron_line(db: Path | str, user: str) -> str:
     """The crontab line. Making it creates nothing on disk: the job makes the log's
     directory (private, as its umask makes the log) before the shell opens the log.
 
@@ -194,7 +197,13 @@ def cron_line(db: Path, user: str) -> str:
     an environment variable would end the line and start a job of its own.
     """
     from ..paths import LOG_FILENAME, data_dir
+    from ..store import is_url
 
+    if is_url(db) and "@" in str(db) and ":" in str(db).split("://", 1)[1].split("@", 1)[0]:
+        raise InputError(
+            "the database URL holds a password, which would be written into your crontab: "
+            "keep it in ~/.pgpass (or PGPASSFILE) and give the URL without it"
+        )
     mem = mem_command()
     # cron starts with an almost empty environment: carry what decides where data, config and models are
     carried = {k: os.environ[k] for k in CRON_ENV if os.environ.get(k)}
@@ -246,12 +255,17 @@ def cron(
 
       mem cron >> my-crontab.txt
     """
-    from ..paths import LOG_FILENAME, data_dir, db_path, default_user
+    from ..paths import LOG_FILENAME, data_dir, db_location, default_user
     from ..store import encryption
 
-    database = db_path(db).resolve()
+    location = db_location(db)
+    database = location if isinstance(location, str) else location.resolve()
     line = cron_line(database, user or default_user())
-    if encryption.is_encrypted(database) and not os.environ.get(encryption.KEY_FILE_ENV):
+    if (
+        not isinstance(database, str)
+        and encryption.is_encrypted(database)
+        and not os.environ.get(encryption.KEY_FILE_ENV)
+    ):
         print(
             f"Warning: {database} is encrypted, and cron has no terminal to type its key on: set "
             f"{encryption.KEY_FILE_ENV} (a 0600 file) before mem cron, or keep the key in a keyring "

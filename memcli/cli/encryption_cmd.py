@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,15 +17,15 @@ KeyringOpt = Annotated[
 ]
 
 
-def _converted(db: Path | None, *, encrypt: bool, keyring: bool, json_out: bool) -> None:
-    from ..consolidate import exclusive
-    from ..paths import db_path
+def _converted(db: str | None, *, encrypt: bool, keyring: bool, json_out: bool) -> None:
+    from ..paths import db_location, db_path
     from ..store import encryption, is_url
+    from ..store.filelock import exclusive
     from ..store.sqlite import SQLiteStore
 
-    path = db_path(db)
-    if is_url(path):
+    if is_url(db_location(db)):
         raise UsageError("encryption at rest is for a SQLite file; a database server encrypts its own disk")
+    path = db_path(db)
     # Opened as any command opens it first: a missing, foreign or damaged file, or a
     # wrong key, is the same one-line error; the key of an encrypted store is asked once.
     store = SQLiteStore(path, create=False)

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 class Capabilities:
     """What differs between backends, for the commands that tell the user about it."""
 
-    backend: str  # "sqlite"; "postgresql" next
+    backend: str  # "sqlite" or "postgresql"
     # How a delete erases: "overwrites" (the text is overwritten where it was
     # stored; a copy may wait in a write-ahead log until `scrub` empties it), or
     # "vacuum" (the old rows stay on disk until the database vacuums them).
@@ -96,6 +96,11 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[Any]:
         """Several of this store's writes as one: all of them or none. Nests."""
+        ...
+
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Hold the store's lock `name` ("consolidate") for the block: Busy (exit status 7)
+        when another process holds it. Freed if the process dies."""
         ...
 
     def setting(self, key: str) -> str | None: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -167,6 +167,12 @@ class SQLiteStore:
                 yield
         except DatabaseError as exc:
             raise store_error(exc) from exc
+
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """A lock file beside the database (`name` is the one lock there is: consolidate)."""
+        from .filelock import exclusive
+
+        return exclusive(self.path)
 
     def size(self) -> int:
         """Bytes of the database file and its write-ahead log."""

@@ -1,0 +1,1097 @@
+"""The server backend: PostgreSQL with pgvector, for one memory shared by several machines or people.
+
+`PostgresStore` implements the `Store` protocol of memcli.store.base with the
+tables of memcli.store.pg_schema: full text in a generated tsvector column
+(GIN index, ranked by ts_rank_cd), vectors in a pgvector column (an exact scan
+while the store is small, an HNSW index past HNSW_MIN_ROWS), tags, history and
+chat sessions beside them. Row-level security shows each database role its own
+rows only. psycopg is imported only here, so the SQLite path never pays for it.
+
+Order of storing: `seq` comes from a sequence, and PostgreSQL hands out
+sequence values before commit, so two writers could commit 101 before 100 and a
+reader that had seen 101 would never look back at 100. Every insert therefore
+takes one transaction-level advisory lock before it draws its values: inserts
+commit in the order of their `seq`, which is what `records_after` relies on.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb
+
+from ..errors import Busy, InputError, ModelError, NotFound, StoreError
+from ..records import (
+    CHAT_THREAD_PREFIX,
+    ID_LENGTH,
+    MEMORY_FIELDS,
+    UPDATABLE,
+    ChatSession,
+    Filters,
+    GroupColumn,
+    HistoryEntry,
+    MemoryRecord,
+    NewRow,
+    Order,
+    Patch,
+    Scored,
+    new_id,
+)
+from ..timeparse import now_str
+from . import display_url, pg_schema
+from .base import Capabilities, Probe
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MIN_PREFIX = 4
+# ts_rank_cd weights of {D, C, B, A}: a memory's own text is A, its thread
+# neighbours' context B, as SQLite's BM25 weighs them (1.0 and 0.5).
+RANK_WEIGHTS = "{0, 0, 0.5, 1.0}"
+# Past this many vectors an HNSW index answers vector search (bench/scale.py
+# measured the exact scan against it); below it the exact scan is fast enough
+# and always right.
+HNSW_MIN_ROWS = 20_000
+HNSW_EF_SEARCH = 100  # candidates the HNSW index walks per query (pgvector's default is 40)
+# Advisory lock keys (pg_advisory_*): inserts in seq order; one consolidation per role.
+_SEQ_LOCK = 0x6D656D01
+_LOCKS = {"consolidate": 0x6D656D02}
+_T = "t"  # alias of the memories table in every query
+
+_STORED = tuple(name for name in MEMORY_FIELDS if name != "tags")
+_JSON_FIELDS = ("meta", "sources")
+_COLUMNS = ", ".join(f'{_T}."{name}"' for name in ("seq", *_STORED))
+_ORDERS = {
+    "stored": f"{_T}.seq",
+    "oldest": f"{_T}.occurred_at, {_T}.seq",
+    "newest": f"{_T}.occurred_at DESC, {_T}.seq DESC",
+}
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _error_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def store_error(exc: BaseException) -> StoreError:
+    """A psycopg error as memcli's own (exit status 5), in one line."""
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        message = f"the database refused: {_error_line(exc)} (is this role granted? see `mem server grant`)"
+    elif isinstance(exc, psycopg.OperationalError):
+        message = f"database server problem: {_error_line(exc)}"
+    else:
+        message = f"database problem: {_error_line(exc)} (run `mem doctor`)"
+    error = StoreError(message)
+    error.__cause__ = exc
+    return error
+
+
+def _translating(fn: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except psycopg.Error as exc:
+                raise store_error(exc) from exc
+
+        return generator
+
+    @functools.wraps(fn)
+    def method(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except psycopg.Error as exc:
+            raise store_error(exc) from exc
+
+    return method
+
+
+def _storage_errors(cls: type) -> type:
+    for name, member in list(vars(cls).items()):
+        if (name.startswith("_") and name != "__init__") or not inspect.isfunction(member):
+            continue
+        setattr(cls, name, _translating(member))
+    return cls
+
+
+def tsquery(words: Iterable[str], operator: str, weight: str = "") -> str:
+    """A to_tsquery text of plain words (never query syntax): each quoted lexeme, joined."""
+    parts = []
+    for word in words:
+        for token in _WORD.findall(word):
+            parts.append("'" + token.replace("'", "''") + "'" + (f":{weight}" if weight else ""))
+    return f" {operator} ".join(parts)
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """A connection to the server at `url` (autocommit: each write says its own
+    transaction), in memcli's schema."""
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot connect to {display_url(url)}: {_error_line(exc)}") from None
+    try:
+        conn.execute(f"SET search_path = {pg_schema.SCHEMA}, public")
+    except psycopg.Error as exc:
+        conn.close()
+        raise store_error(exc) from exc
+    return conn
+
+
+def _register_vector(conn: psycopg.Connection[Any]) -> bool:
+    """pgvector's numpy adapters on this connection; False when the extension is missing."""
+    from pgvector.psycopg import register_vector
+
+    try:
+        register_vector(conn)
+    except psycopg.ProgrammingError:  # "vector type not found in the database"
+        return False
+    return True
+
+
+def is_current(conn: psycopg.Connection[Any]) -> bool:
+    try:
+        with conn.transaction():
+            rows = conn.execute(f"SELECT name FROM {pg_schema.SCHEMA}.migrations").fetchall()
+    except psycopg.Error:
+        return False
+    return {r[0] for r in rows} >= set(pg_schema.migration_names())
+
+
+def apply_migrations(conn: psycopg.Connection[Any]) -> None:
+    """Create the schema or bring it up to date (one transaction; two at once wait for each other)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQ_LOCK - 1])
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {pg_schema.SCHEMA}")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS migrations "
+            "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+        for name, statements in pg_schema.MIGRATIONS:
+            if name in done:
+                continue
+            for statement in statements:
+                conn.execute(statement)  # no parameters: the text goes as written
+            conn.execute("INSERT INTO migrations (name) VALUES (%s)", [name])
+
+
+@_storage_errors
+class PostgresStore:
+    """memcli's tables in one PostgreSQL database, seen as the role connected."""
+
+    def __init__(self, url: str, *, create: bool = True, _throwaway: bool = False) -> None:
+        self.url = url
+        self.traces_left = False
+        # A snapshot: one transaction that is rolled back at close, never committed.
+        self._throwaway = _throwaway
+        self.conn = connect(url)
+        self._outer: Any = None
+        try:
+            if not is_current(self.conn):
+                if not create:
+                    raise StoreError(f"{display_url(url)} has no memcli schema (run `mem server init`)")
+                try:
+                    apply_migrations(self.conn)
+                except pg_errors.InsufficientPrivilege:
+                    raise StoreError(
+                        f"{display_url(url)} has no memcli schema and this role may not create it: "
+                        "ask the database's owner to run `mem server init` and `mem server grant`"
+                    ) from None
+                except pg_errors.FeatureNotSupported as exc:
+                    raise StoreError(f"{display_url(url)}: {_error_line(exc)}") from None
+                except psycopg.errors.UndefinedFile:
+                    raise StoreError(
+                        f"{display_url(url)}: the server has no pgvector extension (install pgvector 0.5 or newer)"
+                    ) from None
+            if not _register_vector(self.conn):
+                raise StoreError(
+                    f"{display_url(url)}: the pgvector extension is not installed in this database"
+                )
+            if self._throwaway:  # every write from here on is a savepoint of this, rolled back at close
+                self._outer = self.conn.transaction(force_rollback=True)
+                self._outer.__enter__()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            backend="postgresql",
+            erasure="vacuum",
+            scrub=False,
+            encrypted=False,
+            vector_index=(
+                "HNSW (pgvector), exact scan when filters leave too few"
+                if self._hnsw_dim() is not None
+                else "exact scan (pgvector)"
+            ),
+        )
+
+    def close(self) -> None:
+        if self._outer is not None and not self.conn.closed:
+            self._outer.__exit__(None, None, None)
+            self._outer = None
+        self.conn.close()
+
+    def snapshot(self) -> PostgresStore:
+        """A private, throw-away view of the store: one transaction rolled back at close."""
+        return PostgresStore(self.url, create=False, _throwaway=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.conn.transaction():
+                yield
+        except psycopg.Error as exc:
+            raise store_error(exc) from exc
+
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        return self._exclusive(name)
+
+    @contextmanager
+    def _exclusive(self, name: str) -> Iterator[None]:
+        """One `name` (consolidate) at a time per role: a session advisory lock, freed
+        when the process dies."""
+        key = _LOCKS[name]
+        got = self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(current_user))", [key]).fetchone()
+        if not got or not got[0]:
+            raise Busy(f"another mem {name} is running on {display_url(self.url)}; this run did nothing")
+        try:
+            yield
+        finally:
+            if not self.conn.closed:
+                self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(current_user))", [key])
+
+    def size(self) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+                [pg_schema.SCHEMA],
+            ).fetchone()[0]  # type: ignore[index]
+        )
+
+    # -- settings and the embedding space -----------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = %s", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO settings (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
+    def embedding_space(self) -> tuple[str, int] | None:
+        row = self.conn.execute("SELECT model, dim FROM embedding_space").fetchone()
+        return (row[0], int(row[1])) if row else None
+
+    def check_embedding_space(self, model: str, dim: int | None = None) -> None:
+        space = self.embedding_space()
+        if space is None:
+            return
+        if space[0] != model or (dim is not None and space[1] != dim):
+            raise ModelError(
+                f"this store's vectors were made with {space[0]} ({space[1]} dims) but the "
+                f"configured embedding model is {model}: run `mem reindex` to re-embed, "
+                "or configure the old model again"
+            )
+
+    def _ensure_space(self, model: str, dim: int) -> None:
+        """Inside a transaction: the store's embedding space is this one (set on first use)."""
+        self.conn.execute(
+            "INSERT INTO embedding_space (model, dim) VALUES (%s, %s) ON CONFLICT (one) DO NOTHING",
+            [model, dim],
+        )
+        self.check_embedding_space(model, dim)
+
+    def _dim(self) -> int | None:
+        space = self.embedding_space()
+        return space[1] if space else None
+
+    def _hnsw_dim(self) -> int | None:
+        """The dimension of the HNSW index, if there is one."""
+        row = self.conn.execute(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'memories_hnsw'",
+            [pg_schema.SCHEMA],
+        ).fetchone()
+        if row is None:
+            return None
+        found = re.search(r"vector\((\d+)\)", row[0])
+        return int(found.group(1)) if found else None
+
+    def build_vector_index(self, *, force: bool = False) -> bool:
+        """Build the HNSW index once the store is past HNSW_MIN_ROWS vectors (or now, with
+        `force`). Only the tables' owner may; True when the index is there after."""
+        dim = self._dim()
+        if dim is None:
+            return False
+        if self._hnsw_dim() == dim:
+            return True
+        rows = self.conn.execute(
+            "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'memories'::regclass"
+        ).fetchone()[0]  # type: ignore[index]
+        if not force and rows < HNSW_MIN_ROWS:
+            return False
+        owner = self.conn.execute(
+            "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = 'memories'::regclass"
+        ).fetchone()[0]  # type: ignore[index]
+        if not owner:
+            return False
+        with self.conn.transaction():
+            self.conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+            self.conn.execute("DROP INDEX IF EXISTS memories_hnsw")
+            self.conn.execute(
+                f"CREATE INDEX memories_hnsw ON memories USING hnsw "
+                f"((embedding::vector({int(dim)})) vector_cosine_ops)"
+            )
+        return True
+
+    # -- writing -----------------------------------------------------------------
+
+    def existing_hashes(self, user: str, kind: str, hashes: Sequence[str]) -> dict[str, str]:
+        rows = self.conn.execute(
+            f'SELECT content_hash, id FROM memories {_T} WHERE {_T}."user" = %s AND kind = %s '
+            "AND slot = '' AND content_hash = ANY(%s)",
+            [user, kind, list(dict.fromkeys(hashes))],
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def id_exists(self, memory_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM memories WHERE id = %s", [memory_id]).fetchone() is not None
+
+    def insert(self, rows: Sequence[NewRow], vectors: np.ndarray, model: str) -> list[tuple[str, str]]:
+        import numpy as np
+
+        dim = int(vectors.shape[1]) if len(rows) else 0
+        results: list[tuple[str, str]] = []
+        with self.conn.transaction():
+            if not rows:
+                return results
+            self._ensure_space(model, dim)
+            if not self._throwaway:  # commit in the order of seq (see the module's notes)
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQ_LOCK])
+            added: list[int] = []
+            for row, vector in zip(rows, vectors):
+                memory_id, status, seq = self._insert_one(
+                    row, np.ascontiguousarray(vector, dtype=np.float32), model, dim
+                )
+                results.append((memory_id, status))
+                if seq is not None:
+                    added.append(seq)
+            self._recontext(self._with_neighbours(added))
+        if added and not self._throwaway:
+            self.build_vector_index()
+        return results
+
+    def _insert_one(
+        self, row: NewRow, vector: np.ndarray, model: str, dim: int
+    ) -> tuple[str, str, int | None]:
+        from ..store.sqlite import thread_slot
+
+        record = row.record
+        existing = self.conn.execute(
+            'SELECT id FROM memories WHERE "user" = %s AND kind = %s AND content_hash = %s AND slot = %s',
+            [record.user, record.kind, record.content_hash, thread_slot(record.doc_id, record.chunk)],
+        ).fetchone()
+        if existing:
+            return existing[0], "exists", None
+        preset_id = record.id
+        if preset_id and self.id_exists(preset_id):
+            return preset_id, "exists", None
+        values: dict[str, Any] = {name: getattr(record, name) for name in _STORED}
+        for name in _JSON_FIELDS:
+            values[name] = Jsonb(values[name] or ({} if name == "meta" else []))
+        values["embed_model"], values["embed_dim"] = model, dim
+        values["embedding"] = vector
+        columns = ", ".join(f'"{name}"' for name in values)
+        marks = ", ".join(["%s"] * len(values))
+        for _attempt in range(10):
+            values["id"] = preset_id or new_id()
+            try:
+                with self.conn.transaction():  # a savepoint: a taken id is tried again
+                    seq = self.conn.execute(
+                        f"INSERT INTO memories ({columns}) VALUES ({marks}) RETURNING seq",
+                        list(values.values()),
+                    ).fetchone()[0]  # type: ignore[index]
+                break
+            except pg_errors.UniqueViolation as exc:
+                if preset_id or "memories_owner_id_key" not in str(exc):
+                    raise
+        else:
+            raise StoreError("could not allocate a unique memory id")
+        if record.tags:
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO memory_tags (seq, tag) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    [(seq, t) for t in dict.fromkeys(record.tags)],
+                )
+        if row.history:
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO memory_history (seq, text, changed_at) VALUES (%s, %s, %s)",
+                    [(seq, h.text, h.changed_at) for h in row.history],
+                )
+        return values["id"], "added", int(seq)
+
+    # -- thread context: each memory of a thread is indexed with its neighbours' text
+
+    def _with_neighbours(self, seqs: Sequence[int]) -> list[int]:
+        """These memories and their neighbours in their threads."""
+        if not seqs:
+            return []
+        rows = self.conn.execute(
+            f'SELECT o.seq FROM memories {_T} JOIN memories o ON o."user" = {_T}."user" '
+            f"AND o.doc_id = {_T}.doc_id AND o.chunk BETWEEN {_T}.chunk - 1 AND {_T}.chunk + 1 "
+            f"WHERE {_T}.seq = ANY(%s) AND {_T}.doc_id IS NOT NULL AND {_T}.chunk IS NOT NULL",
+            [list(seqs)],
+        ).fetchall()
+        return list(dict.fromkeys([*seqs, *(int(r[0]) for r in rows)]))
+
+    def _recontext(self, seqs: Sequence[int]) -> None:
+        """Recompute the neighbours' context of these memories (the tsvector follows)."""
+        if not seqs:
+            return
+        neighbour = (
+            f'(SELECT o.text FROM memories o WHERE o."user" = {_T}."user" AND o.doc_id = {_T}.doc_id '
+            f"AND o.chunk = {_T}.chunk {{op}} 1 ORDER BY o.seq LIMIT 1)"
+        )
+        self.conn.execute(
+            f"UPDATE memories {_T} SET context = coalesce({neighbour.format(op='-')}, '') || E'\\n' "
+            f"|| coalesce({neighbour.format(op='+')}, '') "
+            f"WHERE {_T}.seq = ANY(%s) AND {_T}.doc_id IS NOT NULL AND {_T}.chunk IS NOT NULL",
+            [list(seqs)],
+        )
+
+    def update_text(
+        self, memory_id: str, text: str, content_hash: str, vector: np.ndarray, model: str
+    ) -> None:
+        import numpy as np
+
+        from ..store.sqlite import thread_slot
+
+        with self.conn.transaction():
+            record = self.get(memory_id)
+            self.check_embedding_space(model, int(vector.shape[0]))
+            seq = self._seq(record.id)
+            clash = self.conn.execute(
+                'SELECT id FROM memories WHERE "user" = %s AND kind = %s AND content_hash = %s '
+                "AND seq <> %s AND slot = %s",
+                [record.user, record.kind, content_hash, seq, thread_slot(record.doc_id, record.chunk)],
+            ).fetchone()
+            if clash:
+                raise InputError(f"memory {clash[0]} already holds this text")
+            now = now_str()
+            self.conn.execute(
+                "INSERT INTO memory_history (seq, text, changed_at) VALUES (%s, %s, %s)",
+                [seq, record.text, now],
+            )
+            self.conn.execute(
+                "UPDATE memories SET text = %s, content_hash = %s, updated_at = %s, embedding = %s WHERE seq = %s",
+                [text, content_hash, now, np.ascontiguousarray(vector, dtype=np.float32), seq],
+            )
+            self._recontext(self._with_neighbours([seq]))
+
+    def patch(self, memory_id: str, changes: Patch) -> None:
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        values: dict[str, Any] = dict(changes)
+        if not values:
+            self._seq(memory_id)
+            return
+        if "sources" in values:
+            values["sources"] = Jsonb(list(dict.fromkeys(values["sources"])))
+        assignments = ", ".join(f'"{k}" = %s' for k in values)
+        with self.conn.transaction():
+            changed = self.conn.execute(
+                f"UPDATE memories SET {assignments} WHERE id = %s", [*values.values(), memory_id]
+            ).rowcount
+        if not changed:
+            raise NotFound(f"no memory with id {memory_id!r}")
+
+    def add_tags(self, memory_id: str, tags: Sequence[str]) -> None:
+        if not tags:
+            return
+        seq = self._seq(memory_id)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO memory_tags (seq, tag) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                [(seq, t) for t in dict.fromkeys(tags)],
+            )
+
+    def add_history(self, memory_id: str, text: str, changed_at: str) -> None:
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO memory_history (seq, text, changed_at) VALUES (%s, %s, %s)",
+                [self._seq(memory_id), text, changed_at],
+            )
+
+    def clear_history(self, memory_id: str) -> None:
+        with self.conn.transaction():
+            if self.conn.execute(
+                "DELETE FROM memory_history WHERE seq = %s", [self._seq(memory_id)]
+            ).rowcount:
+                self.traces_left = True
+
+    def delete(self, memory_ids: Iterable[str]) -> int:
+        ids = list(dict.fromkeys(memory_ids))
+        if not ids:
+            return 0
+        with self.conn.transaction():
+            rows = self.conn.execute(
+                'SELECT seq, "user", doc_id FROM memories WHERE id = ANY(%s)', [ids]
+            ).fetchall()
+            if not rows:
+                return 0
+            seqs = [int(r[0]) for r in rows]
+            neighbours = [s for s in self._with_neighbours(seqs) if s not in set(seqs)]
+            for user, doc_id in {(r[1], r[2]) for r in rows if r[2] and r[2].startswith(CHAT_THREAD_PREFIX)}:
+                # a chat summary may quote a forgotten turn: the next resume rebuilds it
+                self.conn.execute(
+                    "UPDATE chat_sessions SET summary = '', summarized_through = 0 "
+                    'WHERE "user" = %s AND name = %s',
+                    [user, doc_id.removeprefix(CHAT_THREAD_PREFIX)],
+                )
+            # Tags and history go by ON DELETE CASCADE.
+            deleted = self.conn.execute("DELETE FROM memories WHERE seq = ANY(%s)", [seqs]).rowcount
+            self.conn.execute("UPDATE memories SET superseded_by = NULL WHERE superseded_by = ANY(%s)", [ids])
+            self.conn.execute("UPDATE memories SET digest_id = NULL WHERE digest_id = ANY(%s)", [ids])
+            self._recontext(neighbours)
+            self.conn.execute(
+                f"DELETE FROM chat_sessions s WHERE NOT EXISTS (SELECT 1 FROM memories {_T} "
+                f'WHERE {_T}."user" = s."user" AND {_T}.doc_id = %s || s.name)',
+                [CHAT_THREAD_PREFIX],
+            )
+        if deleted:
+            self.traces_left = True  # dead tuples until VACUUM; WAL, archives and replicas keep copies
+        return int(deleted)
+
+    def scrub(self, wait_ms: int = 3000) -> bool:
+        """Nothing memcli can do: the server erases dead rows when it vacuums them."""
+        return not self.traces_left
+
+    def touch_recalled(self, memory_ids: Sequence[str], now: str) -> None:
+        """Count recalls without waiting on a writer and without waiting for the WAL to flush."""
+        if not memory_ids or self._throwaway or self.conn.info.transaction_status != 0:
+            return
+        try:
+            with self.conn.transaction():
+                self.conn.execute("SET LOCAL synchronous_commit = off")
+                self.conn.execute("SET LOCAL lock_timeout = '200ms'")
+                self.conn.execute(
+                    "UPDATE memories SET recalled = recalled + 1, last_recalled_at = %s WHERE id = ANY(%s)",
+                    [now, list(memory_ids)],
+                )
+        except psycopg.errors.LockNotAvailable:
+            pass  # a lost count costs nothing
+        except psycopg.errors.ReadOnlySqlTransaction:
+            pass
+
+    def texts_for_reindex(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.conn.execute("SELECT id, text FROM memories ORDER BY seq")]
+
+    def replace_all_vectors(
+        self,
+        items: Sequence[tuple[str, str]],
+        vectors: np.ndarray,
+        model: str,
+        dim: int,
+        embed: Callable[[list[str]], np.ndarray] | None = None,
+    ) -> None:
+        import numpy as np
+
+        made = {memory_id: (text, i) for i, (memory_id, text) in enumerate(items)}
+        with self.conn.transaction():
+            current = self.conn.execute(
+                "SELECT seq, id, text FROM memories ORDER BY seq FOR UPDATE"
+            ).fetchall()
+            stale = [row for row in current if made.get(row[1], (None, 0))[0] != row[2]]
+            late: dict[int, np.ndarray] = {}
+            if stale:
+                if embed is None:
+                    raise StoreError(f"{len(stale)} memories changed during reindex: run it again")
+                late = dict(zip([row[0] for row in stale], embed([row[2] for row in stale])))
+            if self._hnsw_dim() not in (None, dim):
+                self.conn.execute("DROP INDEX memories_hnsw")
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "UPDATE memories SET embedding = %s, embed_model = %s, embed_dim = %s WHERE seq = %s",
+                    [
+                        (
+                            np.ascontiguousarray(
+                                late[seq] if seq in late else vectors[made[memory_id][1]], dtype=np.float32
+                            ),
+                            model,
+                            dim,
+                            seq,
+                        )
+                        for seq, memory_id, _text in current
+                    ],
+                )
+            self.conn.execute(
+                "INSERT INTO embedding_space (model, dim) VALUES (%s, %s) "
+                "ON CONFLICT (one) DO UPDATE SET model = excluded.model, dim = excluded.dim",
+                [model, dim],
+            )
+        self.build_vector_index()
+
+    # -- reading one memory ------------------------------------------------------
+
+    def _seq(self, memory_id: str) -> int:
+        row = self.conn.execute("SELECT seq FROM memories WHERE id = %s", [memory_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no memory with id {memory_id!r}")
+        return int(row[0])
+
+    def resolve_id(self, id_or_prefix: str, user: str | None = None) -> str:
+        key = (id_or_prefix or "").strip().lower()
+        if not key:
+            raise NotFound("empty memory id")
+        mine, params = ("", []) if user is None else (' AND "user" = %s', [user])
+        row = self.conn.execute(f"SELECT id FROM memories WHERE id = %s{mine}", [key, *params]).fetchone()
+        if row:
+            return str(row[0])
+        if MIN_PREFIX <= len(key) < ID_LENGTH and key.isalnum():
+            rows = self.conn.execute(
+                f"SELECT id FROM memories WHERE id >= %s AND id < %s{mine} ORDER BY id LIMIT 3",
+                [key, key + "~", *params],
+            ).fetchall()
+            if len(rows) == 1:
+                return str(rows[0][0])
+            if len(rows) > 1:
+                raise NotFound(f"id prefix {id_or_prefix!r} is ambiguous: give more characters")
+        raise NotFound(f"no memory with id {id_or_prefix!r}")
+
+    def get(self, id_or_prefix: str, user: str | None = None) -> MemoryRecord:
+        memory_id = self.resolve_id(id_or_prefix, user)
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM memories {_T} WHERE {_T}.id = %s", [memory_id]
+        ).fetchall()
+        return self._records(rows)[0]
+
+    def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        if not memory_ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM memories {_T} WHERE {_T}.id = ANY(%s)", [list(memory_ids)]
+        ).fetchall()
+        return {record.id: record for record in self._records(rows)}
+
+    def history(self, id_or_prefix: str) -> tuple[MemoryRecord, list[HistoryEntry]]:
+        record = self.get(id_or_prefix)
+        rows = self.conn.execute(
+            "SELECT text, changed_at FROM memory_history WHERE seq = %s ORDER BY id", [self._seq(record.id)]
+        ).fetchall()
+        entries = [HistoryEntry(text=r[0], changed_at=r[1]) for r in rows]
+        entries.append(
+            HistoryEntry(text=record.text, changed_at=record.updated_at or record.created_at, current=True)
+        )
+        return record, entries
+
+    def histories(self, memory_ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        found: dict[str, list[HistoryEntry]] = {}
+        if not memory_ids:
+            return found
+        for memory_id, text, changed_at in self.conn.execute(
+            f"SELECT {_T}.id, h.text, h.changed_at FROM memories {_T} JOIN memory_history h ON h.seq = {_T}.seq "
+            f"WHERE {_T}.id = ANY(%s) ORDER BY h.id",
+            [list(dict.fromkeys(memory_ids))],
+        ):
+            found.setdefault(memory_id, []).append(HistoryEntry(text=text, changed_at=changed_at))
+        return found
+
+    def vector_of(self, memory_id: str) -> np.ndarray | None:
+        import numpy as np
+
+        row = self.conn.execute("SELECT embedding FROM memories WHERE id = %s", [memory_id]).fetchone()
+        if row is None or row[0] is None:
+            return None
+        value = row[0]
+        return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
+
+    # -- search ------------------------------------------------------------------
+
+    def fts_search(self, terms: Sequence[str], filters: Filters, limit: int) -> list[Scored]:
+        """Memories with any of `terms`, best first, scored by ts_rank_cd (higher is better)."""
+        query = tsquery(terms, "|")
+        if limit <= 0 or not query:
+            return []
+        where, params = self.where(filters)
+        rows = self.conn.execute(
+            f"SELECT {_T}.id, ts_rank_cd(%s, {_T}.tsv, q) AS score, {_T}.seq "
+            f"FROM memories {_T}, to_tsquery('english', %s) q WHERE {_T}.tsv @@ q AND {where} "
+            f"ORDER BY score DESC, {_T}.seq LIMIT %s",
+            [RANK_WEIGHTS, query, *params, limit],
+        ).fetchall()
+        return [Scored(r[0], float(r[1]), int(r[2])) for r in rows]
+
+    def vector_search(self, query: np.ndarray, filters: Filters, limit: int) -> list[Scored]:
+        """The nearest memories by cosine similarity: through the HNSW index when there is
+        one, then exactly when the filters left fewer than `limit` of its candidates."""
+        import numpy as np
+
+        dim = self._dim()
+        if dim is None or limit <= 0:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        where, params = self.where(filters)
+        sql = (
+            f"SELECT {_T}.id, 1 - ({_T}.embedding::vector({dim}) <=> %s::vector({dim})) AS similarity, {_T}.seq "
+            f"FROM memories {_T} WHERE {_T}.embedding IS NOT NULL AND {where} "
+            f"ORDER BY {_T}.embedding::vector({dim}) <=> %s::vector({dim}), {_T}.seq LIMIT %s"
+        )
+        args = [query, *params, query, limit]
+        indexed = self._hnsw_dim() == dim
+        with self.conn.transaction():
+            if indexed:
+                self.conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, limit)}")
+            rows = self.conn.execute(sql, args).fetchall()
+            if indexed and len(rows) < limit:
+                self.conn.execute("SET LOCAL enable_indexscan = off")  # the filters hid candidates: go exact
+                rows = self.conn.execute(sql, args).fetchall()
+        return [Scored(r[0], float(r[1]), int(r[2])) for r in rows]
+
+    def similarities(self, memory_ids: Sequence[str], query: np.ndarray) -> dict[str, float]:
+        import numpy as np
+
+        dim = self._dim()
+        if not memory_ids or dim is None:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT id, 1 - (embedding::vector({dim}) <=> %s::vector({dim})) FROM memories "
+            "WHERE id = ANY(%s) AND embedding IS NOT NULL",
+            [np.ascontiguousarray(query, dtype=np.float32), list(memory_ids)],
+        ).fetchall()
+        return {r[0]: float(r[1]) for r in rows}
+
+    def ranking_facts(self, memory_ids: Sequence[str]) -> dict[str, tuple[int, str, str | None, str | None]]:
+        if not memory_ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT id, importance, occurred_at, last_recalled_at, valid_to FROM memories WHERE id = ANY(%s)",
+            [list(memory_ids)],
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+    # -- listing -----------------------------------------------------------------
+
+    def where(self, filters: Filters) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        a = _T
+        if filters.user is not None:
+            clauses.append(f'{a}."user" = %s')
+            params.append(filters.user)
+        if filters.kinds:
+            clauses.append(f"{a}.kind = ANY(%s)")
+            params.append(list(filters.kinds))
+        for tag in filters.tags:
+            clauses.append(f"{a}.seq IN (SELECT seq FROM memory_tags WHERE tag = %s)")
+            params.append(tag)
+        if filters.since:
+            clauses.append(f"{a}.occurred_at >= %s")
+            params.append(filters.since)
+        if filters.until:
+            clauses.append(f"{a}.occurred_at < %s")
+            params.append(filters.until)
+        if filters.current_only:
+            clauses.append(f"{a}.valid_to IS NULL AND {a}.unverified_at IS NULL")
+        if not filters.include_assistant:
+            clauses.append(f"{a}.role = 'user'")
+        if filters.expired_only:
+            clauses.append(f"{a}.expires_at IS NOT NULL AND {a}.expires_at <= %s")
+            params.append(now_str())
+        elif not filters.include_expired:
+            clauses.append(f"({a}.expires_at IS NULL OR {a}.expires_at > %s)")
+            params.append(now_str())
+        if filters.words:  # the memory's own words (weight A) only, not its thread's context
+            query = tsquery(filters.words, "&", "A")
+            clauses.append(f"{a}.tsv @@ to_tsquery('english', %s)" if query else "false")
+            if query:
+                params.append(query)
+        if filters.pending_facts:
+            clauses.append(
+                f"({a}.consolidated_at IS NULL OR ({a}.updated_at IS NOT NULL "
+                f"AND {a}.updated_at > {a}.consolidated_at))"
+            )
+        for column, wanted in (("consolidated_at", filters.consolidated), ("digest_id", filters.digested)):
+            if wanted is not None:
+                clauses.append(f"{a}.{column} IS {'NOT ' if wanted else ''}NULL")
+        for tag in filters.without_tags:
+            clauses.append(f"NOT EXISTS (SELECT 1 FROM memory_tags g WHERE g.seq = {a}.seq AND g.tag = %s)")
+            params.append(tag)
+        if filters.min_recalled is not None:
+            clauses.append(f"{a}.recalled >= %s")
+            params.append(filters.min_recalled)
+        if filters.superseded_by is not None:
+            clauses.append(f"{a}.superseded_by = %s")
+            params.append(filters.superseded_by)
+        if filters.derived_from is not None:
+            clauses.append(f"{a}.sources <> '[]' AND {a}.sources ?| %s")
+            params.append(list(filters.derived_from))
+        return (" AND ".join(clauses) or "true"), params
+
+    def select(
+        self, filters: Filters, *, order: Order = "stored", limit: int | None = None
+    ) -> list[MemoryRecord]:
+        where, params = self.where(filters)
+        sql = f"SELECT {_COLUMNS} FROM memories {_T} WHERE {where} ORDER BY {_ORDERS[order]}"
+        if limit is not None and limit < 2**63 - 1:
+            sql += " LIMIT %s"
+            params.append(max(limit, 0))
+        return self._records(self.conn.execute(sql, params).fetchall())
+
+    def select_ids(self, filters: Filters) -> list[str]:
+        where, params = self.where(filters)
+        return [
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT {_T}.id FROM memories {_T} WHERE {where} ORDER BY {_T}.seq", params
+            )
+        ]
+
+    def iter_records(self, filters: Filters, batch: int = 1000) -> Iterator[MemoryRecord]:
+        where, params = self.where(filters)
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM memories {_T} WHERE {where} AND {_T}.seq > %s ORDER BY {_T}.seq LIMIT %s",
+                [*params, last, batch],
+            ).fetchall()
+            if not rows:
+                return
+            yield from self._records(rows)
+            last = rows[-1][0]
+
+    def records_after(self, seq: int, user: str | None) -> list[tuple[int, MemoryRecord]]:
+        sql = f"SELECT {_COLUMNS} FROM memories {_T} WHERE {_T}.seq > %s"
+        params: list[Any] = [seq]
+        if user is not None:
+            sql += f' AND {_T}."user" = %s'
+            params.append(user)
+        rows = self.conn.execute(sql + f" ORDER BY {_T}.seq", params).fetchall()
+        return list(zip([int(r[0]) for r in rows], self._records(rows)))
+
+    def thread(
+        self, user: str, doc_id: str, *, after_chunk: int = 0, limit: int | None = None
+    ) -> list[MemoryRecord]:
+        sql = (
+            f'SELECT {_COLUMNS} FROM memories {_T} WHERE {_T}."user" = %s AND {_T}.doc_id = %s '
+            f"AND {_T}.chunk > %s ORDER BY {_T}.chunk, {_T}.seq"
+        )
+        params: list[Any] = [user, doc_id, after_chunk]
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        return self._records(self.conn.execute(sql, params).fetchall())
+
+    def next_chunk(self, user: str, doc_id: str) -> int:
+        row = self.conn.execute(
+            'SELECT max(chunk) FROM memories WHERE "user" = %s AND doc_id = %s', [user, doc_id]
+        ).fetchone()
+        return int(row[0] or 0) + 1 if row else 1
+
+    def _records(self, rows: Sequence[Sequence[Any]]) -> list[MemoryRecord]:
+        if not rows:
+            return []
+        tags: dict[int, list[str]] = {int(row[0]): [] for row in rows}
+        for seq, tag in self.conn.execute(
+            "SELECT seq, tag FROM memory_tags WHERE seq = ANY(%s) ORDER BY tag", [list(tags)]
+        ):
+            tags[int(seq)].append(tag)
+        records = []
+        for row in rows:
+            values = dict(zip(("seq", *_STORED), row))
+            seq = int(values.pop("seq"))
+            values["meta"] = values["meta"] or {}
+            values["sources"] = values["sources"] or []
+            records.append(MemoryRecord(**values, tags=tags[seq]))
+        return records
+
+    # -- chat sessions -----------------------------------------------------------
+
+    def chat_sessions(self, user: str | None, name: str | None = None) -> list[ChatSession]:
+        sql = 'SELECT "user", name, summary, summarized_through, created_at, updated_at FROM chat_sessions'
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (('"user"', user), ("name", name)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        return [
+            ChatSession(*row) for row in self.conn.execute(sql + ' ORDER BY "user", created_at, name', params)
+        ]
+
+    def save_chat_session(self, user: str, name: str, summary: str, summarized_through: int) -> None:
+        now = now_str()
+        with self.conn.transaction():
+            self.conn.execute(
+                'INSERT INTO chat_sessions ("user", name, summary, summarized_through, created_at, updated_at) '
+                'VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (owner, "user", name) DO UPDATE SET '
+                "summary = excluded.summary, summarized_through = excluded.summarized_through, "
+                "updated_at = excluded.updated_at",
+                [user, name, summary, summarized_through, now, now],
+            )
+
+    def restore_chat_session(self, session: ChatSession) -> bool:
+        with self.conn.transaction():
+            return (
+                self.conn.execute(
+                    'INSERT INTO chat_sessions ("user", name, summary, summarized_through, created_at, updated_at) '
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [
+                        session.user,
+                        session.name,
+                        session.summary,
+                        session.summarized_through,
+                        session.created_at,
+                        session.updated_at,
+                    ],
+                ).rowcount
+                == 1
+            )
+
+    # -- health ------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        row = self.conn.execute(
+            "SELECT count(*), count(tsv), count(embedding), "
+            "count(*) FILTER (WHERE expires_at IS NOT NULL AND expires_at <= %s), "
+            "(SELECT count(*) FROM memory_history) FROM memories",
+            [now_str()],
+        ).fetchone()
+        assert row is not None  # an aggregate gives one row
+        return {
+            "rows": int(row[0]),
+            "full_text": int(row[1]),
+            "vectors": int(row[2]),
+            # Exact search and the HNSW index both see every stored vector.
+            "vector_index": int(row[2]),
+            "history": int(row[4]),
+            "expired": int(row[3]),
+        }
+
+    def group_counts(self, column: GroupColumn) -> dict[str, int]:
+        if column not in ("kind", "user"):
+            raise ValueError(f"cannot count memories by {column!r}")
+        return {
+            r[0]: int(r[1])
+            for r in self.conn.execute(f'SELECT "{column}", count(*) FROM memories GROUP BY 1 ORDER BY 1')
+        }
+
+    def health(self) -> dict[str, list[str]]:
+        checks: dict[str, Callable[[], list[str]]] = {
+            "index counts": self._count_mismatches,
+            "schema": self._schema_problems,
+            "indexes": lambda: [
+                f"index {r[0]} is invalid (rebuild it: REINDEX INDEX {pg_schema.SCHEMA}.{r[0]})"
+                for r in self.conn.execute(
+                    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT i.indisvalid",
+                    [pg_schema.SCHEMA],
+                )
+            ],
+            "row-level security": self._rls_problems,
+        }
+        found: dict[str, list[str]] = {}
+        for name, check in checks.items():
+            try:
+                with self.conn.transaction():
+                    found[name] = check()
+            except psycopg.Error as exc:
+                found[name] = [_error_line(exc)]
+        return found
+
+    def integrity_problems(self) -> list[str]:
+        return [f"{name}: {problem}" for name, problems in self.health().items() for problem in problems]
+
+    def _count_mismatches(self) -> list[str]:
+        counts = self.counts()
+        labels = {"full_text": "fts rows", "vectors": "vector rows"}
+        return [
+            f"{label}: {counts[key]} for {counts['rows']} memories"
+            for key, label in labels.items()
+            if counts[key] != counts["rows"]
+        ]
+
+    def _schema_problems(self) -> list[str]:
+        applied = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+        tables = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", [pg_schema.SCHEMA]
+            )
+        }
+        return [
+            f"migration {name} is not applied" for name in pg_schema.migration_names() if name not in applied
+        ] + [f"table {name} is missing" for name in pg_schema.TABLES if name not in tables]
+
+    def _rls_problems(self) -> list[str]:
+        problems = [
+            f"row-level security is off for {r[0]}: every role could read its rows"
+            for r in self.conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = ANY(%s) AND NOT (c.relrowsecurity AND c.relforcerowsecurity)",
+                [pg_schema.SCHEMA, list(pg_schema.OWNED_TABLES)],
+            )
+        ]
+        bypass = self.conn.execute(
+            "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        if bypass and bypass[0]:
+            problems.append(
+                "this role is a superuser or has BYPASSRLS: it sees every role's memories "
+                "(connect as an ordinary role: mem server grant)"
+            )
+        return problems
+
+
+def probes(url: str) -> list[Probe]:
+    """What a PostgreSQL store needs: the server reachable, pgvector, the schema."""
+    try:
+        conn = connect(url)
+    except StoreError as exc:
+        return [
+            Probe(
+                "server", False, str(exc), "check the URL, that the server runs and that this role may log in"
+            )
+        ]
+    found = [Probe("server", True, f"{display_url(url)}: {conn.info.parameter_status('server_version')}")]
+    try:
+        version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        found.append(
+            Probe("pgvector", True, f"pgvector {version[0]}")
+            if version
+            else Probe(
+                "pgvector", False, "the vector extension is not created in this database", "mem server init"
+            )
+        )
+        found.append(
+            Probe("schema", True, "memcli schema current")
+            if is_current(conn)
+            else Probe(
+                "schema", False, "no memcli schema (or an old one)", "mem server init (as the tables' owner)"
+            )
+        )
+    finally:
+        conn.close()
+    return found
