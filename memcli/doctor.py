@@ -42,7 +42,7 @@ def exit_status(checks: list[Check]) -> int:
     """0 when all is well; else the status of the first failing area."""
     for check in checks:
         if not check.ok:
-            if check.area in ("database", "sqlite"):
+            if check.area in ("database", "sqlite", "postgresql"):
                 return ExitStatus.DATABASE
             if check.area == "models":
                 return ExitStatus.MODEL
@@ -50,30 +50,73 @@ def exit_status(checks: list[Check]) -> int:
     return ExitStatus.OK
 
 
-def run(db: Path, *, load_models: bool = True) -> list[Check]:
-    database, store_is_ours = _database(db)
+def run(db: Path | str, *, load_models: bool = True) -> list[Check]:
+    """Every check, for the store at `db`: a file, or a database URL (a server's
+    files and disk are its own, so only the store is checked there)."""
+    server = isinstance(db, str)
+    database, store_is_ours = _server_database(db) if isinstance(db, str) else _database(db)
     checks: list[Check] = []
     for step in (
         lambda: _backend(db),
         _config,
         lambda: database,
         lambda: _models(load_models),
-        lambda: _files(db, store_is_ours),
+        lambda: _files(None if server else Path(db), store_is_ours),
     ):
         try:
             checks.extend(step())
         except MemcliError as exc:  # a check that cannot even run is a problem of its own
             checks.append(Check("config", "read", False, str(exc), "fix or remove the file it names"))
-    checks.extend(_disk(db))
+    checks.extend(_disk(paths.data_dir() / paths.DB_FILENAME if isinstance(db, str) else db))
     return checks
 
 
-def _backend(db: Path) -> Iterator[Check]:
+def _backend(db: Path | str) -> Iterator[Check]:
     """What the store's backend needs from this machine, as the store checks it."""
-    from .store import probes
+    from .store import is_url, probes
 
+    area = "postgresql" if is_url(db) else "sqlite"
     for probe in probes(db):
-        yield Check("sqlite", probe.name, probe.ok, probe.detail, probe.fix)
+        yield Check(area, probe.name, probe.ok, probe.detail, probe.fix)
+
+
+def _server_database(url: str) -> tuple[list[Check], bool]:
+    """The checks of a store on a database server, as the store runs them."""
+    from .store import display_url, open_store
+
+    where = display_url(url)
+    try:
+        store = open_store(url, create=False)
+    except MemcliError as exc:
+        return [
+            Check("database", "open", False, str(exc), "check the URL, the role and `mem server init`")
+        ], False
+    try:
+        found = store.health()
+        memories = store.counts()["rows"] if not found.get("index counts") else None
+        index = store.capabilities.vector_index
+    finally:
+        store.close()
+    passed = {
+        "index counts": f"{where}: {memories} memories this role can see, each with its full-text and vector entries",
+        "schema": "every table of memcli's migrations is there",
+        "indexes": "every index is valid",
+        "row-level security": "row-level security holds this role to its own memories",
+    }
+    checks = [
+        Check(
+            "database",
+            name,
+            False,
+            f"{name}: " + "; ".join(problems),
+            "mem server init (as the tables' owner)",
+        )
+        if problems
+        else Check("database", name, True, passed.get(name, f"{where}: {name} ok"))
+        for name, problems in found.items()
+    ]
+    checks.append(Check("database", "vector search", True, f"{where}: {index}"))
+    return checks, True
 
 
 def _config() -> Iterator[Check]:
@@ -203,11 +246,11 @@ def _mode_check(path: Path, want: int) -> Check | None:
     return Check("files", str(path), True, f"{path} is private (mode {mode:o})")
 
 
-def _files(db: Path, store_is_ours: bool) -> Iterator[Check]:
-    store = [(db, PRIVATE_FILE), (Path(f"{db}-wal"), PRIVATE_FILE)] if store_is_ours else []
+def _files(db: Path | None, store_is_ours: bool) -> Iterator[Check]:
+    store = [(db, PRIVATE_FILE), (Path(f"{db}-wal"), PRIVATE_FILE)] if db and store_is_ours else []
     directories = [
         d
-        for d in (db.parent, paths.data_dir(), paths.models_dir(), paths.config_dir())
+        for d in (*([db.parent] if db else []), paths.data_dir(), paths.models_dir(), paths.config_dir())
         if paths.is_memcli_dir(d)
     ]
     # memcli's own file names, but in a directory it did not make they may be another program's

@@ -37,8 +37,11 @@ def js(*args: str, input: str | None = None):
     return json.loads(mem(*args, "--json", input=input).stdout)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the store is: a SQLite file, or a fresh database on a real PostgreSQL server."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_url")
     return str(tmp_path / "cli.db")
 
 
@@ -202,6 +205,7 @@ def test_forget_by_id_and_by_filter(db: str) -> None:
     mem("forget", "--db", db, "--tag", "tmp", code=ExitStatus.USAGE)
     assert js("show", "--db", db, ids[1])["text"] == "two fish"
     out = js("forget", "--db", db, "--tag", "tmp", "--yes")
+    server = db.startswith("postgresql://")
     assert out == {
         "forgotten": 1,
         "ids": [ids[1]],
@@ -209,7 +213,8 @@ def test_forget_by_id_and_by_filter(db: str) -> None:
         "kept": [],
         "requeued": [],
         "restored": [],
-        "wal_cleared": True,
+        "traces_left": server,  # a server keeps dead rows until it vacuums them
+        **({} if server else {"wal_cleared": True}),
     }
     assert js("forget", "--db", db, "--query", "blue fish", "--yes")["ids"] == [keep]
     assert js("stats", "--db", db)["memories"] == 0

@@ -348,10 +348,10 @@ def test_an_empty_edit_says_so(db: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["--db", "MEMCLI_DB"])
-def test_a_postgresql_url_is_not_supported_yet(
+def test_a_postgresql_url_is_a_server_never_a_file(
     how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = "postgresql://memcli@localhost/memories"
+    url = f"postgresql://memcli:hunter2@/memories?host={tmp_path}/no-server-here"
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -360,5 +360,7 @@ def test_a_postgresql_url_is_not_supported_yet(
         done = mem("remember", "a note", code=ExitStatus.DATABASE)
     else:
         done = mem("remember", "--db", url, "a note", code=ExitStatus.DATABASE)
-    assert "PostgreSQL stores are not supported yet" in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("Error: cannot connect to postgresql://memcli:***@/memories")
+    assert "hunter2" not in done.stderr  # the password is never printed
     assert list(work.iterdir()) == []  # no file or directory made for it

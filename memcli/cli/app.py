@@ -45,7 +45,7 @@ def _fail(message: str, status: int) -> typer.Exit:
 
 # How values are named in help and the man page ("--since WHEN", not "--since <str>").
 METAVARS = {
-    "db": "PATH",
+    "db": "PATH|URL",
     "file": "FILE",
     "output": "FILE",
     "meta": "KEY=VALUE",
@@ -171,6 +171,7 @@ from . import (  # noqa: E402,F401  (registers the commands on app)
     encryption_cmd,
     mcp_cmd,
     models,
+    server_cmd,
 )
 
 

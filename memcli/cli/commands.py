@@ -583,7 +583,9 @@ def forget(
                 "kept": report.kept,
                 "requeued": report.requeued,
                 "restored": report.restored,
-                "wal_cleared": not mem.store.traces_left,
+                # the erased text may still be readable in storage (see Capabilities.erasure)
+                "traces_left": mem.store.traces_left,
+                **({"wal_cleared": not mem.store.traces_left} if mem.store.capabilities.scrub else {}),
             }
         )
     else:
@@ -770,9 +772,9 @@ def doctor(
       mem doctor --no-load --json
     """
     from .. import doctor as checks
-    from ..paths import db_path
+    from ..paths import db_location
 
-    found = checks.run(db_path(db), load_models=not no_load)
+    found = checks.run(db_location(db), load_models=not no_load)
     status = checks.exit_status(found)
     if json_out:
         render.emit_json({"ok": status == 0, "checks": [c.to_dict() for c in found]})
