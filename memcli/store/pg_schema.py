@@ -59,7 +59,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 source {_C},
                 doc_id {_C},
                 chunk integer,
-                meta jsonb NOT NULL DEFAULT '{{}}',
+                meta json NOT NULL DEFAULT '{{}}',  -- json, not jsonb: keys keep their order
                 content_hash {_C} NOT NULL,
                 embed_model {_C},
                 embed_dim integer,

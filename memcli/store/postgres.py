@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json, Jsonb
 
 from ..errors import Busy, InputError, ModelError, NotFound, StoreError
 from ..records import (
@@ -66,7 +66,6 @@ _LOCKS = {"consolidate": 0x6D656D02}
 _T = "t"  # alias of the memories table in every query
 
 _STORED = tuple(name for name in MEMORY_FIELDS if name != "tags")
-_JSON_FIELDS = ("meta", "sources")
 _COLUMNS = ", ".join(f'{_T}."{name}"' for name in ("seq", *_STORED))
 _ORDERS = {
     "stored": f"{_T}.seq",
@@ -198,6 +197,15 @@ class PostgresStore:
         self.conn = connect(url)
         self._outer: Any = None
         try:
+            role, granted = self.conn.execute(
+                "SELECT current_user, to_regnamespace(%s) IS NULL OR has_schema_privilege(%s, 'USAGE')",
+                [pg_schema.SCHEMA, pg_schema.SCHEMA],
+            ).fetchone() or ("?", True)
+            if not granted:
+                raise StoreError(
+                    f"permission denied: role {role} may not use the memcli schema of {display_url(url)} "
+                    f"(its owner runs: mem server grant {role})"
+                )
             if not is_current(self.conn):
                 if not create:
                     raise StoreError(f"{display_url(url)} has no memcli schema (run `mem server init`)")
@@ -416,8 +424,8 @@ class PostgresStore:
         if preset_id and self.id_exists(preset_id):
             return preset_id, "exists", None
         values: dict[str, Any] = {name: getattr(record, name) for name in _STORED}
-        for name in _JSON_FIELDS:
-            values[name] = Jsonb(values[name] or ({} if name == "meta" else []))
+        values["meta"] = Json(values["meta"] or {})
+        values["sources"] = Jsonb(values["sources"] or [])
         values["embed_model"], values["embed_dim"] = model, dim
         values["embedding"] = vector
         columns = ", ".join(f'"{name}"' for name in values)
