@@ -34,8 +34,22 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "mem.db"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fake_memory(request: pytest.FixtureRequest, db_path: Path):
+    """A Memory with the fake embedding model, on each backend: a SQLite file, and a
+    fresh database on a real PostgreSQL server (a test that reads the file itself
+    takes `sqlite_memory`)."""
+    from memcli.memory import Memory
+
+    where = request.getfixturevalue("pg_url") if request.param == "postgresql" else db_path
+    mem = Memory(where, embedder=FakeEmbedder(), user="tester")
+    yield mem
+    mem.close()
+
+
 @pytest.fixture
-def fake_memory(db_path: Path):
+def sqlite_memory(db_path: Path):
+    """A Memory with the fake embedding model in the SQLite file `db_path`."""
     from memcli.memory import Memory
 
     mem = Memory(db_path, embedder=FakeEmbedder(), user="tester")

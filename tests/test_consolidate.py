@@ -194,14 +194,14 @@ def test_dry_run_plans_but_changes_nothing(fake_memory: Memory) -> None:
     assert list(fake_memory.export()) == before
 
 
-def test_expired_memories_are_purged_for_good(fake_memory: Memory, db_path: Path) -> None:
+def test_expired_memories_are_purged_for_good(sqlite_memory: Memory, db_path: Path) -> None:
     marker = "zqx" + "expired" + "9931"
-    fake_memory.remember(
+    sqlite_memory.remember(
         [NewMemory(f"temporary code {marker}", expires_at="2020-01-01"), NewMemory("keep me")]
     )
-    report = consolidate(fake_memory, Scripted({}))
+    report = consolidate(sqlite_memory, Scripted({}))
     assert report.expired == 1
-    assert [r.text for r in fake_memory.list(Filters(user="tester", include_expired=True))] == ["keep me"]
+    assert [r.text for r in sqlite_memory.list(Filters(user="tester", include_expired=True))] == ["keep me"]
     for path in (db_path, db_path.with_name(db_path.name + "-wal")):
         if path.exists():
             assert marker.encode() not in path.read_bytes()
