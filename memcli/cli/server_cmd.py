@@ -64,6 +64,12 @@ def init(db: DbOpt = None, grant: GrantOpt = None, json_out: JsonOpt = False) ->
     Needs the pgvector extension in the database (CREATE EXTENSION vector, as
     a superuser, if this role may not create it). Past 20,000 memories it also
     builds the HNSW vector index, which only the tables' owner may do.
+
+    Examples:
+
+      mem server init --db postgresql://memcli@db.example.org/memories
+
+      mem server init --grant alice --grant bob --json
     """
     from ..store import display_url
     from ..store.postgres import PostgresStore
@@ -108,6 +114,10 @@ def grant_cmd(roles: RolesArg, db: DbOpt = None, json_out: JsonOpt = False) -> N
 
     Run as the tables' owner. The roles must exist (CREATE ROLE alice LOGIN
     PASSWORD '...'); each person then connects as their own role.
+
+    Examples:
+
+      mem server grant alice bob --db postgresql://memcli@db.example.org/memories
     """
     from ..store.postgres import PostgresStore
 
@@ -125,7 +135,14 @@ def grant_cmd(roles: RolesArg, db: DbOpt = None, json_out: JsonOpt = False) -> N
 @server_app.command()
 def sql(grant: GrantOpt = None) -> None:
     """Print the SQL that sets up the schema, its row-level security and the grants,
-    for a database administrator to review and run (psql -f)."""
+    for a database administrator to review and run (psql -f).
+
+    Examples:
+
+      mem server sql --grant alice --grant bob > memcli-setup.sql
+
+      psql -U memcli -f memcli-setup.sql memories
+    """
     from ..store.pg_schema import setup_sql
 
     print(setup_sql(grant or []), end="")
