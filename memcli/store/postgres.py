@@ -9,9 +9,11 @@ rows only. psycopg is imported only here, so the SQLite path never pays for it.
 
 Order of storing: `seq` comes from a sequence, and PostgreSQL hands out
 sequence values before commit, so two writers could commit 101 before 100 and a
-reader that had seen 101 would never look back at 100. Every insert therefore
-takes one transaction-level advisory lock before it draws its values: inserts
-commit in the order of their `seq`, which is what `records_after` relies on.
+reader that had seen 101 would never look back at 100. Every write transaction
+of a role therefore takes that role's transaction-level advisory lock first
+(`_write`): inserts commit in the order of their `seq`, which is what
+`records_after` relies on, and no two writers deadlock on each other's rows.
+Readers never wait.
 """
 
 from __future__ import annotations
@@ -60,9 +62,11 @@ RANK_WEIGHTS = "{0, 0, 0.5, 1.0}"
 # and always right.
 HNSW_MIN_ROWS = 20_000
 HNSW_EF_SEARCH = 100  # candidates the HNSW index walks per query (pgvector's default is 40)
-# Advisory lock keys (pg_advisory_*): inserts in seq order; one consolidation per role.
-_SEQ_LOCK = 0x6D656D01
+# Advisory lock keys (pg_advisory_*): a role's writes take turns; one consolidation per
+# role; one migration at a time.
+_WRITE_LOCK = 0x6D656D01
 _LOCKS = {"consolidate": 0x6D656D02}
+_MIGRATION_LOCK = 0x6D656D00
 _T = "t"  # alias of the memories table in every query
 
 _STORED = tuple(name for name in MEMORY_FIELDS if name != "tags")
@@ -170,7 +174,7 @@ def is_current(conn: psycopg.Connection[Any]) -> bool:
 def apply_migrations(conn: psycopg.Connection[Any]) -> None:
     """Create the schema or bring it up to date (one transaction; two at once wait for each other)."""
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQ_LOCK - 1])
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {pg_schema.SCHEMA}")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS migrations "
@@ -260,10 +264,25 @@ class PostgresStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         try:
-            with self.conn.transaction():
+            with self._write():
                 yield
         except psycopg.Error as exc:
             raise store_error(exc) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """A write transaction (a savepoint inside another), holding this role's write lock.
+
+        Writes of one role take turns, as SQLite's do: inserts then commit in the
+        order of their seq (see the module's notes), and two writers never wait on
+        each other's row locks in opposite orders (a deadlock), whatever rows they
+        touch. The lock is a transaction-level advisory lock, taken again at no cost
+        inside a transaction that holds it; a snapshot, never committed, needs none.
+        """
+        with self.conn.transaction():
+            if not self._throwaway:
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_user))", [_WRITE_LOCK])
+            yield
 
     def exclusive(self, name: str) -> AbstractContextManager[None]:
         return self._exclusive(name)
@@ -298,7 +317,7 @@ class PostgresStore:
         return row[0] if row else None
 
     def set_setting(self, key: str, value: str) -> None:
-        with self.conn.transaction():
+        with self._write():
             self.conn.execute(
                 "INSERT INTO settings (key, value) VALUES (%s, %s) "
                 "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value",
@@ -389,12 +408,10 @@ class PostgresStore:
 
         dim = int(vectors.shape[1]) if len(rows) else 0
         results: list[tuple[str, str]] = []
-        with self.conn.transaction():
+        with self._write():
             if not rows:
                 return results
             self._ensure_space(model, dim)
-            if not self._throwaway:  # commit in the order of seq (see the module's notes)
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQ_LOCK])
             added: list[int] = []
             for row, vector in zip(rows, vectors):
                 memory_id, status, seq = self._insert_one(
@@ -494,7 +511,7 @@ class PostgresStore:
 
         from ..store.sqlite import thread_slot
 
-        with self.conn.transaction():
+        with self._write():
             record = self.get(memory_id)
             self.check_embedding_space(model, int(vector.shape[0]))
             seq = self._seq(record.id)
@@ -527,7 +544,7 @@ class PostgresStore:
         if "sources" in values:
             values["sources"] = Jsonb(list(dict.fromkeys(values["sources"])))
         assignments = ", ".join(f'"{k}" = %s' for k in values)
-        with self.conn.transaction():
+        with self._write():
             changed = self.conn.execute(
                 f"UPDATE memories SET {assignments} WHERE id = %s", [*values.values(), memory_id]
             ).rowcount
@@ -538,21 +555,21 @@ class PostgresStore:
         if not tags:
             return
         seq = self._seq(memory_id)
-        with self.conn.transaction(), self.conn.cursor() as cur:
+        with self._write(), self.conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO memory_tags (seq, tag) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 [(seq, t) for t in dict.fromkeys(tags)],
             )
 
     def add_history(self, memory_id: str, text: str, changed_at: str) -> None:
-        with self.conn.transaction():
+        with self._write():
             self.conn.execute(
                 "INSERT INTO memory_history (seq, text, changed_at) VALUES (%s, %s, %s)",
                 [self._seq(memory_id), text, changed_at],
             )
 
     def clear_history(self, memory_id: str) -> None:
-        with self.conn.transaction():
+        with self._write():
             if self.conn.execute(
                 "DELETE FROM memory_history WHERE seq = %s", [self._seq(memory_id)]
             ).rowcount:
@@ -562,7 +579,7 @@ class PostgresStore:
         ids = list(dict.fromkeys(memory_ids))
         if not ids:
             return 0
-        with self.conn.transaction():
+        with self._write():
             rows = self.conn.execute(
                 'SELECT seq, "user", doc_id FROM memories WHERE id = ANY(%s)', [ids]
             ).fetchall()
@@ -626,7 +643,7 @@ class PostgresStore:
         import numpy as np
 
         made = {memory_id: (text, i) for i, (memory_id, text) in enumerate(items)}
-        with self.conn.transaction():
+        with self._write():
             current = self.conn.execute(
                 "SELECT seq, id, text FROM memories ORDER BY seq FOR UPDATE"
             ).fetchall()
@@ -951,7 +968,7 @@ class PostgresStore:
 
     def save_chat_session(self, user: str, name: str, summary: str, summarized_through: int) -> None:
         now = now_str()
-        with self.conn.transaction():
+        with self._write():
             self.conn.execute(
                 'INSERT INTO chat_sessions ("user", name, summary, summarized_through, created_at, updated_at) '
                 'VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (owner, "user", name) DO UPDATE SET '
@@ -961,7 +978,7 @@ class PostgresStore:
             )
 
     def restore_chat_session(self, session: ChatSession) -> bool:
-        with self.conn.transaction():
+        with self._write():
             return (
                 self.conn.execute(
                     'INSERT INTO chat_sessions ("user", name, summary, summarized_through, created_at, updated_at) '
