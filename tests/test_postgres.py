@@ -271,3 +271,15 @@ def test_a_database_without_the_schema_says_what_to_run(pg_server) -> None:
     url = pg_server.url("alice", pg_server.new_database(owner="memcli"))
     with pytest.raises(StoreError, match="mem server init"):
         open_store(url)
+
+
+def test_ask_answers_from_the_roles_own_memories_only(
+    shared: dict[str, str], real_embedder, real_generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMCLI_EMBED_MODEL", real_embedder.name)  # ask weighs real similarities
+    js("remember", "--db", shared["bob"], "--user", "alice", "Bob's bank PIN is 4417")
+    js("remember", "--db", shared["alice"], "--user", "alice", "My bike lock code is 2290")
+    theirs = js("ask", "--db", shared["alice"], "--user", "alice", "What is Bob's bank PIN?")
+    assert "4417" not in json.dumps(theirs)
+    mine = js("ask", "--db", shared["alice"], "--user", "alice", "What is my bike lock code?")
+    assert "2290" in mine["answer"], mine
