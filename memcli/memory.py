@@ -460,6 +460,7 @@ class Memory:
             vec_index_rows=counts["vector_index"],
             history_rows=counts["history"],
             encrypted=self.store.capabilities.encrypted,
+            backend=self.store.capabilities.backend,
         )
 
     def reindex(self, *, progress: Progress | None = None, batch_size: int = BATCH_SIZE) -> int:

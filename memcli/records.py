@@ -275,6 +275,7 @@ class Stats:
     vec_index_rows: int
     history_rows: int
     encrypted: bool = False  # a SQLCipher store (memcli.store.encryption)
+    backend: str = "sqlite"  # Capabilities.backend
 
     @property
     def indexes_ok(self) -> bool:

@@ -599,8 +599,9 @@ _TRACES_LEFT = {
     "overwrites": "Warning: another process has the database open, so the forgotten text can still be read "
     "in the database file or its -wal file; once that process is done, the next mem command "
     "clears it (or run: mem forget --scrub)",
-    "vacuum": "Warning: the forgotten text stays readable in the database's files until it vacuums "
-    "the deleted rows (VACUUM, or autovacuum)",
+    "vacuum": "Warning: the server keeps the forgotten text on its disk until it vacuums the deleted rows "
+    "(VACUUM, or autovacuum), and in its WAL archives, backups and replicas while they are kept "
+    "(README: Erasure on a server)",
 }
 
 
@@ -744,7 +745,14 @@ def stats(db: DbOpt = None, json_out: JsonOpt = False) -> None:
         f"configured: {result.configured_model}",
         f"indexes       {status}: full-text {result.fts_rows}, vectors {result.vector_rows}, "
         f"vector index {result.vec_index_rows}",
-        "encryption    " + ("on (SQLCipher)" if result.encrypted else "off (mem encrypt turns it on)"),
+        "encryption    "
+        + (
+            "the server's (its disk; the connection: sslmode=require)"
+            if result.backend == "postgresql"
+            else "on (SQLCipher)"
+            if result.encrypted
+            else "off (mem encrypt turns it on)"
+        ),
     ]
     out = render.console()
     for line in lines:
