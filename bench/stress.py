@@ -1,8 +1,10 @@
 """Stress: concurrent writers, killed imports and hostile input against one store.
 
-    python bench/stress.py [--processes 8] [--memories 200] [--kills 20] [--seed 1] [--out bench/out]
+    python bench/stress.py [--backend sqlite|postgresql] [--processes 8] [--memories 200]
+                           [--kills 20] [--seed 1] [--out bench/out]
 
-Three parts, each through the installed `mem` command, as separate processes:
+Three parts, each through the installed `mem` command, as separate processes, against
+a SQLite file or (--backend postgresql) a PostgreSQL + pgvector server:
 
 1. Concurrent load. A fresh store is seeded with 50 memories. Then --processes
    processes start at once; each stores --memories memories of its own: all but
@@ -31,7 +33,19 @@ Three parts, each through the installed `mem` command, as separate processes:
    one `Error: ...` line (usage errors: click's usage text) and no traceback,
    and leave `mem export` unchanged.
 
-Prints the figures and writes them to OUT/stress.json; exits 1 on any failure.
+With --backend postgresql a server is started in a temporary directory (the
+pgserver wheel, as tests/conftest.py does) and each part gets a fresh database
+owned by an ordinary LOGIN role (so row-level security holds it too), made by
+the superuser with `CREATE EXTENSION vector`. Every process, each `mem` with a
+MEMCLI_HOME of its own, as separate machines would be, connects to it by URL;
+the file checks become `PostgresStore.integrity_problems` (the full-text and
+vector counts against the rows, schema, valid indexes, row-level security) and
+"locked" also counts "deadlock detected". Part 3 runs the same inputs; the bad
+--db cases are a server that is not there, a database that is not, one without
+memcli's schema (which must stay without it) and a role with no grant.
+
+Prints the figures and writes them to OUT/stress.json (OUT/stress-postgresql.json);
+exits 1 on any failure.
 """
 
 from __future__ import annotations
@@ -47,6 +61,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +71,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from memcli.errors import ExitStatus  # noqa: E402
-from memcli.store.sqlite import SQLiteStore  # noqa: E402
+from memcli.store import is_url, open_store  # noqa: E402
 
 MEM = Path(sys.executable).with_name("mem")
 USER = "stress"
@@ -65,23 +80,32 @@ GENERATION = 400  # memories per bulk import in the kill loop
 TOPICS = ["rent", "tea", "bikes", "jazz", "garden", "taxes", "flights", "dentist", "Ana", "Porto"]
 
 
-def mem(*args: Any, input: bytes = b"", timeout: float = 3600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(MEM), *map(str, args)], input=input, capture_output=True, timeout=timeout)
+Location = Path | str  # a SQLite file or a postgresql:// URL
+
+
+def mem(
+    *args: Any, input: bytes = b"", timeout: float = 3600, home: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`mem` as its own process; `home`: that machine's MEMCLI_HOME (else this run's)."""
+    env = {**os.environ, "MEMCLI_HOME": str(home)} if home else None
+    return subprocess.run(
+        [str(MEM), *map(str, args)], input=input, capture_output=True, timeout=timeout, env=env
+    )
 
 
 def jsonl(texts: list[str]) -> bytes:
     return "".join(json.dumps({"text": t}) + "\n" for t in texts).encode()
 
 
-def exported(db: Path) -> list[dict[str, Any]]:
+def exported(db: Location) -> list[dict[str, Any]]:
     done = mem("export", "--db", db, "--all-users")
     if done.returncode:
         raise SystemExit(f"export failed: {done.stderr.decode()}")
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def health(db: Path) -> dict[str, Any]:
-    store = SQLiteStore(db, create=False)
+def health(db: Location) -> dict[str, Any]:
+    store = open_store(db, create=False)
     try:
         counts, problems = store.counts(), store.integrity_problems()
     finally:
@@ -106,11 +130,58 @@ def texts_of(n: int, memories: int, rng: random.Random) -> list[str]:
     return [f"{text} (writer {n})" for text, _kind in pool[n * memories : (n + 1) * memories]]
 
 
+class Server:
+    """A PostgreSQL 16 + pgvector server (the pgserver wheel) on a unix socket in `data`,
+    with the ordinary LOGIN role USER; `database()` gives each part a fresh one."""
+
+    def __init__(self, data: Path) -> None:
+        import warnings
+
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs' RuntimeDirWarning without XDG_RUNTIME_DIR
+            import pgserver
+
+            self.server = pgserver.get_server(data, cleanup_mode="stop")
+        self.admin_url = self.server.get_uri()  # the superuser: set-up only
+        self.host = str(conninfo_to_dict(self.admin_url)["host"])
+        self.connect = lambda database="postgres": psycopg.connect(
+            self.url("postgres", database), autocommit=True
+        )
+        with self.connect() as conn:
+            conn.execute(f'CREATE ROLE "{USER}" LOGIN')
+
+    def url(self, role: str, database: str) -> str:
+        return f"postgresql://{role}@/{database}?host={self.host}"
+
+    def database(self, name: str) -> str:
+        """A new database owned by USER with the vector extension (only a superuser may
+        create it); its URL, as USER."""
+        with self.connect() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" OWNER "{USER}"')
+        with self.connect(name) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            conn.execute(f'GRANT CREATE ON DATABASE "{name}" TO "{USER}"')
+        return self.url(USER, name)
+
+    def has_schema(self, name: str) -> bool:
+        with self.connect(name) as conn:
+            return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'memcli'").fetchone() is not None
+
+    def close(self) -> None:
+        self.server.cleanup()
+
+
 # -- 1. concurrent load ---------------------------------------------------------------
 
 
-def concurrent(work: Path, processes: int, memories: int, rng: random.Random, side: str) -> dict[str, Any]:
-    db = work / "concurrent.db"
+def concurrent(
+    work: Path, db: Location, processes: int, memories: int, rng: random.Random, side: str
+) -> dict[str, Any]:
+    # On a server each process is a machine of its own: its own MEMCLI_HOME (config, logs).
+    homes = [work / f"machine-{n}" for n in range(processes)] if is_url(db) else [None] * processes
     seed = [f"seed memory {i} about {TOPICS[i % len(TOPICS)]}" for i in range(50)]
     first = mem("remember", "--db", db, "--jsonl", input=jsonl(seed))
     if first.returncode:
@@ -122,18 +193,20 @@ def concurrent(work: Path, processes: int, memories: int, rng: random.Random, si
         plans.append((own[: len(own) - singles], own[len(own) - singles :]))
     expected = set(seed) | set(SHARED) | {t for bulk, one in plans for t in bulk + one}
     results: list[subprocess.CompletedProcess] = []
+    finished: list[float] = []
     lock = threading.Lock()
 
-    def writer(bulk: list[str], singles: list[str]) -> None:
-        done = [mem("remember", "--db", db, "--jsonl", input=jsonl(bulk + SHARED))]
-        done += [mem("remember", "--db", db, text) for text in singles]
+    def writer(bulk: list[str], singles: list[str], home: Path | None) -> None:
+        done = [mem("remember", "--db", db, "--jsonl", input=jsonl(bulk + SHARED), home=home)]
+        done += [mem("remember", "--db", db, text, home=home) for text in singles]
         with lock:
             results.extend(done)
+            finished.append(time.perf_counter())
 
     side_runs: list[subprocess.CompletedProcess] = []
     removed: set[str] = set()
     started = time.perf_counter()
-    threads = [threading.Thread(target=writer, args=plan) for plan in plans]
+    threads = [threading.Thread(target=writer, args=(*plan, home)) for plan, home in zip(plans, homes)]
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):
@@ -154,10 +227,11 @@ def concurrent(work: Path, processes: int, memories: int, rng: random.Random, si
     for text in stored:
         counts[text] = counts.get(text, 0) + 1
     failed = [r for r in results + side_runs if r.returncode != 0]
-    locked = [r for r in results + side_runs if b"locked" in r.stderr]
+    locked = [r for r in results + side_runs if b"locked" in r.stderr or b"deadlock" in r.stderr]
     state = health(db)
     c = state["counts"]
     return {
+        "backend": "postgresql" if is_url(db) else "sqlite",
         "processes": processes,
         "memories_per_process": memories,
         "expected": len(expected),
@@ -175,7 +249,8 @@ def concurrent(work: Path, processes: int, memories: int, rng: random.Random, si
         "fts_rows": c["full_text"],
         "vector_rows": c["vectors"],
         "vec_index_rows": c["vector_index"],
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds, 1),  # to the end of the side job's last run, begun while writers ran
+        "writers_seconds": round(max(finished) - started, 1),
         "memories_per_s": round((len(stored) - len(seed)) / seconds, 1),
     }
 
@@ -183,19 +258,40 @@ def concurrent(work: Path, processes: int, memories: int, rng: random.Random, si
 # -- 2. kill loop ----------------------------------------------------------------------
 
 
-def rows_in(db: Path) -> int:
-    from memcli.store.connection import connect
+class Rows:
+    """How many memories the store holds, polled while an import runs: a SQLite file is
+    opened each time, as another `mem` would; a server keeps one connection."""
 
-    conn = connect(db, create=False)
-    try:
-        return int(conn.execute("SELECT count(*) FROM memories").fetchone()[0])
-    finally:
-        conn.close()
+    def __init__(self, db: Location) -> None:
+        self.db = db
+        self.server = open_store(db, create=False) if is_url(db) else None
+
+    def __call__(self) -> int:
+        if self.server is not None:
+            return self.server.counts()["rows"]
+        from memcli.store.connection import connect
+
+        conn = connect(Path(self.db), create=False)
+        try:
+            return int(conn.execute("SELECT count(*) FROM memories").fetchone()[0])
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
 
 
-def kill_loop(work: Path, kills: int, rng: random.Random) -> dict[str, Any]:
-    db = work / "killed.db"
+def kill_loop(db: Location, kills: int, rng: random.Random) -> dict[str, Any]:
     mem("remember", "--db", db, "present before the kills")
+    rows_in = Rows(db)
+    try:
+        return _kill_loop(db, kills, rng, rows_in)
+    finally:
+        rows_in.close()
+
+
+def _kill_loop(db: Location, kills: int, rng: random.Random, rows_in: Rows) -> dict[str, Any]:
     allowed = {"present before the kills"}
     generation = 0
 
@@ -210,14 +306,14 @@ def kill_loop(work: Path, kills: int, rng: random.Random) -> dict[str, Any]:
     survived = landed = resumed = 0
     problems: list[str] = []
     for round_ in range(kills):
-        now = rows_in(db)
+        now = rows_in()
         target = now + rng.randint(1, 120)
         if target > len(allowed) - 64:  # too near the end to land mid-import: finish, then start anew
             resumed += _complete(db, texts, allowed, problems)
             generation += 1
             texts = new_texts()
             allowed |= set(texts)
-            target = rows_in(db) + rng.randint(1, 120)
+            target = rows_in() + rng.randint(1, 120)
         proc = subprocess.Popen(
             [str(MEM), "remember", "--db", str(db), "--jsonl"],
             stdin=subprocess.PIPE,
@@ -227,7 +323,7 @@ def kill_loop(work: Path, kills: int, rng: random.Random) -> dict[str, Any]:
         assert proc.stdin is not None
         proc.stdin.write(jsonl(texts))
         proc.stdin.close()
-        while proc.poll() is None and rows_in(db) < target:
+        while proc.poll() is None and rows_in() < target:
             time.sleep(0.02)
         time.sleep(rng.uniform(0, 0.5))
         landed += proc.poll() is None
@@ -255,12 +351,12 @@ def kill_loop(work: Path, kills: int, rng: random.Random) -> dict[str, Any]:
         "imports_resumed_complete": resumed,
         "imports": generation + 1,
         "resumed_complete": resumed == generation + 1,
-        "final_memories": rows_in(db),
+        "final_memories": rows_in(),
         "problems": problems[:5],
     }
 
 
-def _complete(db: Path, texts: list[str], allowed: set[str], problems: list[str]) -> bool:
+def _complete(db: Location, texts: list[str], allowed: set[str], problems: list[str]) -> bool:
     """Rerun the import uninterrupted: it must finish it, with every text once."""
     done = mem("remember", "--db", db, "--jsonl", input=jsonl(texts))
     stored = [r["text"] for r in exported(db)]
@@ -274,8 +370,7 @@ def _complete(db: Path, texts: list[str], allowed: set[str], problems: list[str]
 # -- 3. hostile input -------------------------------------------------------------------
 
 
-def hostile(work: Path) -> dict[str, Any]:
-    db = work / "hostile.db"
+def hostile(work: Path, db: Location, server: Server | None) -> dict[str, Any]:
     mem(
         "remember",
         "--db",
@@ -284,14 +379,10 @@ def hostile(work: Path) -> dict[str, Any]:
         input=jsonl([f"kept memory {i} about {t}" for i, t in enumerate(TOPICS)]),
     )
     some_id = exported(db)[0]["id"]
-    junk = work / "junk.db"
-    junk.write_bytes(os.urandom(64 * 1024))
-    truncated = work / "truncated.db"
-    truncated.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
     bad_file = work / "latin1.txt"
     bad_file.write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
     big = b"0123456789abcdef " * (50 * 1024 * 1024 // 17)
-    INP, U, N, D = ExitStatus.INPUT, ExitStatus.USAGE, ExitStatus.NOT_FOUND, ExitStatus.DATABASE
+    INP, U, N = ExitStatus.INPUT, ExitStatus.USAGE, ExitStatus.NOT_FOUND
     cases: list[tuple[str, list[Any], bytes, set[int]]] = [
         ("50 MB stdin", ["remember"], big, {INP}),
         ("50 MB stdin query", ["recall"], big, {INP}),
@@ -317,7 +408,35 @@ def hostile(work: Path) -> dict[str, Any]:
         ("unknown id forget", ["forget", "zzzzzzzz", some_id, "--yes"], b"", {N}),
         ("markup text", ["recall", "[red]kept[/red] [/tmp]"], b"", {0}),
     ]
-    db_cases: list[tuple[str, Path, list[Any], set[int]]] = [
+    db_cases, unchanged = _bad_files(work, Path(db)) if server is None else _bad_servers(work, server)
+    before = _content(db)
+    failures: list[str] = []
+    tried = 0
+    for name, args, stdin, codes in cases:
+        tried += 1
+        done = mem(args[0], "--db", db, *args[1:], input=stdin)
+        failures += _judge(name, done, codes)
+    for name, path, args, codes in db_cases:
+        tried += 1
+        done = mem(args[0], "--db", path, *args[1:])
+        failures += _judge(name, done, codes)
+    if _content(db) != before:
+        failures.append("the store changed")
+    failures += unchanged()
+    return {"hostile_tried": tried, "hostile_failures": len(failures), "hostile_problems": failures}
+
+
+BadDb = list[tuple[str, Location, list[Any], set[int]]]
+
+
+def _bad_files(work: Path, db: Path) -> tuple[BadDb, Callable[[], list[str]]]:
+    """Bad --db files, and a check that none was changed or created."""
+    junk = work / "junk.db"
+    junk.write_bytes(os.urandom(64 * 1024))
+    truncated = work / "truncated.db"
+    truncated.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+    D = ExitStatus.DATABASE
+    cases: BadDb = [
         ("directory as --db", work, ["list"], {D}),
         ("missing --db for list", work / "absent.db", ["list"], {D}),
         ("missing --db for recall", work / "absent.db", ["recall", "x"], {D}),
@@ -326,26 +445,41 @@ def hostile(work: Path) -> dict[str, Any]:
         ("truncated copy", truncated, ["list", "-n", "0"], {D}),
         ("truncated copy, stats", truncated, ["stats"], {D}),
     ]
-    before = _content(db)
-    failures: list[str] = []
-    tried = 0
-    for name, args, stdin, codes in cases:
-        tried += 1
-        done = mem(args[0], "--db", db, *args[1:], input=stdin)
-        failures += _judge(name, done, codes)
     junk_bytes = junk.read_bytes()
-    for name, path, args, codes in db_cases:
-        tried += 1
-        done = mem(args[0], "--db", path, *args[1:])
-        failures += _judge(name, done, codes)
-    if _content(db) != before:
-        failures.append("the store changed")
-    if junk.read_bytes() != junk_bytes or (work / "absent.db").exists():
-        failures.append("a bad --db file was changed or created")
-    return {"hostile_tried": tried, "hostile_failures": len(failures), "hostile_problems": failures}
+
+    def unchanged() -> list[str]:
+        if junk.read_bytes() != junk_bytes or (work / "absent.db").exists():
+            return ["a bad --db file was changed or created"]
+        return []
+
+    return cases, unchanged
 
 
-def _content(db: Path) -> list[dict[str, Any]]:
+def _bad_servers(work: Path, server: Server) -> tuple[BadDb, Callable[[], list[str]]]:
+    """Bad --db URLs, and a check that the database without memcli's schema still has none."""
+    bare = server.database("bare")  # the vector extension, no memcli schema
+    with server.connect() as conn:
+        conn.execute('CREATE ROLE "stranger" LOGIN')  # may log in, granted nothing
+    hostile_db = server.url("stranger", "hostile")
+    D = ExitStatus.DATABASE
+    cases: BadDb = [
+        ("no server there", f"postgresql://{USER}@/hostile?host={work / 'no-socket'}", ["list"], {D}),
+        ("no such database", server.url(USER, "absent"), ["list"], {D}),
+        ("no such database, write", server.url(USER, "absent"), ["remember", "x"], {D}),
+        ("no memcli schema", bare, ["list"], {D}),
+        ("no memcli schema, recall", bare, ["recall", "x"], {D}),
+        ("no memcli schema, stats", bare, ["stats"], {D}),
+        ("role with no grant", hostile_db, ["list"], {D}),
+        ("role with no grant, write", hostile_db, ["remember", "x"], {D}),
+    ]
+
+    def unchanged() -> list[str]:
+        return ["a database without memcli's schema was given one"] if server.has_schema("bare") else []
+
+    return cases, unchanged
+
+
+def _content(db: Location) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k not in ("recalled", "last_recalled_at")} for r in exported(db)]
 
 
@@ -365,6 +499,12 @@ def _judge(name: str, done: subprocess.CompletedProcess, codes: set[int]) -> lis
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="a SQLite file per part, or a PostgreSQL + pgvector server started for the run (pgserver)",
+    )
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--memories", type=int, default=200, help="memories per process")
     parser.add_argument("--kills", type=int, default=20)
@@ -388,12 +528,20 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="memcli-stress-"))
     os.environ["MEMCLI_HOME"] = str(work / "home")  # config and logs of this run only
     started = time.perf_counter()
+    server: Server | None = None
     try:
-        report: dict[str, Any] = {"seed": args.seed}
-        report["concurrent"] = concurrent(work, args.processes, args.memories, rng, side)
-        report["kill"] = kill_loop(work, args.kills, rng)
-        report["hostile"] = hostile(work)
+        if args.backend == "postgresql":
+            server = Server(work / "pg")
+            where: Callable[[str], Location] = server.database
+        else:
+            where = lambda name: work / f"{name}.db"
+        report: dict[str, Any] = {"seed": args.seed, "backend": args.backend}
+        report["concurrent"] = concurrent(work, where("concurrent"), args.processes, args.memories, rng, side)
+        report["kill"] = kill_loop(where("killed"), args.kills, rng)
+        report["hostile"] = hostile(work, where("hostile"), server)
     finally:
+        if server is not None:
+            server.close()
         shutil.rmtree(work, ignore_errors=True)
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     c, k, h = report["concurrent"], report["kill"], report["hostile"]
@@ -414,6 +562,7 @@ def main() -> int:
         failures.append("hostile input")
     report["failures"] = failures
     rows = [
+        ("backend", args.backend),
         ("processes", c["processes"]),
         ("memories per process", c["memories_per_process"]),
         ("beside them", f"{c['side_job']} x{c['side_runs']}"),
@@ -427,7 +576,10 @@ def main() -> int:
             "rows / FTS / vectors / vec index",
             f"{c['rows']} / {c['fts_rows']} / {c['vector_rows']} / {c['vec_index_rows']}",
         ),
-        ("concurrent load", f"{c['seconds']} s ({c['memories_per_s']} memories/s)"),
+        (
+            "concurrent load",
+            f"{c['seconds']} s ({c['memories_per_s']} memories/s; writers done in {c['writers_seconds']} s)",
+        ),
         ("kills survived", f"{k['kills_survived']} / {k['kills']} ({k['kills_mid_import']} mid-import)"),
         (
             "imports resumed complete",
@@ -443,7 +595,8 @@ def main() -> int:
         print(f"  problem: {problem}")
     print("FAILED: " + ", ".join(failures) if failures else "all checks passed")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "stress.json").write_text(json.dumps(report, indent=2) + "\n")
+    name = "stress.json" if args.backend == "sqlite" else f"stress-{args.backend}.json"
+    (args.out / name).write_text(json.dumps(report, indent=2) + "\n")
     return 1 if failures else 0
 
 
