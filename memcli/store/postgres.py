@@ -54,9 +54,13 @@ if TYPE_CHECKING:
     import numpy as np
 
 MIN_PREFIX = 4
-# ts_rank_cd weights of {D, C, B, A}: a memory's own text is A, its thread
-# neighbours' context B, as SQLite's BM25 weighs them (1.0 and 0.5).
-RANK_WEIGHTS = "{0, 0, 0.5, 1.0}"
+# Full text (fts_search): a memory's own words weigh 1, its thread neighbours' 0.5, as
+# SQLite's BM25 weighs them; BM25's usual constants; how a word's matches are counted.
+CONTEXT_WEIGHT = 0.5
+BM25_K1, BM25_B = 1.2, 0.75
+EXACT_COUNTS_BELOW = 20_000  # memories; past it a word's document frequency is the planner's estimate
+RARE_WORD = 3_000  # a word in fewer memories than this finds candidates; commoner ones only score
+COMMON_POOL = 2_000  # a query of common words only ranks at most this many of their matches
 # Past this many vectors an HNSW index answers vector search (bench/scale.py
 # measured the exact scan against it); below it the exact scan is fast enough
 # and always right.
@@ -125,6 +129,11 @@ def _storage_errors(cls: type) -> type:
             continue
         setattr(cls, name, _translating(member))
     return cls
+
+
+def _quoted(lexeme: str, weight: str = "") -> str:
+    """One lexeme as tsquery text (cast with ::tsquery, never parsed as words again)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" + (f":{weight}" if weight else "")
 
 
 def tsquery(words: Iterable[str], operator: str, weight: str = "") -> str:
@@ -200,6 +209,7 @@ class PostgresStore:
         self._throwaway = _throwaway
         self.conn = connect(url)
         self._outer: Any = None
+        self._avg_length: float | None = None  # lexemes per memory, for BM25 (sampled once)
         try:
             role, granted = self.conn.execute(
                 "SELECT current_user, to_regnamespace(%s) IS NULL OR has_schema_privilege(%s, 'USAGE')",
@@ -355,7 +365,7 @@ class PostgresStore:
         """The dimension of the HNSW index, if there is one."""
         row = self.conn.execute(
             "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'memories_hnsw'",
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'memory_vectors_hnsw'",
             [pg_schema.SCHEMA],
         ).fetchone()
         if row is None:
@@ -372,20 +382,20 @@ class PostgresStore:
         if self._hnsw_dim() == dim:
             return True
         rows = self.conn.execute(
-            "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'memories'::regclass"
+            "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'memory_vectors'::regclass"
         ).fetchone()[0]  # type: ignore[index]
         if not force and rows < HNSW_MIN_ROWS:
             return False
         owner = self.conn.execute(
-            "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = 'memories'::regclass"
+            "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = 'memory_vectors'::regclass"
         ).fetchone()[0]  # type: ignore[index]
         if not owner:
             return False
         with self.conn.transaction():
             self.conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
-            self.conn.execute("DROP INDEX IF EXISTS memories_hnsw")
+            self.conn.execute("DROP INDEX IF EXISTS memory_vectors_hnsw")
             self.conn.execute(
-                f"CREATE INDEX memories_hnsw ON memories USING hnsw "
+                f"CREATE INDEX memory_vectors_hnsw ON memory_vectors USING hnsw "
                 f"((embedding::vector({int(dim)})) vector_cosine_ops)"
             )
         return True
@@ -444,7 +454,6 @@ class PostgresStore:
         values["meta"] = Json(values["meta"] or {})
         values["sources"] = Jsonb(values["sources"] or [])
         values["embed_model"], values["embed_dim"] = model, dim
-        values["embedding"] = vector
         columns = ", ".join(f'"{name}"' for name in values)
         marks = ", ".join(["%s"] * len(values))
         for _attempt in range(10):
@@ -461,6 +470,7 @@ class PostgresStore:
                     raise
         else:
             raise StoreError("could not allocate a unique memory id")
+        self.conn.execute("INSERT INTO memory_vectors (seq, embedding) VALUES (%s, %s)", [seq, vector])
         if record.tags:
             with self.conn.cursor() as cur:
                 cur.executemany(
@@ -528,8 +538,12 @@ class PostgresStore:
                 [seq, record.text, now],
             )
             self.conn.execute(
-                "UPDATE memories SET text = %s, content_hash = %s, updated_at = %s, embedding = %s WHERE seq = %s",
-                [text, content_hash, now, np.ascontiguousarray(vector, dtype=np.float32), seq],
+                "UPDATE memories SET text = %s, content_hash = %s, updated_at = %s WHERE seq = %s",
+                [text, content_hash, now, seq],
+            )
+            self.conn.execute(
+                "UPDATE memory_vectors SET embedding = %s WHERE seq = %s",
+                [np.ascontiguousarray(vector, dtype=np.float32), seq],
             )
             self._recontext(self._with_neighbours([seq]))
 
@@ -654,22 +668,21 @@ class PostgresStore:
                     raise StoreError(f"{len(stale)} memories changed during reindex: run it again")
                 late = dict(zip([row[0] for row in stale], embed([row[2] for row in stale])))
             if self._hnsw_dim() not in (None, dim):
-                self.conn.execute("DROP INDEX memories_hnsw")
+                self.conn.execute("DROP INDEX memory_vectors_hnsw")
             with self.conn.cursor() as cur:
                 cur.executemany(
-                    "UPDATE memories SET embedding = %s, embed_model = %s, embed_dim = %s WHERE seq = %s",
+                    "UPDATE memory_vectors SET embedding = %s WHERE seq = %s",
                     [
                         (
                             np.ascontiguousarray(
                                 late[seq] if seq in late else vectors[made[memory_id][1]], dtype=np.float32
                             ),
-                            model,
-                            dim,
                             seq,
                         )
                         for seq, memory_id, _text in current
                     ],
                 )
+            self.conn.execute("UPDATE memories SET embed_model = %s, embed_dim = %s", [model, dim])
             self.conn.execute(
                 "INSERT INTO embedding_space (model, dim) VALUES (%s, %s) "
                 "ON CONFLICT (one) DO UPDATE SET model = excluded.model, dim = excluded.dim",
@@ -745,7 +758,10 @@ class PostgresStore:
     def vector_of(self, memory_id: str) -> np.ndarray | None:
         import numpy as np
 
-        row = self.conn.execute("SELECT embedding FROM memories WHERE id = %s", [memory_id]).fetchone()
+        row = self.conn.execute(
+            f"SELECT v.embedding FROM memories {_T} JOIN memory_vectors v ON v.seq = {_T}.seq WHERE {_T}.id = %s",
+            [memory_id],
+        ).fetchone()
         if row is None or row[0] is None:
             return None
         value = row[0]
@@ -754,18 +770,109 @@ class PostgresStore:
     # -- search ------------------------------------------------------------------
 
     def fts_search(self, terms: Sequence[str], filters: Filters, limit: int) -> list[Scored]:
-        """Memories with any of `terms`, best first, scored by ts_rank_cd (higher is better)."""
-        query = tsquery(terms, "|")
-        if limit <= 0 or not query:
+        """Memories with any of `terms`, best first, scored by BM25 (higher is better).
+
+        PostgreSQL's own ranks (ts_rank, ts_rank_cd) know nothing of how rare a
+        word is, and rank every match: a word in a tenth of a million memories
+        costs a tenth of a second. So the score is BM25's, over the tsvector: each
+        query word found weighs its inverse document frequency (see
+        _document_frequencies), times 1 in the memory's own text or 0.5
+        in its thread neighbours' context (CONTEXT_WEIGHT), normalised by the
+        memory's length (tf counts 1: the notes are short). Candidates are the
+        memories with a word rarer than RARE_WORD; a query of common words only
+        takes the memories holding all of them, then, if too few, at most
+        COMMON_POOL of those holding any.
+        """
+        if limit <= 0 or not terms:
             return []
+        words = self._lexemes(terms)
+        if not words:
+            return []
+        df, total = self._document_frequencies(words)
+        found = [(w, d) for w, d in zip(words, df) if d > 0]
+        if not found:
+            return []
+        score, score_params = self._bm25(found, total)
         where, params = self.where(filters)
-        rows = self.conn.execute(
-            f"SELECT {_T}.id, ts_rank_cd(%s, {_T}.tsv, q) AS score, {_T}.seq "
-            f"FROM memories {_T}, to_tsquery('english', %s) q WHERE {_T}.tsv @@ q AND {where} "
-            f"ORDER BY score DESC, {_T}.seq LIMIT %s",
-            [RANK_WEIGHTS, query, *params, limit],
-        ).fetchall()
+        rare = [w for w, d in found if d < RARE_WORD]
+
+        def ranked(match: str, pool: int | None = None) -> list[Any]:
+            source = f"memories {_T}"
+            if pool is not None:  # common words only: a bounded sample of their matches
+                source = (
+                    f"(SELECT * FROM memories {_T} WHERE {_T}.tsv @@ %s::tsquery AND {where} LIMIT {pool}) {_T}"
+                )
+            sql = (
+                f"SELECT {_T}.id, {score} AS score, {_T}.seq FROM {source} "
+                f"WHERE {_T}.tsv @@ %s::tsquery AND {where} ORDER BY score DESC, {_T}.seq LIMIT %s"
+            )
+            head = [match, *params] if pool is not None else []
+            return self.conn.execute(sql, [*score_params, *head, match, *params, limit]).fetchall()
+
+        if rare:
+            rows = ranked(" | ".join(_quoted(w) for w in rare))
+        else:
+            rows = ranked(" & ".join(_quoted(w) for w, _ in found))
+            if len(rows) < limit:
+                seen = {r[0] for r in rows}
+                more = ranked(" | ".join(_quoted(w) for w, _ in found), COMMON_POOL)
+                rows += [r for r in more if r[0] not in seen][: limit - len(rows)]
         return [Scored(r[0], float(r[1]), int(r[2])) for r in rows]
+
+    def _document_frequencies(self, words: list[str]) -> tuple[list[int], float]:
+        """How many memories hold each lexeme, and how many there are: counted while the
+        store is small, past EXACT_COUNTS_BELOW the planner's estimates (from the
+        statistics ANALYZE keeps), as counting a common word's matches means visiting
+        each of them (row-level security reads every row it lets through)."""
+        row = self.conn.execute(
+            "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'memories'::regclass"
+        ).fetchone()
+        total = float(row[0]) if row else 0.0
+        if total >= EXACT_COUNTS_BELOW:
+            df = []
+            for word in words:
+                plan = self.conn.execute(
+                    "EXPLAIN (FORMAT JSON) SELECT 1 FROM memories WHERE tsv @@ %s::tsquery", [_quoted(word)]
+                ).fetchone()
+                df.append(int(plan[0][0]["Plan"]["Plan Rows"]) if plan else 1)
+            return df, total
+        counts = self.conn.execute(
+            "SELECT "
+            + ", ".join("(SELECT count(*) FROM memories WHERE tsv @@ %s::tsquery)" for _ in words)
+            + ", (SELECT count(*) FROM memories)",
+            [_quoted(w) for w in words],
+        ).fetchone()
+        assert counts is not None
+        return [int(c) for c in counts[:-1]], max(float(counts[-1]), 1.0)
+
+    def _lexemes(self, terms: Sequence[str]) -> list[str]:
+        """The distinct lexemes of these words under the English configuration (stop words go)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', t))) "
+            "FROM unnest(%s::text[]) t",
+            [list(terms)],
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def _bm25(self, found: list[tuple[str, int]], total: float) -> tuple[str, list[Any]]:
+        """The SQL of a memory's BM25 score over these (lexeme, document frequency) pairs."""
+        import math
+
+        if self._avg_length is None:
+            row = self.conn.execute(
+                f"SELECT avg(length({_T}.tsv)) FROM (SELECT tsv FROM memories LIMIT 2000) {_T}"
+            ).fetchone()
+            self._avg_length = float(row[0]) if row and row[0] else 10.0
+        parts, params = [], []
+        for word, d in found:
+            idf = math.log(1.0 + (total - d + 0.5) / (d + 0.5))
+            parts.append(
+                f"(CASE WHEN {_T}.tsv @@ %s::tsquery THEN 1.0 WHEN {_T}.tsv @@ %s::tsquery "
+                f"THEN {CONTEXT_WEIGHT} ELSE 0 END) * {idf:.6f}"
+            )
+            params += [_quoted(word, "A"), _quoted(word)]
+        norm = f"(1 - {BM25_B} + {BM25_B} * length({_T}.tsv) / {self._avg_length:.3f})"
+        return f"(({' + '.join(parts)}) * {BM25_K1 + 1} / (1 + {BM25_K1} * {norm}))", params
 
     def vector_search(self, query: np.ndarray, filters: Filters, limit: int) -> list[Scored]:
         """The nearest memories by cosine similarity: through the HNSW index when there is
@@ -778,9 +885,9 @@ class PostgresStore:
         query = np.ascontiguousarray(query, dtype=np.float32)
         where, params = self.where(filters)
         sql = (
-            f"SELECT {_T}.id, 1 - ({_T}.embedding::vector({dim}) <=> %s::vector({dim})) AS similarity, {_T}.seq "
-            f"FROM memories {_T} WHERE {_T}.embedding IS NOT NULL AND {where} "
-            f"ORDER BY {_T}.embedding::vector({dim}) <=> %s::vector({dim}), {_T}.seq LIMIT %s"
+            f"SELECT {_T}.id, 1 - (v.embedding::vector({dim}) <=> %s::vector({dim})) AS similarity, {_T}.seq "
+            f"FROM memory_vectors v JOIN memories {_T} ON {_T}.seq = v.seq WHERE {where} "
+            f"ORDER BY v.embedding::vector({dim}) <=> %s::vector({dim}), v.seq LIMIT %s"
         )
         args = [query, *params, query, limit]
         indexed = self._hnsw_dim() == dim
@@ -800,8 +907,8 @@ class PostgresStore:
         if not memory_ids or dim is None:
             return {}
         rows = self.conn.execute(
-            f"SELECT id, 1 - (embedding::vector({dim}) <=> %s::vector({dim})) FROM memories "
-            "WHERE id = ANY(%s) AND embedding IS NOT NULL",
+            f"SELECT {_T}.id, 1 - (v.embedding::vector({dim}) <=> %s::vector({dim})) FROM memories {_T} "
+            f"JOIN memory_vectors v ON v.seq = {_T}.seq WHERE {_T}.id = ANY(%s)",
             [np.ascontiguousarray(query, dtype=np.float32), list(memory_ids)],
         ).fetchall()
         return {r[0]: float(r[1]) for r in rows}
@@ -999,7 +1106,7 @@ class PostgresStore:
 
     def counts(self) -> dict[str, int]:
         row = self.conn.execute(
-            "SELECT count(*), count(tsv), count(embedding), "
+            "SELECT count(*), count(tsv), (SELECT count(*) FROM memory_vectors), "
             "count(*) FILTER (WHERE expires_at IS NOT NULL AND expires_at <= %s), "
             "(SELECT count(*) FROM memory_history) FROM memories",
             [now_str()],
