@@ -162,7 +162,10 @@ class Server:
         with self.connect() as conn:
             conn.execute(f'CREATE DATABASE "{name}" OWNER "{USER}"')
         with self.connect(name) as conn:
-            conn.execute("CREATE EXTENSION vector")
+            from memcli.store.pg_schema import SUPERUSER_SQL
+
+            for statement in SUPERUSER_SQL:  # the extension, and text search's @@ LEAKPROOF (README)
+                conn.execute(statement)
             conn.execute(f'GRANT CREATE ON DATABASE "{name}" TO "{USER}"')
         return self.url(USER, name)
 

@@ -206,7 +206,10 @@ class PgServer:
         with self.admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
         with self.admin(name) as conn:
-            conn.execute("CREATE EXTENSION vector")
+            from memcli.store.pg_schema import SUPERUSER_SQL
+
+            for statement in SUPERUSER_SQL:  # what the README asks of an administrator
+                conn.execute(statement)
             conn.execute(f'GRANT CREATE ON DATABASE "{name}" TO "{owner}"')
         return name
 

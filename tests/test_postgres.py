@@ -34,9 +34,14 @@ def _fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(registry._loaded, "fake", FakeEmbedder())
 
 
-def mem(*args: object, code: int = 0, input: str | None = None):
+def mem(*args: object, code: int | None = 0, input: str | None = None):
     result = runner.invoke(app, [str(a) for a in args], input=input)
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert code is None or result.exit_code == code, (
+        result.exit_code,
+        result.stdout,
+        result.stderr,
+        result.exception,
+    )
     assert "Traceback" not in result.stdout + result.stderr
     return result
 
@@ -138,6 +143,21 @@ def test_a_superuser_is_warned_that_it_sees_everything(pg_server) -> None:
     report = json.loads(mem("doctor", "--db", url, "--no-load", "--json", code=ExitStatus.DATABASE).stdout)
     [rls] = [c for c in report["checks"] if c["name"] == "row-level security"]
     assert not rls["ok"] and "every role's memories" in rls["detail"]
+
+
+def test_doctor_and_init_say_when_searches_by_words_cannot_use_their_index(pg_server) -> None:
+    name = pg_server.new_database()
+    with pg_server.admin(name) as conn:  # as PostgreSQL ships it
+        conn.execute("ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) NOT LEAKPROOF")
+    url = pg_server.url("memcli", name)
+    done = mem("server", "init", "--db", url)
+    assert "LEAKPROOF" in done.stderr
+    report = json.loads(mem("doctor", "--db", url, "--no-load", "--json", code=None).stdout)
+    [check] = [c for c in report["checks"] if c["name"] == "text search"]
+    assert not check["ok"] and "ts_match_vq" in check["fix"]
+    assert js("server", "init", "--db", pg_server.url("postgres", name))["text_search_indexed"] is True
+    report = json.loads(mem("doctor", "--db", url, "--no-load", "--json", code=None).stdout)
+    assert all(c["ok"] for c in report["checks"] if c["area"] in ("postgresql", "database")), report
 
 
 def test_the_setup_sql_gives_the_same_schema(pg_server) -> None:

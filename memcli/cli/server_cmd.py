@@ -62,7 +62,9 @@ def init(db: DbOpt = None, grant: GrantOpt = None, json_out: JsonOpt = False) ->
     """Create memcli's schema in the database (or bring it up to date), with row-level security.
 
     Needs the pgvector extension in the database (CREATE EXTENSION vector, as
-    a superuser, if this role may not create it). Past 20,000 memories it also
+    a superuser, if this role may not create it), and, for searches by words to
+    use their index under row-level security, a superuser's ALTER FUNCTION
+    pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF (mem server sql prints it). Past 20,000 memories it also
     builds the HNSW vector index, which only the tables' owner may do.
 
     Examples:
@@ -80,6 +82,7 @@ def init(db: DbOpt = None, grant: GrantOpt = None, json_out: JsonOpt = False) ->
         if grant:
             _grant(store, grant)
         store.build_vector_index()
+        indexed_words = store.mark_leakproof()
         role, superuser = store.conn.execute(
             "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
         ).fetchone() or ("?", False)
@@ -89,6 +92,7 @@ def init(db: DbOpt = None, grant: GrantOpt = None, json_out: JsonOpt = False) ->
             "granted": grant or [],
             "memories_visible": store.counts()["rows"],
             "vector_index": store.capabilities.vector_index,
+            "text_search_indexed": indexed_words,
             "problems": store.integrity_problems(),
         }
     finally:
@@ -101,6 +105,13 @@ def init(db: DbOpt = None, grant: GrantOpt = None, json_out: JsonOpt = False) ->
     if grant:
         out.print(render.printable(f"Granted: {', '.join(grant)}."))
     out.print(f"Vector search: {result['vector_index']}.")
+    if not indexed_words:
+        from ..store.pg_schema import LEAKPROOF_SQL
+
+        render.console(stderr=True).print(
+            "Warning: under row-level security a search by words cannot use its index until a "
+            f"superuser runs, once in this database: {LEAKPROOF_SQL}"
+        )
     if superuser:
         render.console(stderr=True).print(
             f"Warning: {role} is a superuser (or has BYPASSRLS) and sees every role's memories: "
