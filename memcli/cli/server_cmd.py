@@ -144,7 +144,7 @@ def grant_cmd(roles: RolesArg, db: DbOpt = None, json_out: JsonOpt = False) -> N
 
 
 @server_app.command()
-def sql(grant: GrantOpt = None) -> None:
+def sql(grant: GrantOpt = None, json_out: JsonOpt = False) -> None:
     """Print the SQL that sets up the schema, its row-level security and the grants,
     for a database administrator to review and run (psql -f).
 
@@ -156,4 +156,8 @@ def sql(grant: GrantOpt = None) -> None:
     """
     from ..store.pg_schema import setup_sql
 
-    print(setup_sql(grant or []), end="")
+    script = setup_sql(grant or [])
+    if json_out:
+        render.emit_json({"sql": script, "granted": grant or []})
+    else:
+        print(script, end="")
