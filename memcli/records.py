@@ -18,6 +18,14 @@ ID_LENGTH = 8
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 
 
+def thread_slot(doc_id: str | None, chunk: int | None) -> str:
+    """A memory's place in its identity (the backends' THREAD_SLOT in SQL): a chat turn's
+    place in its session, else '' (the same text of a user and kind is one memory)."""
+    if doc_id is not None and doc_id.startswith(CHAT_THREAD_PREFIX):
+        return f"{doc_id}#{chunk or 0}"
+    return ""
+
+
 def new_id() -> str:
     """A new memory id (or thread id): short, printable, random."""
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))

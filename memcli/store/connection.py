@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import itertools
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 # The Python build of many systems cannot load extensions; sqlean.py ships an
 # SQLite (with FTS5) that can, on Linux, macOS and Windows.
@@ -19,7 +17,7 @@ import sqlean as sqlite3  # noqa: E402
 
 from ..errors import ForeignDatabase, StoreError
 from ..paths import ensure_private_dir
-from . import encryption
+from . import encryption, translate
 from .schema import MIGRATION_SET
 
 if TYPE_CHECKING:
@@ -42,7 +40,6 @@ IntegrityError: tuple[type[Exception], ...] = tuple(d.IntegrityError for d in _D
 
 MMAP_BYTES = 1 << 30
 ENCRYPTED_CACHE_KIB = 64 * 1024  # at most this much RAM of decrypted pages per connection
-_T = TypeVar("_T")
 
 
 def database_message(exc: BaseException) -> str:
@@ -66,36 +63,8 @@ def store_error(exc: BaseException) -> StoreError:
     return error
 
 
-def _translating(fn: Callable[..., Any]) -> Callable[..., Any]:
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def generator(*args: Any, **kwargs: Any) -> Any:
-            try:
-                yield from fn(*args, **kwargs)
-            except DatabaseError as exc:
-                raise store_error(exc) from exc
-
-        return generator
-
-    @functools.wraps(fn)
-    def method(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DatabaseError as exc:
-            raise store_error(exc) from exc
-
-    return method
-
-
-def storage_errors(cls: type[_T]) -> type[_T]:
-    """Class decorator: the driver's errors out of every public method (and the
-    constructor) come out as StoreError, so nothing above the store sees SQLite."""
-    for name, member in list(vars(cls).items()):
-        if (name.startswith("_") and name != "__init__") or not inspect.isfunction(member):
-            continue  # private helpers, properties, static and class methods
-        setattr(cls, name, _translating(member))
-    return cls
+# The driver's errors out of every public method of SQLiteStore come out as StoreError.
+storage_errors = translate.storage_errors(DatabaseError, store_error)
 
 
 def _create_private_file(path: Path) -> None:

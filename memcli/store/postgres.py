@@ -18,8 +18,6 @@ Readers never wait.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -45,10 +43,12 @@ from ..records import (
     Patch,
     Scored,
     new_id,
+    thread_slot,
 )
 from ..timeparse import now_str
 from . import display_url, pg_schema
 from .base import Capabilities, Probe
+from .translate import storage_errors
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,34 +103,7 @@ def store_error(exc: BaseException) -> StoreError:
     return error
 
 
-def _translating(fn: Callable[..., Any]) -> Callable[..., Any]:
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def generator(*args: Any, **kwargs: Any) -> Any:
-            try:
-                yield from fn(*args, **kwargs)
-            except psycopg.Error as exc:
-                raise store_error(exc) from exc
-
-        return generator
-
-    @functools.wraps(fn)
-    def method(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except psycopg.Error as exc:
-            raise store_error(exc) from exc
-
-    return method
-
-
-def _storage_errors(cls: type) -> type:
-    for name, member in list(vars(cls).items()):
-        if (name.startswith("_") and name != "__init__") or not inspect.isfunction(member):
-            continue
-        setattr(cls, name, _translating(member))
-    return cls
+_storage_errors = storage_errors((psycopg.Error,), store_error)
 
 
 def _quoted(lexeme: str, weight: str = "") -> str:
@@ -463,8 +436,6 @@ class PostgresStore:
     def _insert_one(
         self, row: NewRow, vector: np.ndarray, model: str, dim: int
     ) -> tuple[str, str, int | None]:
-        from ..store.sqlite import thread_slot
-
         record = row.record
         preset_id = record.id
         values: dict[str, Any] = {name: getattr(record, name) for name in _STORED}
@@ -543,8 +514,6 @@ class PostgresStore:
         self, memory_id: str, text: str, content_hash: str, vector: np.ndarray, model: str
     ) -> None:
         import numpy as np
-
-        from ..store.sqlite import thread_slot
 
         with self._write():
             record = self.get(memory_id)

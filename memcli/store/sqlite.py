@@ -30,6 +30,7 @@ from ..records import (
     Patch,
     Scored,
     new_id,
+    thread_slot,
 )
 from ..timeparse import now_str
 from . import schema
@@ -85,13 +86,6 @@ def _json(value: Any) -> str:
 def _match(words: Sequence[str], operator: str) -> str:
     """An FTS5 query of plain words: each quoted, so none is read as syntax."""
     return f" {operator} ".join('"' + w.replace('"', '""') + '"' for w in words)
-
-
-def thread_slot(doc_id: str | None, chunk: int | None) -> str:
-    """What schema.THREAD_SLOT computes in SQL: a chat turn's place, else ''."""
-    if doc_id is not None and doc_id.startswith(CHAT_THREAD_PREFIX):
-        return f"{doc_id}#{chunk or 0}"
-    return ""
 
 
 def _size(path: Path) -> int:
