@@ -628,11 +628,6 @@ def indexed_vector_search(store, query: np.ndarray, filters: Filters, limit: int
     return [Scored(r[0], float(r[1]), int(r[2])) for r in rows]
 
 
-def use_index(store) -> None:
-    """Make this store instance search vectors through indexed_vector_search (the what-if)."""
-    store.vector_search = lambda query, filters, limit: indexed_vector_search(store, query, filters, limit)
-
-
 def measure_recall(
     location,
     embedder,
