@@ -46,7 +46,7 @@ from ..records import (
     thread_slot,
 )
 from ..timeparse import now_str
-from . import display_url, pg_schema
+from . import display_url, filter_sql, pg_schema
 from .base import Capabilities, Probe
 from .translate import storage_errors
 
@@ -118,6 +118,23 @@ def tsquery(words: Iterable[str], operator: str, weight: str = "") -> str:
         for token in _WORD.findall(word):
             parts.append("'" + token.replace("'", "''") + "'" + (f":{weight}" if weight else ""))
     return f" {operator} ".join(parts)
+
+
+def _all_words(a: str, words: Sequence[str]) -> tuple[str, list[Any]]:
+    """The memory's own words (weight A) only, not its thread's context."""
+    query = tsquery(words, "&", "A")
+    return (f"{a}.tsv @@ to_tsquery('english', %s)", [query]) if query else ("false", [])
+
+
+# How PostgreSQL spells what filter_sql leaves to each backend.
+_DIALECT = filter_sql.Dialect(
+    mark="%s",
+    user='"user"',
+    true="true",
+    one_of=lambda column, values: (f"{column} = ANY(%s)", [list(values)]),
+    all_words=_all_words,
+    derived_from=lambda a, ids: (f"{a}.sources <> '[]' AND {a}.sources ?| %s", [list(ids)]),
+)
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
@@ -919,60 +936,7 @@ class PostgresStore:
     # -- listing -----------------------------------------------------------------
 
     def where(self, filters: Filters) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        a = _T
-        if filters.user is not None:
-            clauses.append(f'{a}."user" = %s')
-            params.append(filters.user)
-        if filters.kinds:
-            clauses.append(f"{a}.kind = ANY(%s)")
-            params.append(list(filters.kinds))
-        for tag in filters.tags:
-            clauses.append(f"{a}.seq IN (SELECT seq FROM memory_tags WHERE tag = %s)")
-            params.append(tag)
-        if filters.since:
-            clauses.append(f"{a}.occurred_at >= %s")
-            params.append(filters.since)
-        if filters.until:
-            clauses.append(f"{a}.occurred_at < %s")
-            params.append(filters.until)
-        if filters.current_only:
-            clauses.append(f"{a}.valid_to IS NULL AND {a}.unverified_at IS NULL")
-        if not filters.include_assistant:
-            clauses.append(f"{a}.role = 'user'")
-        if filters.expired_only:
-            clauses.append(f"{a}.expires_at IS NOT NULL AND {a}.expires_at <= %s")
-            params.append(now_str())
-        elif not filters.include_expired:
-            clauses.append(f"({a}.expires_at IS NULL OR {a}.expires_at > %s)")
-            params.append(now_str())
-        if filters.words:  # the memory's own words (weight A) only, not its thread's context
-            query = tsquery(filters.words, "&", "A")
-            clauses.append(f"{a}.tsv @@ to_tsquery('english', %s)" if query else "false")
-            if query:
-                params.append(query)
-        if filters.pending_facts:
-            clauses.append(
-                f"({a}.consolidated_at IS NULL OR ({a}.updated_at IS NOT NULL "
-                f"AND {a}.updated_at > {a}.consolidated_at))"
-            )
-        for column, wanted in (("consolidated_at", filters.consolidated), ("digest_id", filters.digested)):
-            if wanted is not None:
-                clauses.append(f"{a}.{column} IS {'NOT ' if wanted else ''}NULL")
-        for tag in filters.without_tags:
-            clauses.append(f"NOT EXISTS (SELECT 1 FROM memory_tags g WHERE g.seq = {a}.seq AND g.tag = %s)")
-            params.append(tag)
-        if filters.min_recalled is not None:
-            clauses.append(f"{a}.recalled >= %s")
-            params.append(filters.min_recalled)
-        if filters.superseded_by is not None:
-            clauses.append(f"{a}.superseded_by = %s")
-            params.append(filters.superseded_by)
-        if filters.derived_from is not None:
-            clauses.append(f"{a}.sources <> '[]' AND {a}.sources ?| %s")
-            params.append(list(filters.derived_from))
-        return (" AND ".join(clauses) or "true"), params
+        return filter_sql.where(filters, _DIALECT, _T)
 
     def select(
         self, filters: Filters, *, order: Order = "stored", limit: int | None = None

@@ -33,7 +33,7 @@ from ..records import (
     thread_slot,
 )
 from ..timeparse import now_str
-from . import schema
+from . import filter_sql, schema
 from .base import Capabilities
 from .connection import (
     BUSY_TIMEOUT_MS,
@@ -77,6 +77,25 @@ _ORDERS: dict[str, str] = {
     "oldest": "m.occurred_at, m.seq",
     "newest": "m.occurred_at DESC, m.seq DESC",
 }
+
+
+# How SQLite spells what filter_sql leaves to each backend.
+_DIALECT = filter_sql.Dialect(
+    mark="?",
+    user="user",
+    true="1",
+    one_of=lambda column, values: (f"{column} IN ({','.join('?' * len(values))})", list(values)),
+    all_words=lambda a, words: (
+        f"{a}.seq IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)",
+        [f"text : ({_match(words, 'AND')})"],
+    ),
+    # memories_derived indexes the memories with sources; the ids are one JSON parameter.
+    derived_from=lambda a, ids: (
+        f"{a}.sources != '[]' AND EXISTS (SELECT 1 FROM json_each({a}.sources) j "
+        "WHERE j.value IN (SELECT value FROM json_each(?)))",
+        [json.dumps(list(ids))],
+    ),
+)
 
 
 def _json(value: Any) -> str:
@@ -731,63 +750,7 @@ class SQLiteStore:
 
     @staticmethod
     def where(filters: Filters, alias: str = "m") -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if filters.user is not None:
-            clauses.append(f"{alias}.user = ?")
-            params.append(filters.user)
-        if filters.kinds:
-            clauses.append(f"{alias}.kind IN ({','.join('?' * len(filters.kinds))})")
-            params.extend(filters.kinds)
-        for tag in filters.tags:
-            clauses.append(f"{alias}.seq IN (SELECT seq FROM memory_tags WHERE tag = ?)")
-            params.append(tag)
-        if filters.since:
-            clauses.append(f"{alias}.occurred_at >= ?")
-            params.append(filters.since)
-        if filters.until:
-            clauses.append(f"{alias}.occurred_at < ?")
-            params.append(filters.until)
-        if filters.current_only:
-            clauses.append(f"{alias}.valid_to IS NULL AND {alias}.unverified_at IS NULL")
-        if not filters.include_assistant:
-            clauses.append(f"{alias}.role = 'user'")
-        if filters.expired_only:
-            clauses.append(f"{alias}.expires_at IS NOT NULL AND {alias}.expires_at <= ?")
-            params.append(now_str())
-        elif not filters.include_expired:
-            clauses.append(f"({alias}.expires_at IS NULL OR {alias}.expires_at > ?)")
-            params.append(now_str())
-        if filters.words:  # the memory's own words only, not its thread's context
-            clauses.append(f"{alias}.seq IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)")
-            params.append(f"text : ({_match(filters.words, 'AND')})")
-        if filters.pending_facts:
-            clauses.append(
-                f"({alias}.consolidated_at IS NULL OR ({alias}.updated_at IS NOT NULL "
-                f"AND {alias}.updated_at > {alias}.consolidated_at))"
-            )
-        for column, wanted in (("consolidated_at", filters.consolidated), ("digest_id", filters.digested)):
-            if wanted is not None:
-                clauses.append(f"{alias}.{column} IS {'NOT ' if wanted else ''}NULL")
-        for tag in filters.without_tags:
-            clauses.append(
-                f"NOT EXISTS (SELECT 1 FROM memory_tags t WHERE t.seq = {alias}.seq AND t.tag = ?)"
-            )
-            params.append(tag)
-        if filters.min_recalled is not None:
-            clauses.append(f"{alias}.recalled >= ?")
-            params.append(filters.min_recalled)
-        if filters.superseded_by is not None:
-            clauses.append(f"{alias}.superseded_by = ?")
-            params.append(filters.superseded_by)
-        if filters.derived_from is not None:
-            # memories_derived indexes the memories with sources; the ids are one JSON parameter.
-            clauses.append(
-                f"{alias}.sources != '[]' AND EXISTS (SELECT 1 FROM json_each({alias}.sources) j "
-                "WHERE j.value IN (SELECT value FROM json_each(?)))"
-            )
-            params.append(json.dumps(list(filters.derived_from)))
-        return (" AND ".join(clauses) or "1"), params
+        return filter_sql.where(filters, _DIALECT, alias)
 
     def select(
         self, filters: Filters, *, order: Order = "stored", limit: int | None = None
