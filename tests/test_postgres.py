@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+from test_cli import js, mem
 from test_export import assert_same, build, open_memory
-from typer.testing import CliRunner
 
-from memcli.cli import app
 from memcli.errors import Busy, ExitStatus, StoreError
 from memcli.mcp import Server
 from memcli.memory import Memory
@@ -24,30 +23,12 @@ from memcli.records import Filters, MemoryRecord, NewMemory, NewRow
 from memcli.store import open_store
 from memcli.store.postgres import HNSW_MIN_ROWS, PostgresStore
 
-runner = CliRunner()
-
 
 @pytest.fixture(autouse=True)
 def _fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """`mem` run in-process embeds with the fake model, as the Memory objects here do."""
     monkeypatch.setenv("MEMCLI_EMBED_MODEL", "fake")
     monkeypatch.setitem(registry._loaded, "fake", FakeEmbedder())
-
-
-def mem(*args: object, code: int | None = 0, input: str | None = None):
-    result = runner.invoke(app, [str(a) for a in args], input=input)
-    assert code is None or result.exit_code == code, (
-        result.exit_code,
-        result.stdout,
-        result.stderr,
-        result.exception,
-    )
-    assert "Traceback" not in result.stdout + result.stderr
-    return result
-
-
-def js(*args: object, code: int = 0, input: str | None = None):
-    return json.loads(mem(*args, "--json", code=code, input=input).stdout)
 
 
 @pytest.fixture
