@@ -237,15 +237,27 @@ def base_set(out: Path, n: int, embedder) -> tuple[np.ndarray, dict]:
             vectors = np.load(vectors_path)
             if vectors.shape == (n, embedder.dim):
                 return vectors, {**info, "cached": True}
-    say(f"embedding the base set: {n} notes with {embedder.name} (once; cached in {out})")
+    # A smaller cached base set is a prefix of this one (corpus.notes is deterministic).
+    done = np.empty((0, embedder.dim), dtype=np.float32)
+    for smaller in sorted(out.glob("scale-base-*.json"), key=lambda p: -int(p.stem.split("-")[-1])):
+        m = int(smaller.stem.split("-")[-1])
+        prefix = out / f"scale-base-{m}"
+        if m < n and json.loads(smaller.read_text()).get("model") == embedder.name:
+            if np.load(f"{prefix}.texts.npy").tolist() == texts[:m]:
+                done = np.load(f"{prefix}.vectors.npy")
+                say(f"reusing the {m} cached vectors of {prefix.name}")
+                break
+    say(f"embedding the base set: {n - len(done)} notes with {embedder.name} (once; cached in {out})")
     cpu = Cpu()
-    seconds, vectors = timed(embed_all, embedder, texts, "base set")
+    seconds, rest = timed(embed_all, embedder, texts[len(done) :], "base set")
+    vectors = np.concatenate([done, rest])
     info = {
         "n": n,
         "model": embedder.name,
         "dim": int(vectors.shape[1]),
         "seconds": round(seconds, 1),
-        "texts_per_s": round(n / seconds, 1),
+        "embedded_now": n - len(done),
+        "texts_per_s": round((n - len(done)) / seconds, 1),
         "embedded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "cpu": cpu.result(),
     }

@@ -74,6 +74,13 @@ TOOLS: list[dict[str, Any]] = [
                 "kind": _KIND,
                 "since": {"type": "string", "description": "Only memories from then on. " + _WHEN},
                 "until": {"type": "string", "description": "Only memories before then. " + _WHEN},
+                "min_score": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": "Leave out matches scoring under this (scores go from 0 to 1; "
+                    "default: the min_score setting, 0.15).",
+                },
             },
             "required": ["query"],
             "additionalProperties": False,
@@ -219,6 +226,7 @@ class Server:
         kind: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        min_score: float | None = None,
     ) -> tuple[str, dict[str, Any]]:
         from .timeparse import parse_time
 
@@ -228,8 +236,10 @@ class Server:
             since=parse_time(since) if since else None,
             until=parse_time(until) if until else None,
         )
-        hits = self.memory.recall(query, filters, k=k, touch=True)
+        hits = self.memory.recall(query, filters, k=k, touch=True, min_score=min_score)
         if not hits:
+            if min_score != 0 and self.memory.recall(query, filters, k=1, min_score=0.0):
+                return "No memory matches well (min_score 0 shows weaker matches).", {"results": []}
             return "No memories match.", {"results": []}
         lines = [
             f"[{h.record.id}] ({h.record.occurred_at[:10]}, {h.record.kind}) {_line(h.record.text)}"

@@ -351,10 +351,12 @@ class Memory:
         mode: str = "hybrid",
         touch: bool = False,
         fusion: str | None = None,
+        min_score: float | None = None,
     ) -> list[Hit]:
-        """The k best memories for a query. `touch` counts them as recalled (the
-        commands people use do; consolidation turns frequent use into importance).
-        `fusion` (score or rrf) defaults to the `hybrid_fusion` setting. The
+        """The k best memories for a query, scores in [0, 1] (memcli.search), none
+        under `min_score` (default: the `min_score` setting). `touch` counts them as
+        recalled (the commands people use do; consolidation turns frequent use into
+        importance). `fusion` (score or rrf) defaults to the `hybrid_fusion` setting. The
         assistant's replies in chat are searched only with
         `filters.include_assistant`: what the model said is not the user's word."""
         if mode not in search.MODES:
@@ -367,6 +369,8 @@ class Memory:
             raise InputError("the query is not valid UTF-8")
         if k < 1:
             raise UsageError("-k must be at least 1")
+        if min_score is not None and not 0.0 <= min_score <= 1.0:
+            raise UsageError("--min-score must be from 0 to 1")
         filters = filters or Filters(user=self.user)
         hits = search.recall(
             self.store,
@@ -376,6 +380,7 @@ class Memory:
             k=min(k, 1000),
             mode=mode,
             fusion=fusion or settings.value("hybrid_fusion"),
+            min_score=settings.value("min_score") if min_score is None else min_score,
         )
         if touch and hits:
             self.store.touch_recalled([h.record.id for h in hits], now_str())

@@ -62,3 +62,10 @@ def factor(
     recency = 1 - weights.recency_weight + weights.recency_weight * 0.5 ** (age / weights.half_life_days)
     value = (1 + weights.importance_weight * (importance - 3)) * recency
     return value * (weights.superseded_factor if valid_to else 1.0)
+
+
+def most(weights: Weights) -> float:
+    """The largest factor there is (importance 5, fresh, valid): search divides by it."""
+    importance = max(1 + weights.importance_weight * 2, 1 - weights.importance_weight * 2)
+    recency = max(1.0, 1 - weights.recency_weight)  # a weight below 0 favours the old
+    return max(importance * recency, 1e-9)

@@ -219,15 +219,8 @@ class Hit:
     score: float
     fts_rank: int | None = None
     vector_rank: int | None = None
-    relevance: float | None = None  # the full-text score, higher is better
-    similarity: float | None = None
-
-    @property
-    def bm25(self) -> float | None:
-        """The full-text score as FTS5 gives it, lower is better: what `relevance` was
-        called before the store contract said higher-is-better. Kept for scripts
-        reading `--json` and for old callers."""
-        return None if self.relevance is None else -self.relevance
+    relevance: float | None = None  # the full-text score, in [0, 1]
+    similarity: float | None = None  # the cosine similarity, in [0, 1] (below 0 counts 0)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.record.to_dict()
@@ -235,7 +228,7 @@ class Hit:
             score=round(self.score, 6),
             fts_rank=self.fts_rank,
             vector_rank=self.vector_rank,
-            bm25=None if self.bm25 is None else round(self.bm25, 6),
+            relevance=None if self.relevance is None else round(self.relevance, 6),
             similarity=None if self.similarity is None else round(self.similarity, 6),
         )
         return data

@@ -1,15 +1,24 @@
 """Hybrid retrieval: full-text candidates and vector candidates fused by their scores.
 
-Every score the store returns is higher-is-better: full-text relevance (BM25),
-cosine similarity. Candidates are memories by id; the store's `seq` (the order
-stored) breaks ties, older first.
+Every score is in [0, 1], higher is better, in every output:
 
-Hybrid mode takes the best BM25 matches and the nearest vectors, gives every
-candidate both scores (the cosine of a full-text-only candidate is computed
-from its stored vector; a memory outside the BM25 list matched too few query
-words to count and scores 0 there), scales each score by its best value among
-the candidates, and ranks by the equal-weight sum (a convex combination, as in
-Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval", 2023).
+- full-text relevance: BM25 over what the query could attain (see
+  memcli.store.base.relevance): a memory that holds only a common word of the
+  query scores near 0 however good the rest of the matches are;
+- similarity: the cosine of the query's and the memory's vectors (below 0
+  counts 0);
+- hybrid: FTS_WEIGHT * relevance + (1 - FTS_WEIGHT) * similarity, a convex
+  combination of the two absolute scores (Bruch et al., "An Analysis of Fusion
+  Functions for Hybrid Retrieval", 2023). Neither side is divided by its best
+  value among the candidates, so the best of weak lexical matches does not
+  count as a perfect one and cannot drown a strong semantic match;
+- then importance, recency and validity weigh it (memcli.ranking), scaled so
+  that the most a memory can get stays 1.
+
+Candidates are memories by id; the store's `seq` (the order stored) breaks
+ties, older first. Every candidate gets both scores: the cosine of a
+full-text-only candidate is computed from its stored vector; a memory outside
+the full-text list holds none of the query's words it ranked and scores 0 there.
 
 Reciprocal-rank fusion (each list adds 1 / (60 + rank), Cormack et al. 2009)
 remains as the `hybrid_fusion` setting `rrf`. It throws the score margins
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING
 
@@ -35,7 +45,9 @@ if TYPE_CHECKING:
 MODES = ("hybrid", "fts", "vector")
 FUSIONS = ("score", "rrf")
 RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al.)
-FTS_WEIGHT = 0.5  # hybrid score = FTS_WEIGHT * relevance / best + (1 - FTS_WEIGHT) * cosine / best cosine
+# hybrid = FTS_WEIGHT * relevance + (1 - FTS_WEIGHT) * similarity; fitted on the
+# development half of LoCoMo (bench/locomo.py --sweep), reported on the held-out half
+FTS_WEIGHT = 0.5
 MAX_TERMS = 32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -81,6 +93,63 @@ def all_terms(text: str) -> list[str]:
     return list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
 
 
+@dataclass
+class Candidates:
+    """What hybrid ranking starts from: each list's scores, ranks and seqs."""
+
+    relevance: dict[str, float] = field(default_factory=dict)  # full-text, [0, 1]
+    similarity: dict[str, float] = field(default_factory=dict)  # cosine, every candidate's in hybrid
+    fts_rank: dict[str, int] = field(default_factory=dict)
+    vector_rank: dict[str, int] = field(default_factory=dict)
+    seq: dict[str, int] = field(default_factory=dict)
+
+
+def candidates(
+    store: Store,
+    embed_query: Callable[[str], np.ndarray],
+    query: str,
+    filters: Filters,
+    *,
+    depth: int,
+    mode: str = "hybrid",
+) -> Candidates:
+    """The full-text and vector candidates of a query (each list `depth` long)."""
+    found = Candidates()
+    fts: list[Scored] = []
+    vec: list[Scored] = []
+    if mode in ("hybrid", "fts"):
+        terms = query_terms(query)
+        if terms:
+            fts = store.fts_search(terms, filters, depth)
+    query_vector = None
+    if mode in ("hybrid", "vector"):
+        query_vector = embed_query(query)
+        vec = store.vector_search(query_vector, filters, depth)
+    found.fts_rank = {c.id: i + 1 for i, c in enumerate(fts)}
+    found.vector_rank = {c.id: i + 1 for i, c in enumerate(vec)}
+    found.seq = {c.id: c.seq for c in [*fts, *vec]}
+    found.relevance = {c.id: c.score for c in fts}
+    found.similarity = {c.id: max(0.0, c.score) for c in vec}
+    if mode == "hybrid":
+        missing = [c.id for c in fts if c.id not in found.similarity]
+        if missing and vec and query_vector is not None:  # vec is empty when the store has no vectors yet
+            more = store.similarities(missing, query_vector)
+            found.similarity.update({i: max(0.0, s) for i, s in more.items()})
+    return found
+
+
+def scores_of(
+    found: Candidates, mode: str, fusion: str = "score", fts_weight: float = FTS_WEIGHT
+) -> dict[str, float]:
+    if mode == "fts":
+        return dict(found.relevance)
+    if mode == "vector":
+        return dict(found.similarity)
+    if fusion == "rrf":
+        return rrf(found.fts_rank, found.vector_rank)
+    return fuse(found.relevance, found.similarity, fts_weight)
+
+
 def recall(
     store: Store,
     embed_query: Callable[[str], np.ndarray],
@@ -91,45 +160,27 @@ def recall(
     mode: str = "hybrid",
     fusion: str = "score",
     adjust: bool = True,
+    min_score: float = 0.0,
 ) -> list[Hit]:
-    depth = max(50, 3 * k)
-    fts: list[Scored] = []
-    vec: list[Scored] = []
-    if mode in ("hybrid", "fts"):
-        terms = query_terms(query)
-        if terms:
-            fts = store.fts_search(terms, filters, depth if mode == "hybrid" else k)
-    query_vector = None
-    if mode in ("hybrid", "vector"):
-        query_vector = embed_query(query)
-        vec = store.vector_search(query_vector, filters, depth if mode == "hybrid" else k)
-
-    fts_rank = {c.id: i + 1 for i, c in enumerate(fts)}
-    vec_rank = {c.id: i + 1 for i, c in enumerate(vec)}
-    order = {c.id: c.seq for c in [*fts, *vec]}
-    relevance = {c.id: c.score for c in fts}
-    sims = {c.id: c.score for c in vec}
-    if mode == "fts":
-        scores = dict(relevance)
-    elif mode == "vector":
-        scores = dict(sims)
-    else:
-        missing = [c.id for c in fts if c.id not in sims]
-        if missing and vec and query_vector is not None:  # vec is empty when the store has no vectors yet
-            sims.update(store.similarities(missing, query_vector))
-        scores = rrf(fts_rank, vec_rank) if fusion == "rrf" else fuse(relevance, sims)
+    """The k best memories for a query, those scoring under `min_score` left out."""
+    depth = max(50, 3 * k) if mode == "hybrid" else k
+    found = candidates(store, embed_query, query, filters, depth=depth, mode=mode)
+    scores = scores_of(found, mode, fusion)
     if adjust and scores:
         scores = adjusted(store, scores)
+    order = found.seq
     best = sorted(scores, key=lambda memory_id: (-scores[memory_id], order[memory_id]))[:k]
+    if min_score > 0:
+        best = [memory_id for memory_id in best if scores[memory_id] >= min_score]
     records = store.get_many(best)
     return [
         Hit(
             record=records[memory_id],
             score=scores[memory_id],
-            fts_rank=fts_rank.get(memory_id),
-            vector_rank=vec_rank.get(memory_id),
-            relevance=relevance.get(memory_id),
-            similarity=sims.get(memory_id),
+            fts_rank=found.fts_rank.get(memory_id),
+            vector_rank=found.vector_rank.get(memory_id),
+            relevance=found.relevance.get(memory_id),
+            similarity=found.similarity.get(memory_id),
         )
         for memory_id in best
         if memory_id in records
@@ -137,16 +188,20 @@ def recall(
 
 
 def adjusted(store: Store, scores: dict[str, float]) -> dict[str, float]:
-    """Scores weighed by importance, recency and validity (memcli.ranking)."""
+    """Scores weighed by importance, recency and validity (memcli.ranking), divided by
+    the most that weighing can give, so that they stay in [0, 1]."""
     from datetime import datetime
 
-    from .ranking import Weights, factor
+    from .ranking import Weights, factor, most
 
     weights = Weights.from_config()
     now = datetime.now(UTC)
     facts = store.ranking_facts(list(scores))
+    top = most(weights)
     return {
-        memory_id: score * factor(*facts[memory_id], weights, now) if memory_id in facts else score
+        memory_id: min(1.0, score * factor(*facts[memory_id], weights, now) / top)
+        if memory_id in facts
+        else score
         for memory_id, score in scores.items()
     }
 
@@ -154,27 +209,25 @@ def adjusted(store: Store, scores: dict[str, float]) -> dict[str, float]:
 def fuse(
     relevance: dict[str, float], sims: dict[str, float], fts_weight: float = FTS_WEIGHT
 ) -> dict[str, float]:
-    """Convex combination of max-scaled full-text relevance and cosine similarity.
+    """Convex combination of full-text relevance and cosine similarity, both in [0, 1].
 
-    `relevance` holds the full-text scores (higher is better) of the full-text
-    candidates; a memory missing from it scores 0 on that side. `sims` holds the
-    cosine of every candidate. Each side is divided by its best value, so the
-    best full-text match and the nearest vector both count 1 on their side.
+    `relevance` holds the full-text scores of the full-text candidates; a memory
+    missing from it scores 0 on that side. `sims` holds the cosine of every
+    candidate (below 0 counts 0).
     """
-    best_text = max(relevance.values(), default=0.0)
-    best_sim = max(sims.values(), default=0.0)
-    scores: dict[str, float] = {}
-    for memory_id in dict.fromkeys([*relevance, *sims]):
-        t = relevance.get(memory_id, 0.0) / best_text if best_text > 0 else 0.0
-        v = sims.get(memory_id, 0.0) / best_sim if best_sim > 0 else 0.0
-        scores[memory_id] = fts_weight * t + (1.0 - fts_weight) * v
-    return scores
+    return {
+        memory_id: fts_weight * relevance.get(memory_id, 0.0)
+        + (1.0 - fts_weight) * max(0.0, sims.get(memory_id, 0.0))
+        for memory_id in dict.fromkeys([*relevance, *sims])
+    }
 
 
 def rrf(*rankings: dict[str, int], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal-rank fusion: each ranking adds 1 / (k + rank) to a candidate."""
+    """Reciprocal-rank fusion: each ranking adds 1 / (k + rank) to a candidate, scaled
+    so that first in every ranking scores 1."""
     scores: dict[str, float] = {}
     for ranking in rankings:
         for memory_id, rank in ranking.items():
             scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (k + rank)
-    return scores
+    top = len(rankings) / (k + 1) if rankings else 1.0
+    return {memory_id: score / top for memory_id, score in scores.items()}

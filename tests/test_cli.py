@@ -156,6 +156,25 @@ def test_recall_modes_and_json_shape(db: str) -> None:
     mem("recall", "--db", db, "x", "--mode", "psychic", code=ExitStatus.USAGE)
 
 
+def test_scores_are_from_0_to_1_and_weak_matches_are_left_out(db: str) -> None:
+    mem("remember", "--db", db, "The dentist appointment is on Friday at 3pm")
+    mem("remember", "--db", db, "Grandma's apple pie needs cinnamon")
+    for mode in ("hybrid", "fts", "vector"):
+        out = js("recall", "--db", db, "dentist appointment on Friday", "--mode", mode, "--min-score", "0")
+        assert out["results"] and all(0 <= r["score"] <= 1 for r in out["results"])
+        assert all(
+            r[key] is None or 0 <= r[key] <= 1 for r in out["results"] for key in ("relevance", "similarity")
+        )
+    weak = mem("recall", "--db", db, "quantum physics lecture")
+    assert weak.stdout == "" and "No memory matches well" in weak.stderr and "--min-score 0" in weak.stderr
+    assert js("recall", "--db", db, "quantum physics lecture")["results"] == []
+    everything = js("recall", "--db", db, "quantum physics lecture", "--min-score", "0")
+    assert everything["min_score"] == 0 and len(everything["results"]) == 2
+    mem("config", "set", "min_score", "0")
+    assert len(js("recall", "--db", db, "quantum physics lecture")["results"]) == 2
+    mem("recall", "--db", db, "dentist", "--min-score", "2", code=ExitStatus.USAGE)
+
+
 @pytest.mark.parametrize(
     "query", ['"unbalanced', "NEAR(a b", "a AND OR", "col:x*", "- -", "-x", "'); DROP TABLE memories;--"]
 )

@@ -88,6 +88,13 @@ def test_remember_recall_list_forget(server: Server) -> None:
         call(server, "recall", query="blog", until="2023-01-01")["content"][0]["text"] == "No memories match."
     )
 
+    weak = call(server, "recall", query="quantum physics lecture")
+    assert weak["content"][0]["text"].startswith("No memory matches well")
+    every = call(server, "recall", query="quantum physics lecture", min_score=0)["structuredContent"][
+        "results"
+    ]
+    assert len(every) == 2 and all(0 <= r["score"] < 0.15 for r in every)
+
     listed = call(server, "list_memories", limit=1)["structuredContent"]["results"]
     assert [r["id"] for r in listed] == [key_id]  # newest first
 

@@ -304,7 +304,7 @@ def test_thread_context_follows_every_change(fake_memory: Memory, db_path: Path)
 
 
 def test_reciprocal_rank_fusion_is_a_setting(fake_memory: Memory) -> None:
-    from memcli import config
+    from memcli import config, ranking
 
     fake_memory.remember(
         [
@@ -318,9 +318,11 @@ def test_reciprocal_rank_fusion_is_a_setting(fake_memory: Memory) -> None:
     config.set_value("hybrid_fusion", "rrf")
     ranked = fake_memory.recall(query, k=5)
     assert ranked[0].record.text == "The spare key is under the blue flower pot"
-    for hit in ranked:  # 1 / (60 + rank) from each list the memory is in
+    ordinary = 1 / ranking.most(ranking.Weights())  # what an ordinary, fresh memory keeps
+    for hit in ranked:  # 1 / (60 + rank) from each list the memory is in, first in both = 1
         ranks = [r for r in (hit.fts_rank, hit.vector_rank) if r]
-        assert hit.score == pytest.approx(sum(1 / (60 + r) for r in ranks), rel=1e-4)
+        assert hit.score == pytest.approx(sum(1 / (60 + r) for r in ranks) / (2 / 61) * ordinary, rel=1e-4)
+        assert 0 <= hit.score <= 1
     assert [h.score for h in ranked] != [h.score for h in scored]
     assert fake_memory.recall(query, k=5, fusion="score")[0].score == pytest.approx(scored[0].score)
     with pytest.raises(UsageError, match="unknown fusion"):
@@ -353,3 +355,38 @@ def test_reindex_of_an_empty_store_leaves_it_writable(fake_memory: Memory) -> No
     assert fake_memory.store.embedding_space() == (fake_memory.embedder.name, fake_memory.embedder.dim)
     [again] = fake_memory.remember([NewMemory("hello again")])
     assert fake_memory.recall("hello", k=1)[0].record.id == again.id
+
+
+def test_a_strong_match_in_meaning_outranks_a_weak_match_on_an_incidental_word(
+    tmp_path: Path, real_embedder
+) -> None:
+    mem = Memory(tmp_path / "m.db", embedder=real_embedder, user="ann")
+    car = "My car broke down on the motorway and had to be towed to a garage"
+    mem.remember(
+        [
+            NewMemory(car),
+            *[
+                NewMemory(f"Bought {x} at the market yesterday")
+                for x in ("apples", "bread", "cheese", "fish")
+            ],
+            *[NewMemory(f"Read chapter {i} of the history book") for i in range(1, 13)],
+        ]
+    )
+    hits = mem.recall("automobile breakdown on the highway yesterday", k=3)
+    assert hits[0].record.text == car
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    mem.close()
+
+
+def test_a_query_that_matches_nothing_well_gets_nothing(tmp_path: Path, real_embedder) -> None:
+    mem = Memory(tmp_path / "m.db", embedder=real_embedder, user="ann")
+    mem.remember(
+        [NewMemory("Ana's birthday is on March 3"), NewMemory("The spare key is under the blue pot")]
+    )
+    assert mem.recall("quantum physics lecture") == []
+    everything = mem.recall("quantum physics lecture", min_score=0.0)
+    assert len(everything) == 2 and all(h.score < 0.15 for h in everything)
+    assert [h.record.text for h in mem.recall("where is the spare key")][0].startswith("The spare key")
+    with pytest.raises(UsageError, match="min-score"):
+        mem.recall("key", min_score=1.5)
+    mem.close()

@@ -380,6 +380,25 @@ def test_full_text_scores_are_higher_is_better_and_filtered(store: Store) -> Non
     assert store.fts_search([], Filters(user="ann"), 10) == []
 
 
+def test_full_text_relevance_is_absolute_from_0_to_1(store: Store) -> None:
+    """A memory holding every word of the query scores high; the best of the
+    memories holding only its common word scores low, not 1."""
+    ids = add(
+        store,
+        new_row("the garden gate needs a new hinge"),
+        *[new_row(f"watered the garden, note {i}") for i in range(30)],
+        *[new_row(f"unrelated note {i} about the kitchen") for i in range(30)],
+    )
+    everything = store.fts_search(["garden", "gate", "hinge"], Filters(user="ann"), 5)
+    assert everything[0].id == ids[0] and 0.6 <= everything[0].score <= 1.0
+    common = store.fts_search(["garden", "lecture", "quantum"], Filters(user="ann"), 40)
+    assert len(common) == 31 and all(0 <= c.score < 0.3 for c in common)
+    assert store.fts_search(["lecture"], Filters(user="ann"), 5) == []
+    store.delete(ids[1:])  # the counts follow the deletes
+    (alone,) = store.fts_search(["garden", "gate", "hinge"], Filters(user="ann"), 5)
+    assert alone.id == ids[0] and 0 < alone.score <= 1
+
+
 def test_vector_scores_are_cosine_best_first(store: Store) -> None:
     ids = add(
         store,

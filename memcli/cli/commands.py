@@ -281,15 +281,27 @@ def recall(
     since: SinceOpt = None,
     until: UntilOpt = None,
     assistant: AssistantOpt = False,
+    min_score: Annotated[
+        float | None,
+        typer.Option(
+            "--min-score",
+            help="Leave out matches scoring under this, from 0 to 1 (default: the min_score setting, 0.15).",
+            min=0.0,
+            max=1.0,
+            show_default=False,
+        ),
+    ] = None,
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Find the memories that best match a query.
 
-    Full-text (BM25) and vector candidates are fused by their scores, each scaled
-    by the best of its list. Expired memories are never returned, nor the
-    assistant's replies in chat unless --assistant.
+    Every score is from 0 to 1: full-text relevance (BM25 over what the query's
+    words could reach), cosine similarity, and in hybrid mode half of each,
+    weighed by importance and recency. Matches under --min-score are left out.
+    Expired memories are never returned, nor the assistant's replies in chat
+    unless --assistant.
 
     Examples:
 
@@ -314,14 +326,25 @@ def recall(
         preload()
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until, assistant=assistant)
-    hits = mem.recall(text, filters, k=k, mode=mode, touch=True)
+    from .. import settings
+
+    threshold = settings.value("min_score") if min_score is None else min_score
+    hits = mem.recall(text, filters, k=k, mode=mode, touch=True, min_score=threshold)
     rows = [hit.to_dict() for hit in hits]
     if json_out:
-        render.emit_json({"query": text, "mode": mode, "results": rows})
+        render.emit_json({"query": text, "mode": mode, "min_score": threshold, "results": rows})
     elif rows:
         render.memory_table(rows, score=True)
     else:
-        print("No memories match.", file=sys.stderr)
+        weak = threshold > 0 and mem.recall(text, filters, k=1, mode=mode, min_score=0.0)
+        if weak:
+            print(
+                f"No memory matches well: the best scores {weak[0].score:.2f}, under the minimum "
+                f"{threshold:g} (--min-score 0 shows every match).",
+                file=sys.stderr,
+            )
+        else:
+            print("No memories match.", file=sys.stderr)
 
 
 @app.command("list")

@@ -17,7 +17,7 @@ The contract:
   merge pass of consolidation keeps its place with it (`records_after`).
 - A backend keeps three things in step in every write: the rows, a full-text
   index and a vector index of unit vectors. Every score it returns is higher
-  is better: full-text relevance (BM25-like), cosine similarity.
+  is better: full-text relevance in [0, 1] (`relevance`), cosine similarity.
 - Queries are `Filters` (memcli.records): one `select` instead of a method per
   caller. Times are ISO 8601 UTC strings, compared as text.
 - Deleting a memory erases its text for good, history included; how soon the
@@ -48,6 +48,22 @@ if TYPE_CHECKING:
         Patch,
         Scored,
     )
+
+
+def relevance(ratio: float) -> float:
+    """A full-text score in [0, 1] from BM25 over what the query could attain.
+
+    `ratio` is a memory's BM25 divided by the BM25 a memory of average length
+    would get holding each query word once in its own text (the sum of the
+    words' IDFs, each backend by its own formula). tanh keeps the order and
+    bounds it: a memory holding the query's one common word scores near 0, one
+    holding all its words about 0.76, a short one holding them, or one whose
+    thread neighbours hold them too, nearer 1. Unlike a score divided by the
+    best match found, it does not call the best of weak matches a perfect one.
+    """
+    import math
+
+    return math.tanh(max(ratio, 0.0))
 
 
 @dataclass(frozen=True)
@@ -213,7 +229,7 @@ class Store(Protocol):
 
     def fts_search(self, terms: Sequence[str], filters: Filters, limit: int) -> list[Scored]:
         """Memories with any of `terms` (plain words, never query syntax), best
-        first, scored by full-text relevance (BM25-like, higher is better)."""
+        first, scored by full-text relevance in [0, 1] (`relevance`)."""
         ...
 
     def vector_search(self, query: np.ndarray, filters: Filters, limit: int) -> list[Scored]:

@@ -47,7 +47,7 @@ from ..records import (
 )
 from ..timeparse import now_str
 from . import display_url, filter_sql, pg_schema
-from .base import Capabilities, Probe
+from .base import Capabilities, Probe, relevance
 from .translate import storage_errors
 
 if TYPE_CHECKING:
@@ -109,6 +109,13 @@ def store_error(exc: BaseException) -> StoreError:
 
 
 _storage_errors = storage_errors((psycopg.Error,), store_error)
+
+
+def _idf(d: int, total: float) -> float:
+    """BM25's inverse document frequency of a word in d of `total` memories (Lucene's, never negative)."""
+    import math
+
+    return math.log(1.0 + (total - d + 0.5) / (d + 0.5))
 
 
 def _quoted(lexeme: str, weight: str = "") -> str:
@@ -787,7 +794,8 @@ class PostgresStore:
     # -- search ------------------------------------------------------------------
 
     def fts_search(self, terms: Sequence[str], filters: Filters, limit: int) -> list[Scored]:
-        """Memories with any of `terms`, best first, scored by BM25 (higher is better).
+        """Memories with any of `terms`, best first, scored by relevance in [0, 1]: BM25
+        over what the query could attain (memcli.store.base.relevance).
 
         PostgreSQL's own ranks (ts_rank, ts_rank_cd) know nothing of how rare a
         word is, and rank every match: a word in a tenth of a million memories
@@ -832,7 +840,10 @@ class PostgresStore:
                 seen = {r[0] for r in rows}
                 more = ranked(" | ".join(_quoted(w) for w, _ in found), COMMON_POOL)
                 rows += [r for r in more if r[0] not in seen][: limit - len(rows)]
-        return [Scored(r[0], float(r[1]), int(r[2])) for r in rows]
+        # over what the query could attain: a memory of average length holding each of its
+        # words once in its own text (a word no memory holds counts as if one did)
+        attainable = sum(_idf(max(d, 1), total) for d in df) or 1.0
+        return [Scored(r[0], relevance(float(r[1]) / attainable), int(r[2])) for r in rows]
 
     def _document_frequencies(self, words: list[str]) -> tuple[list[int], float]:
         """How many memories hold each lexeme, and how many there are: counted while the
@@ -870,7 +881,6 @@ class PostgresStore:
 
     def _bm25(self, found: list[tuple[str, int]], total: float) -> tuple[str, list[Any]]:
         """The SQL of a memory's BM25 score over these (lexeme, document frequency) pairs."""
-        import math
 
         if self._avg_length is None:
             row = self.conn.execute(
@@ -879,7 +889,7 @@ class PostgresStore:
             self._avg_length = float(row[0]) if row and row[0] else 10.0
         parts, params = [], []
         for word, d in found:
-            idf = math.log(1.0 + (total - d + 0.5) / (d + 0.5))
+            idf = _idf(d, total)
             parts.append(
                 f"(CASE WHEN {_T}.tsv @@ %s::tsquery THEN 1.0 WHEN {_T}.tsv @@ %s::tsquery "
                 f"THEN {CONTEXT_WEIGHT} ELSE 0 END) * {idf:.6f}"

@@ -34,7 +34,7 @@ from ..records import (
 )
 from ..timeparse import now_str
 from . import filter_sql, schema
-from .base import Capabilities
+from .base import Capabilities, relevance
 from .connection import (
     BUSY_TIMEOUT_MS,
     DatabaseError,
@@ -55,6 +55,7 @@ MIN_PREFIX = 4
 # BM25 weight of a memory's thread neighbours against its own text (1.0). LoCoMo
 # R@10 of fts mode: 0.606 without context, 0.699 at 0.5 (bench/locomo.py).
 CONTEXT_WEIGHT = 0.5
+_TOKENIZER = "porter unicode61 remove_diacritics 2"  # memories_fts's (store/schema.py)
 MAX_SQL_INT = 2**63 - 1
 # A settings row a delete writes in its own transaction and a complete scrub removes (see scrub).
 SCRUB_PENDING = "scrub_pending"
@@ -817,8 +818,9 @@ class SQLiteStore:
     # -- search ------------------------------------------------------------------
 
     def fts_search(self, terms: Sequence[str], filters: Filters, limit: int) -> list[Scored]:
-        """Memories with any of `terms`, best first, scored by relevance: FTS5's
-        BM25 negated (FTS5 gives lower-is-better scores; the contract higher-is-better).
+        """Memories with any of `terms`, best first, scored by relevance in [0, 1]:
+        FTS5's BM25 (negated: FTS5's is lower-is-better) over what the query could
+        attain (_attainable), through memcli.store.base.relevance.
 
         The best matches are ranked by the index alone, then filtered: joining
         every match to its row first costs a row lookup per match (5,000 for a
@@ -830,6 +832,7 @@ class SQLiteStore:
         match = _match(terms, "OR")
         pool = max(4 * limit, 200)
         score = f"bm25(memories_fts, 1.0, {CONTEXT_WEIGHT})"
+        best = self._attainable(terms) or 1.0
         ranked = self.conn.execute(
             f"SELECT rowid, {score} AS score FROM memories_fts WHERE memories_fts MATCH ? ORDER BY score LIMIT ?",
             [match, pool],
@@ -846,15 +849,72 @@ class SQLiteStore:
             )
             kept = [r for r in ranked if r[0] in passing][:limit]
             if len(kept) >= limit or len(ranked) < pool:
-                return [Scored(passing[seq], -float(score), int(seq)) for seq, score in kept]
+                return [Scored(passing[seq], relevance(-score / best), int(seq)) for seq, score in kept]
         sql = (
             f"SELECT f.rowid, m.id, {score} AS score FROM memories_fts f "
             f"JOIN memories m ON m.seq = f.rowid WHERE memories_fts MATCH ? AND {where} "
             "ORDER BY score LIMIT ?"
         )
         return [
-            Scored(r[1], -float(r[2]), int(r[0])) for r in self.conn.execute(sql, [match, *params, limit])
+            Scored(r[1], relevance(-r[2] / best), int(r[0]))
+            for r in self.conn.execute(sql, [match, *params, limit])
         ]
+
+    def _attainable(self, terms: Sequence[str]) -> float:
+        """The BM25 of a memory of average length that holds each query word once in
+        its own text: the sum of the words' IDFs, as FTS5's bm25() weighs them
+        (log((N - n + 0.5) / (n + 0.5)), at least 1e-6; a word no memory holds
+        counts as if one did). A word is looked up as the index stores it (FTS5's own
+        tokenizer stems it, through a temporary table of this connection); the counts
+        are kept until the database changes."""
+        import math
+
+        version = (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
+        if getattr(self, "_text_stats_version", None) != version:
+            if not getattr(self, "_term_tables", False):
+                self.conn.execute(
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.memcli_query_terms USING fts5(t, tokenize={_TOKENIZER!r})"
+                )
+                self.conn.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.memcli_query_terms_v "
+                    "USING fts5vocab(temp, memcli_query_terms, 'instance')"
+                )
+                self.conn.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.memcli_fts_terms USING fts5vocab(main, memories_fts, 'row')"
+                )
+                self._term_tables = True
+            (rows,) = self.conn.execute("SELECT count(*) FROM memories_fts_docsize").fetchone()
+            self._text_rows = float(rows)
+            self._term_docs: dict[str, int] = {}
+            self._text_stats_version = version
+        total, docs = self._text_rows, self._term_docs
+        words = list(dict.fromkeys(terms))
+        self.conn.execute("DELETE FROM temp.memcli_query_terms")
+        self.conn.executemany(
+            "INSERT INTO temp.memcli_query_terms (rowid, t) VALUES (?, ?)", list(enumerate(words, 1))
+        )
+        tokens: dict[int, list[str]] = {}
+        for word, token in self.conn.execute(
+            "SELECT doc, term FROM temp.memcli_query_terms_v ORDER BY doc, offset"
+        ):
+            tokens.setdefault(word, []).append(token)
+        self.conn.execute("DELETE FROM temp.memcli_query_terms")
+        # (these writes to the temporary table count in total_changes, the data did not change)
+        self._text_stats_version = (version[0], self.conn.total_changes)
+        attainable = 0.0
+        for parts in tokens.values():
+            for token in parts:
+                if token not in docs:
+                    row = self.conn.execute(
+                        "SELECT doc FROM temp.memcli_fts_terms WHERE term = ?", [token]
+                    ).fetchone()
+                    docs[token] = row[0] if row else 0
+            # a phrase is as rare as its rarest token; the vocabulary may still count a
+            # deleted row until FTS5 merges its segments, so n is kept within the rows
+            n = min(max(1, min(docs[token] for token in parts)), total)
+            ratio = (total - n + 0.5) / (n + 0.5)
+            attainable += math.log(ratio) if ratio > 1 else 1e-6
+        return attainable
 
     def vector_search(
         self, query: np.ndarray, filters: Filters, limit: int, *, candidates: int = 400
