@@ -53,7 +53,7 @@ import re
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -196,30 +196,60 @@ def content_stems(text: str) -> set[str]:
 
 
 def rankings(
-    mem, question: str, filters, weights: list[float], modes: list[str]
+    mem, question: str, filters, weights: list[float], modes: list[str], now, time_weights: list[float]
 ) -> dict[str, list[tuple[str, float]]]:
-    """Each mode's top-20 (memory id, score), from one gathering of candidates."""
-    from memcli import search
+    """Each mode's top-20 (memory id, score), as Memory.recall ranks them at `now`; the
+    modes (and --sweep weights) with the query_time setting's way with a time the
+    question names, and hybrid with each of the three ("hybrid time=off", ...)."""
+    from memcli import search, settings, timequery
 
     k = max(KS)
-    found = search.candidates(
-        mem.store, lambda q: mem._embed([q])[0], question, filters, depth=max(50, 3 * k)
-    )
+    depth = max(50, 3 * k)
+    timed = timequery.find(question, now)
+    default = settings.value("query_time")
+    gathered: dict[str, object] = {}
 
-    def top(scores: dict[str, float]) -> list[tuple[str, float]]:
-        scores = search.adjusted(mem.store, scores) if scores else scores
+    def found_for(time_mode: str):
+        if time_mode not in gathered:
+            text = question if time_mode == "off" else timed.text
+            gathered[time_mode] = search.candidates(
+                mem.store,
+                lambda q: mem._embed([q])[0],
+                text,
+                filters,
+                depth=depth,
+                span=timed.span,
+                time_mode=time_mode,
+            )
+        return gathered[time_mode]
+
+    def top(found, scores: dict[str, float], time_weight: float | None = None) -> list[tuple[str, float]]:
+        saved = search.TIME_WEIGHT
+        if time_weight is not None:
+            search.TIME_WEIGHT = time_weight
+        try:
+            scores = search.time_weighed(mem.store, found, scores)
+        finally:
+            search.TIME_WEIGHT = saved
+        scores = search.adjusted(mem.store, scores, now=now, valid_at=filters.valid_at) if scores else scores
         return [(i, scores[i]) for i in sorted(scores, key=lambda i: (-scores[i], found.seq[i]))[:k]]
 
     out: dict[str, list[tuple[str, float]]] = {}
+    found = found_for(default)
     for mode in modes:
         if mode == "rrf":
-            out[mode] = top(search.scores_of(found, "hybrid", "rrf"))
-        elif mode == "hybrid":
-            out[mode] = top(search.scores_of(found, "hybrid"))
+            out[mode] = top(found, search.scores_of(found, "hybrid", "rrf"))
         else:
-            out[mode] = top(search.scores_of(found, mode))
+            out[mode] = top(found, search.scores_of(found, mode))
     for w in weights:
-        out[f"hybrid@{w:g}"] = top(search.scores_of(found, "hybrid", fts_weight=w))
+        out[f"hybrid@{w:g}"] = top(found, search.scores_of(found, "hybrid", fts_weight=w))
+    if "hybrid" in modes:
+        for time_mode in search.TIME_MODES:
+            f = found_for(time_mode)
+            out[f"hybrid time={time_mode}"] = top(f, search.scores_of(f, "hybrid"))
+        for w in time_weights:
+            f = found_for("boost")
+            out[f"hybrid boost@{w:g}"] = top(f, search.scores_of(f, "hybrid"), time_weight=w)
     return out
 
 
@@ -238,6 +268,7 @@ def run(args: argparse.Namespace) -> dict | None:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     loads = [x.strip() for x in args.loads.split(",") if x.strip()]
     weights = [float(w) for w in args.sweep.split(",") if w.strip()] if args.sweep else []
+    time_weights = [float(w) for w in args.sweep_time.split(",") if w.strip()] if args.sweep_time else []
     splits = ["dev", "held-out"] if args.split == "all" else [args.split]
     picked = [(i, c) for i, c in enumerate(data) if split_of(i) in splits]
     if args.limit_conversations:
@@ -257,6 +288,11 @@ def run(args: argparse.Namespace) -> dict | None:
     for index, conv in picked:
         split = split_of(index)
         questions = [q for q in conv["qa"] if q.get("category") in CATEGORIES and gold_ids(q)]
+        # The conversation's present: the day after its last session (what "recently",
+        # "in May" and "last year" are resolved against), as `mem recall --as-of` would.
+        last = max(filter(None, (o for o, _, _, _ in session_turns(conv["conversation"]))))
+        now = datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(days=1)
+        as_of = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         for load in loads:
             items = turn_memories(conv)
             if load == "turns":
@@ -270,14 +306,16 @@ def run(args: argparse.Namespace) -> dict | None:
                     store_seconds += time.perf_counter() - t0
                     n_turns += len(items)
                     by_id = {r.id: r.meta.get("dia_id") for r in mem.list(limit=None)}
-                    filters = Filters(user="locomo", include_expired=True)
+                    filters = Filters(user="locomo", include_expired=True, until=as_of, valid_at=as_of)
                     for q in questions:
                         gold = set(gold_ids(q))
                         t0 = time.perf_counter()
-                        ranked = rankings(mem, q["question"], filters, weights, modes)
+                        ranked = rankings(mem, q["question"], filters, weights, modes, now, time_weights)
                         recall_times.append(time.perf_counter() - t0)
                         if checked < 20 and "hybrid" in ranked:  # the bench ranks as mem recall does
-                            hits = mem.recall(q["question"], filters, k=max(KS), fusion="score")
+                            hits = mem.recall(
+                                q["question"], filters, k=max(KS), fusion="score", as_of=as_of, min_score=0.0
+                            )
                             if [h.record.id for h in hits] != [i for i, _ in ranked["hybrid"]]:
                                 raise SystemExit(
                                     f"hybrid ranking differs from Memory.recall: {q['question']!r}"
@@ -301,7 +339,7 @@ def run(args: argparse.Namespace) -> dict | None:
                     # Questions about another conversation: what "nothing matches well" scores.
                     other = data[(index + 1) % len(data)]
                     for q in [q for q in other["qa"] if q.get("category") in CATEGORIES][:OFF_TOPIC]:
-                        hits = mem.recall(q["question"], filters, k=1, min_score=0.0)
+                        hits = mem.recall(q["question"], filters, k=1, min_score=0.0, as_of=as_of)
                         off_topic.setdefault(load, []).append(hits[0].score if hits else 0.0)
                 finally:
                     mem.close()
@@ -324,6 +362,8 @@ def run(args: argparse.Namespace) -> dict | None:
         "turns": n_turns,
         "model_load_s": round(load_s, 3),
         "fts_weight": __import__("memcli.search", fromlist=["FTS_WEIGHT"]).FTS_WEIGHT,
+        "time_weight": __import__("memcli.search", fromlist=["TIME_WEIGHT"]).TIME_WEIGHT,
+        "query_time": __import__("memcli.settings", fromlist=["value"]).value("query_time"),
         "store_turns_per_s_with_embedding": (
             round(n_turns / store_seconds, 1) if store_seconds and embedder.embedded >= n_turns / 2 else None
         ),
@@ -372,7 +412,7 @@ def run(args: argparse.Namespace) -> dict | None:
 def print_table(report: dict) -> None:
     print(
         f"\nLoCoMo retrieval, R@10 (R@20 in the overall column's brackets): embedder {report['embedder']}, "
-        f"hybrid fts weight {report['fts_weight']}; {report['split']}"
+        f"hybrid fts weight {report['fts_weight']}, query_time {report['query_time']} (time weight {report['time_weight']}); {report['split']}"
     )
     labels = [f"{c} {name}" for c, name in CATEGORIES.items()]
     header = f"{'split':<9} {'load':<8} {'mode':<12} " + " ".join(f"{lab:>14}" for lab in labels)
@@ -416,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("dev", "held-out", "all"), default="all")
     parser.add_argument(
         "--sweep", default="", help="full-text weights of hybrid to rank at too (tune on dev)"
+    )
+    parser.add_argument(
+        "--sweep-time", default="", help="TIME_WEIGHT values of boost to rank at too (tune on dev)"
     )
     parser.add_argument("--limit-conversations", type=int, default=0, help="only the first N of the split")
     parser.add_argument("--no-cache", action="store_true", help="embed every turn again (and time the store)")

@@ -20,6 +20,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -352,13 +353,22 @@ class Memory:
         touch: bool = False,
         fusion: str | None = None,
         min_score: float | None = None,
+        as_of: str | None = None,
+        time_mode: str | None = None,
     ) -> list[Hit]:
         """The k best memories for a query, scores in [0, 1] (memcli.search), none
         under `min_score` (default: the `min_score` setting). `touch` counts them as
         recalled (the commands people use do; consolidation turns frequent use into
         importance). `fusion` (score or rrf) defaults to the `hybrid_fusion` setting. The
         assistant's replies in chat are searched only with
-        `filters.include_assistant`: what the model said is not the user's word."""
+        `filters.include_assistant`: what the model said is not the user's word.
+
+        A time the query names ("last weekend", "in May 2023": memcli.timequery) is
+        resolved against now, or `as_of`, and searched for as `time_mode` says
+        (default: the `query_time` setting): "filter" keeps to memories that happened
+        then, "boost" ranks them first, "off" reads the words as words. With `as_of`
+        (a stored UTC time) the memory is seen as it was then: what had happened by
+        then, and facts that were still valid (superseded later or not at all)."""
         if mode not in search.MODES:
             raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(search.MODES)}")
         if fusion is not None and fusion not in search.FUSIONS:
@@ -371,16 +381,33 @@ class Memory:
             raise UsageError("-k must be at least 1")
         if min_score is not None and not 0.0 <= min_score <= 1.0:
             raise UsageError("--min-score must be from 0 to 1")
+        time_mode = time_mode or settings.value("query_time")
+        if time_mode not in search.TIME_MODES:
+            raise UsageError(f"unknown time mode {time_mode!r}: use one of {', '.join(search.TIME_MODES)}")
         filters = filters or Filters(user=self.user)
+        now = None
+        if as_of is not None:
+            now = datetime.strptime(as_of, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            filters = dataclasses.replace(filters, until=min(as_of, filters.until or as_of), valid_at=as_of)
+        span = None
+        searched = query
+        if time_mode != "off":
+            from . import timequery
+
+            timed = timequery.find(query, now)
+            span, searched = timed.span, timed.text
         hits = search.recall(
             self.store,
             lambda q: self._embed([q])[0],
-            query,
+            searched,
             filters,
             k=min(k, 1000),
             mode=mode,
             fusion=fusion or settings.value("hybrid_fusion"),
             min_score=settings.value("min_score") if min_score is None else min_score,
+            span=span,
+            time_mode=time_mode,
+            now=now,
         )
         if touch and hits:
             self.store.touch_recalled([h.record.id for h in hits], now_str())

@@ -195,6 +195,7 @@ class Filters:
     tags: list[str] = field(default_factory=list)  # a memory must carry all of them
     since: str | None = None  # occurred_at >= since
     until: str | None = None  # occurred_at < until
+    valid_at: str | None = None  # only what was still valid then: valid_to is None or after it
     include_expired: bool = False
     # Leave out what is no longer current: facts a newer one superseded, episodes
     # outdated by that, and facts whose source was edited since they were derived.

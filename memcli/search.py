@@ -29,10 +29,11 @@ BM25 alone (bench/locomo.py prints both fusions).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .records import Filters, Hit, Scored
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .store.base import Store
+    from .timequery import TimeRange
 
 MODES = ("hybrid", "fts", "vector")
 FUSIONS = ("score", "rrf")
@@ -48,6 +50,10 @@ RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al.)
 # hybrid = FTS_WEIGHT * relevance + (1 - FTS_WEIGHT) * similarity; fitted on the
 # development half of LoCoMo (bench/locomo.py --sweep), reported on the held-out half
 FTS_WEIGHT = 0.5
+# In time_mode "boost", a memory that happened outside the span a query names keeps
+# 1 - TIME_WEIGHT of its score (bench/locomo.py --sweep, development half).
+TIME_WEIGHT = 0.5
+TIME_MODES = ("filter", "boost", "off")
 MAX_TERMS = 32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -102,6 +108,7 @@ class Candidates:
     fts_rank: dict[str, int] = field(default_factory=dict)
     vector_rank: dict[str, int] = field(default_factory=dict)
     seq: dict[str, int] = field(default_factory=dict)
+    span: tuple[str, str] | None = None  # set when those outside a query's time span are weighed down
 
 
 def candidates(
@@ -112,8 +119,60 @@ def candidates(
     *,
     depth: int,
     mode: str = "hybrid",
+    span: TimeRange | None = None,
+    time_mode: str = "off",
 ) -> Candidates:
-    """The full-text and vector candidates of a query (each list `depth` long)."""
+    """The full-text and vector candidates of a query (each list `depth` long).
+
+    With a time `span` (memcli.timequery) and time_mode "filter", only memories
+    that happened in it; with "boost", those and the whole store's, merged (the
+    scores of those outside the span are then lowered: `time_weighed`)."""
+    if span is None or time_mode == "off":
+        return _gather(store, embed_query, query, filters, depth=depth, mode=mode)
+    start, end = span.stamps()
+    within = dataclasses.replace(
+        filters,
+        since=max(start, filters.since or start),
+        until=min(end, filters.until or end),
+    )
+    inside = _gather(store, embed_query, query, within, depth=depth, mode=mode)
+    if time_mode == "filter":
+        return inside
+    found = _gather(store, embed_query, query, filters, depth=depth, mode=mode)
+    for name in ("relevance", "similarity", "seq"):
+        mine, more = getattr(found, name), getattr(inside, name)
+        mine.update({k: v for k, v in more.items() if k not in mine})
+    for name in ("fts_rank", "vector_rank"):  # in-span candidates ranked after the store's own list
+        ranks, more = getattr(found, name), getattr(inside, name)
+        offset = len(ranks)
+        ranks.update({k: offset + r for k, r in more.items() if k not in ranks})
+    found.span = (start, end)
+    return found
+
+
+def time_weighed(store: Store, found: Candidates, scores: dict[str, float]) -> dict[str, float]:
+    """Scores of memories that happened outside the query's time span, times 1 - TIME_WEIGHT."""
+    if found.span is None or not scores:
+        return scores
+    start, end = found.span
+    facts = store.ranking_facts(list(scores))
+
+    def inside(memory_id: str) -> bool:
+        occurred = facts[memory_id][1] if memory_id in facts else None
+        return occurred is not None and start <= occurred < end
+
+    return {i: score if inside(i) else score * (1.0 - TIME_WEIGHT) for i, score in scores.items()}
+
+
+def _gather(
+    store: Store,
+    embed_query: Callable[[str], np.ndarray],
+    query: str,
+    filters: Filters,
+    *,
+    depth: int,
+    mode: str,
+) -> Candidates:
     found = Candidates()
     fts: list[Scored] = []
     vec: list[Scored] = []
@@ -161,13 +220,20 @@ def recall(
     fusion: str = "score",
     adjust: bool = True,
     min_score: float = 0.0,
+    span: TimeRange | None = None,
+    time_mode: str = "off",
+    now: datetime | None = None,
 ) -> list[Hit]:
-    """The k best memories for a query, those scoring under `min_score` left out."""
+    """The k best memories for a query, those scoring under `min_score` left out.
+    `span` is the time the query named (searched for as `time_mode` says), `now`
+    the moment ranking counts ages from."""
     depth = max(50, 3 * k) if mode == "hybrid" else k
-    found = candidates(store, embed_query, query, filters, depth=depth, mode=mode)
-    scores = scores_of(found, mode, fusion)
+    found = candidates(
+        store, embed_query, query, filters, depth=depth, mode=mode, span=span, time_mode=time_mode
+    )
+    scores = time_weighed(store, found, scores_of(found, mode, fusion))
     if adjust and scores:
-        scores = adjusted(store, scores)
+        scores = adjusted(store, scores, now=now, valid_at=filters.valid_at)
     order = found.seq
     best = sorted(scores, key=lambda memory_id: (-scores[memory_id], order[memory_id]))[:k]
     if min_score > 0:
@@ -187,21 +253,26 @@ def recall(
     ]
 
 
-def adjusted(store: Store, scores: dict[str, float]) -> dict[str, float]:
+def adjusted(
+    store: Store, scores: dict[str, float], *, now: datetime | None = None, valid_at: str | None = None
+) -> dict[str, float]:
     """Scores weighed by importance, recency and validity (memcli.ranking), divided by
-    the most that weighing can give, so that they stay in [0, 1]."""
-    from datetime import datetime
-
+    the most that weighing can give, so that they stay in [0, 1]. Ages count to `now`;
+    a fact superseded after `valid_at` counts as valid."""
     from .ranking import Weights, factor, most
 
     weights = Weights.from_config()
-    now = datetime.now(UTC)
+    when = now or datetime.now(UTC)
     facts = store.ranking_facts(list(scores))
     top = most(weights)
+
+    def weight(importance: int, occurred: str, recalled: str | None, valid_to: str | None) -> float:
+        if valid_at and valid_to and valid_to > valid_at:
+            valid_to = None
+        return factor(importance, occurred, recalled, valid_to, weights, when) / top
+
     return {
-        memory_id: min(1.0, score * factor(*facts[memory_id], weights, now) / top)
-        if memory_id in facts
-        else score
+        memory_id: min(1.0, score * weight(*facts[memory_id])) if memory_id in facts else score
         for memory_id, score in scores.items()
     }
 

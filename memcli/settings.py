@@ -96,6 +96,15 @@ SETTINGS: dict[str, Setting] = {
             choices=("score", "rrf"),
         ),
         Setting(
+            "query_time",
+            str,
+            "boost",
+            'What recall does with a time the query names ("last weekend", "in May 2023"): '
+            "boost (memories that happened then first), filter (only those) or off (words "
+            "as words).",
+            choices=("boost", "filter", "off"),
+        ),
+        Setting(
             "min_score",
             float,
             0.15,

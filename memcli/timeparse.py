@@ -84,20 +84,23 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def parse_time(text: str, *, now: datetime | None = None) -> str:
+def parse_time(text: str, *, now: datetime | None = None, future: bool = False) -> str:
     """A point in time -> stored UTC string.
 
     Accepts ISO dates and datetimes (naive ones are local time), `now`, `today`,
-    `yesterday`, `tomorrow`, and past offsets such as `2d`, `3h`, `2 weeks ago`.
+    `yesterday`, `tomorrow`, past offsets such as `2d`, `3h`, `2 weeks ago`, and
+    what people type (memcli.timequery.moment: "last monday", "March 3 2024",
+    "05/01/2024", "yesterday 9am"). A date without its year is the latest one
+    not after now, or with `future` (an expiry) the next one.
     """
     raw = (text or "").strip()
     try:
-        return _stamp(_parse_moment(raw, text, now or utcnow()))
+        return _stamp(_parse_moment(raw, text, now or utcnow(), future))
     except _RANGE_ERRORS:
         raise InputError(f"date {text!r} is out of range") from None
 
 
-def _parse_moment(raw: str, text: str, now: datetime) -> datetime:
+def _parse_moment(raw: str, text: str, now: datetime, future: bool = False) -> datetime:
     """`parse_time` without the formatting: an aware UTC datetime, or a range error near the limits."""
     word = raw.lower()
     if word == "now":
@@ -107,16 +110,26 @@ def _parse_moment(raw: str, text: str, now: datetime) -> datetime:
         midnight = _local_wall(now).replace(hour=0, minute=0, second=0, microsecond=0)
         days = {"today": 0, "yesterday": -1, "tomorrow": 1}[word]
         return _to_utc(midnight + timedelta(days=days))
-    if _DURATION.match(raw):
+    duration = _DURATION.match(raw)
+    if duration and duration.group(2).lower() in _UNITS:
         return _to_utc(now) - parse_duration(raw)
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
+        pass
+    else:
+        return _to_utc(moment)  # naive input means the user's local time, at that date's offset
+    if re.fullmatch(r"((?:19|20)\d{2})-(0[1-9]|1[0-2])", raw):  # a month: its first day
+        return _to_utc(datetime.fromisoformat(raw + "-01"))
+    from .timequery import moment as natural
+
+    found = natural(raw, now, future=future)
+    if found is None:
         raise InputError(
-            f"bad date {text!r}: use an ISO date (2024-05-01, 2024-05-01T14:30), "
-            "'yesterday', or an offset like 2d or '3 weeks ago'"
+            f"bad date {text!r}: use a date such as 2024-05-01, 'March 3 2024', 'last monday', "
+            "'yesterday 9am', or an offset like 2d or '3 weeks ago'"
         ) from None
-    return _to_utc(moment)  # naive input means the user's local time, at that date's offset
+    return found
 
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]

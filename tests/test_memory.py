@@ -390,3 +390,38 @@ def test_a_query_that_matches_nothing_well_gets_nothing(tmp_path: Path, real_emb
     with pytest.raises(UsageError, match="min-score"):
         mem.recall("key", min_score=1.5)
     mem.close()
+
+
+def test_a_time_the_query_names_ranks_what_happened_then_first(fake_memory: Memory) -> None:
+    weekend, later = fake_memory.remember(
+        [
+            NewMemory("went hiking in the hills with Ana", occurred_at="2024-05-04T10:00:00Z"),
+            NewMemory("went hiking in the hills with Bob", occurred_at="2024-05-15T10:00:00Z"),
+        ]
+    )
+    as_of = "2024-05-20T12:00:00Z"  # a Monday: "last weekend" is 18-19 May
+    first = fake_memory.recall("hiking on May 4th", as_of=as_of, min_score=0)
+    assert first[0].record.id == weekend.id and len(first) == 2  # boost: the other still found
+    only = fake_memory.recall("hiking on May 4th", as_of=as_of, time_mode="filter", min_score=0)
+    assert [h.record.id for h in only] == [weekend.id]
+    assert fake_memory.recall("hiking last weekend", as_of=as_of, time_mode="filter") == []
+    # "off" reads the words as words: both match, the time words only add noise
+    assert len(fake_memory.recall("hiking on May 4th", as_of=as_of, time_mode="off", min_score=0)) == 2
+    with pytest.raises(UsageError, match="time mode"):
+        fake_memory.recall("hiking", time_mode="sometimes")
+
+
+def test_as_of_sees_the_memory_as_it_was_then(fake_memory: Memory) -> None:
+    lisbon, porto = fake_memory.remember(
+        [
+            NewMemory("I live in Lisbon", kind="semantic", occurred_at="2023-01-01T00:00:00Z"),
+            NewMemory("I live in Porto", kind="semantic", occurred_at="2024-03-01T00:00:00Z"),
+        ]
+    )
+    fake_memory.store.patch(lisbon.id, {"valid_to": "2024-03-01T00:00:00Z", "superseded_by": porto.id})
+    now = fake_memory.recall("where do I live", min_score=0)
+    assert now[0].record.id == porto.id and now[1].score < now[0].score  # the superseded fact: halved
+    then = fake_memory.recall("where do I live", as_of="2024-02-01T00:00:00Z", min_score=0)
+    assert [h.record.id for h in then] == [lisbon.id]  # Porto had not happened; Lisbon was valid
+    assert then[0].score == pytest.approx(now[1].score * 2, rel=0.2)  # not weighed as superseded
+    assert fake_memory.recall("where do I live", as_of="2022-06-01T00:00:00Z", min_score=0) == []

@@ -31,7 +31,42 @@ def test_naive_dates_are_local_and_yesterday_is_before_today() -> None:
     assert parse_time("yesterday", now=NOW) < parse_time("today", now=NOW) < parse_time("tomorrow", now=NOW)
 
 
-@pytest.mark.parametrize("bad", ["", "next tuesday", "2024-13-01", "5 parsecs", "-3d", "99999999y"])
+@pytest.mark.parametrize(
+    "text,expected",
+    [  # NOW is Sunday 10 May 2026, noon UTC; the tests run with TZ=UTC
+        ("last week", "2026-04-27T00:00:00Z"),  # the start of the week before this one
+        ("last monday", "2026-05-04T00:00:00Z"),
+        ("March 3 2024", "2024-03-03T00:00:00Z"),
+        ("05/01/2024", "2024-05-01T00:00:00Z"),
+        ("2024-03", "2024-03-01T00:00:00Z"),
+        ("yesterday 9am", "2026-05-09T09:00:00Z"),
+        ("3 March", "2026-03-03T00:00:00Z"),  # the latest 3 March
+        ("October 13, 2023", "2023-10-13T00:00:00Z"),
+        ("two weeks ago", "2026-04-26T12:00:00Z"),
+    ],
+)
+def test_dates_as_people_type_them(text: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert parse_time(text, now=NOW) == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_an_expiry_without_a_year_is_the_next_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert parse_time("3 March", now=NOW, future=True) == "2027-03-03T00:00:00Z"
+        assert parse_time("next friday", now=NOW, future=True) == "2026-05-15T00:00:00Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("bad", ["", "the 3rd", "2024-13-01", "5 parsecs", "99999999y"])
 def test_bad_times_are_input_errors(bad: str) -> None:
     with pytest.raises(InputError):
         parse_time(bad, now=NOW)

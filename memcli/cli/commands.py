@@ -180,7 +180,7 @@ def remember(
     if ttl:
         expires_at = format_time(utcnow() + parse_duration(ttl))
     elif expires:
-        expires_at = parse_time(expires)
+        expires_at = parse_time(expires, future=True)
         if expires_at <= format_time(utcnow()):
             raise InputError(f"--expires {expires!r} is in the past")
     occurred_at = parse_time(at) if at else None

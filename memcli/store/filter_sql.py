@@ -51,6 +51,8 @@ def where(filters: Filters, dialect: Dialect, a: str) -> Clause:
         add(f"{a}.occurred_at >= {p}", filters.since)
     if filters.until:
         add(f"{a}.occurred_at < {p}", filters.until)
+    if filters.valid_at:
+        add(f"({a}.valid_to IS NULL OR {a}.valid_to > {p})", filters.valid_at)
     if filters.current_only:
         add(f"{a}.valid_to IS NULL AND {a}.unverified_at IS NULL")
     if not filters.include_assistant:
