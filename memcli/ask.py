@@ -257,13 +257,18 @@ def ask(
     *,
     k: int = RECALL_K,
     on_text: Callable[[str], None] | None = None,
+    as_of: str | None = None,
 ) -> Answer:
+    """Answer from the memories, citing them; with `as_of`, from the memory as it was
+    then (Memory.recall)."""
     question = checked_question(question)
-    # What no longer holds (a superseded fact, an outdated episode, a fact whose
-    # note was edited) is shown as what replaced it, if anything: the model
-    # answers from the newest truth (memcli.provenance.newest_truth).
-    hits = relevant(memory.recall(question, filters, k=k, mode="hybrid"), question)
-    hits = newest_truth(memory.store, hits)
+    hits = relevant(memory.recall(question, filters, k=k, mode="hybrid", as_of=as_of), question)
+    if as_of is None:
+        # What no longer holds (a superseded fact, an outdated episode, a fact whose
+        # note was edited) is shown as what replaced it, if anything: the model
+        # answers from the newest truth (memcli.provenance.newest_truth). As of a
+        # past time, what was valid then is the truth.
+        hits = newest_truth(memory.store, hits)
     if not hits:
         if on_text:
             on_text(DONT_KNOW)

@@ -74,6 +74,11 @@ TOOLS: list[dict[str, Any]] = [
                 "kind": _KIND,
                 "since": {"type": "string", "description": "Only memories from then on. " + _WHEN},
                 "until": {"type": "string", "description": "Only memories before then. " + _WHEN},
+                "as_of": {
+                    "type": "string",
+                    "description": "See the memory as it was then (what had happened, the facts "
+                    "valid then). " + _WHEN,
+                },
                 "min_score": {
                     "type": "number",
                     "minimum": 0,
@@ -227,6 +232,7 @@ class Server:
         since: str | None = None,
         until: str | None = None,
         min_score: float | None = None,
+        as_of: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         from .timeparse import parse_time
 
@@ -236,9 +242,10 @@ class Server:
             since=parse_time(since) if since else None,
             until=parse_time(until) if until else None,
         )
-        hits = self.memory.recall(query, filters, k=k, touch=True, min_score=min_score)
+        moment = parse_time(as_of) if as_of else None
+        hits = self.memory.recall(query, filters, k=k, touch=True, min_score=min_score, as_of=moment)
         if not hits:
-            if min_score != 0 and self.memory.recall(query, filters, k=1, min_score=0.0):
+            if min_score != 0 and self.memory.recall(query, filters, k=1, min_score=0.0, as_of=moment):
                 return "No memory matches well (min_score 0 shows weaker matches).", {"results": []}
             return "No memories match.", {"results": []}
         lines = [

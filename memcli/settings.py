@@ -96,6 +96,14 @@ SETTINGS: dict[str, Setting] = {
             choices=("score", "rrf"),
         ),
         Setting(
+            "timezone",
+            str,
+            "local",
+            "How times are shown: local (the system's time zone, with its UTC offset) or utc. "
+            "Times are stored in UTC, and JSON output gives them so.",
+            choices=("local", "utc"),
+        ),
+        Setting(
             "query_time",
             str,
             "boost",

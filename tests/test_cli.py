@@ -512,3 +512,40 @@ def test_read_only_database_reads_and_refuses_writes(db: str, read_only) -> None
         assert result.exit_code == ExitStatus.DATABASE, result.stderr
         assert result.stderr.startswith("Error: cannot write: ") and result.stderr.count("\n") == 1
     assert mem("export", "--db", db).stdout == before
+
+
+def test_times_are_typed_as_people_say_them_and_shown_in_the_local_zone(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        mem("remember", "--db", db, "dentist appointment", "--at", "2024-05-01 14:30")
+        mem("remember", "--db", db, "hiked the ridge trail", "--at", "March 3 2024")
+        listed = {r["text"]: r["occurred_at"] for r in js("list", "--db", db)["results"]}
+        assert listed == {
+            "dentist appointment": "2024-05-01T18:30:00Z",
+            "hiked the ridge trail": "2024-03-03T05:00:00Z",
+        }
+        table = mem("list", "--db", db).stdout
+        assert "2024-05-01 14:30 -04:00" in table and "2024-03-03 00:00 -05:00" in table
+        mem("config", "set", "timezone", "utc")
+        assert "2024-05-01 18:30 UTC" in mem("list", "--db", db).stdout
+        since = js("recall", "--db", db, "dentist", "--since", "April 2024", "--min-score", "0")["results"]
+        assert [r["text"] for r in since] == ["dentist appointment"]
+        mem("recall", "--db", db, "dentist", "--since", "the day after never", code=ExitStatus.INPUT)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_recall_as_of_and_a_time_in_the_query(db: str) -> None:
+    mem("remember", "--db", db, "went hiking in the hills with Ana", "--at", "2024-05-04")
+    mem("remember", "--db", db, "went hiking in the hills with Bob", "--at", "2024-05-15")
+    first = js("recall", "--db", db, "hiking last weekend", "--as-of", "2024-05-06", "--min-score", "0")
+    assert first["results"][0]["text"].endswith("with Ana")
+    assert [r["text"] for r in js("recall", "--db", db, "hiking", "--as-of", "2024-05-10")["results"]] == [
+        "went hiking in the hills with Ana"
+    ]

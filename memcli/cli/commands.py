@@ -57,6 +57,15 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[
     str | None, typer.Option("--until", help="Only memories that happened before this time.")
 ]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="See the memory as it was then: what had happened by this time, the facts still valid "
+        "then; times in the query count from it.",
+        show_default=False,
+    ),
+]
 
 
 def _open(db: str | None, user: str | None = None, *, create: bool = False) -> Memory:
@@ -281,6 +290,7 @@ def recall(
     since: SinceOpt = None,
     until: UntilOpt = None,
     assistant: AssistantOpt = False,
+    as_of: AsOfOpt = None,
     min_score: Annotated[
         float | None,
         typer.Option(
@@ -300,8 +310,10 @@ def recall(
     Every score is from 0 to 1: full-text relevance (BM25 over what the query's
     words could reach), cosine similarity, and in hybrid mode half of each,
     weighed by importance and recency. Matches under --min-score are left out.
-    Expired memories are never returned, nor the assistant's replies in chat
-    unless --assistant.
+    A time the query names ("last weekend", "in May 2023", "two weeks ago") is
+    taken out of the words searched, and what happened then ranks first (the
+    query_time setting: boost, filter or off). Expired memories are never
+    returned, nor the assistant's replies in chat unless --assistant.
 
     Examples:
 
@@ -310,6 +322,10 @@ def recall(
       mem recall deploy --kind procedural --json
 
       mem recall "trip" --since 2024-01-01 --mode fts
+
+      mem recall "what did I do last weekend"
+
+      mem recall "where do I live" --as-of 2024-02-01
 
       echo "spare key" | mem recall -k 3
     """
@@ -327,16 +343,18 @@ def recall(
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until, assistant=assistant)
     from .. import settings
+    from ..timeparse import parse_time
 
     threshold = settings.value("min_score") if min_score is None else min_score
-    hits = mem.recall(text, filters, k=k, mode=mode, touch=True, min_score=threshold)
+    moment = parse_time(as_of) if as_of else None
+    hits = mem.recall(text, filters, k=k, mode=mode, touch=True, min_score=threshold, as_of=moment)
     rows = [hit.to_dict() for hit in hits]
     if json_out:
         render.emit_json({"query": text, "mode": mode, "min_score": threshold, "results": rows})
     elif rows:
         render.memory_table(rows, score=True)
     else:
-        weak = threshold > 0 and mem.recall(text, filters, k=1, mode=mode, min_score=0.0)
+        weak = threshold > 0 and mem.recall(text, filters, k=1, mode=mode, min_score=0.0, as_of=moment)
         if weak:
             print(
                 f"No memory matches well: the best scores {weak[0].score:.2f}, under the minimum "

@@ -13,6 +13,7 @@ from ..errors import InputError, UsageError
 from . import render
 from .app import app
 from .commands import (
+    AsOfOpt,
     AssistantOpt,
     DbOpt,
     JsonOpt,
@@ -75,6 +76,7 @@ def ask(
     since: SinceOpt = None,
     until: UntilOpt = None,
     assistant: AssistantOpt = False,
+    as_of: AsOfOpt = None,
     model: ModelOpt = None,
     user: UserOpt = None,
     db: DbOpt = None,
@@ -92,10 +94,13 @@ def ask(
       echo "where is the spare key?" | mem ask --json
 
       mem ask "what did we decide about the trip?" --tag travel --since 30d
+
+      mem ask "where did I live?" --as-of 2024-02-01
     """
     from ..ask import ask as run_ask
     from ..ask import checked_question
     from ..models.registry import preload
+    from ..timeparse import parse_time
 
     if question:
         text = " ".join(question)
@@ -107,11 +112,12 @@ def ask(
     preload()
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until, assistant=assistant)
+    moment = parse_time(as_of) if as_of else None
     generator = _generator(model)
     generator.preload()  # loads while the question is embedded and recalled
     stream = _Stream() if not json_out else None
     try:
-        answer = run_ask(mem, generator, text, filters, k=k, on_text=stream)
+        answer = run_ask(mem, generator, text, filters, k=k, on_text=stream, as_of=moment)
     finally:
         generator.settle()
     if json_out:

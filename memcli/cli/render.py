@@ -96,9 +96,24 @@ def emit_jsonl(rows: Iterable[dict[str, Any]], stream: Any = None) -> int:
 
 
 def when(timestamp: str | None) -> str:
+    """A stored UTC time as people read it: in the local time zone with its offset
+    ("2024-05-01 14:30 -04:00"), or in UTC ("2024-05-01 18:30 UTC") with the
+    `timezone` setting utc. JSON output keeps the stored UTC times."""
     if not timestamp:
         return ""
-    return timestamp.replace("T", " ").removesuffix("Z")[:16]
+    from datetime import UTC, datetime
+
+    from .. import settings
+
+    try:
+        moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if settings.value("timezone") == "utc":
+            return moment.strftime("%Y-%m-%d %H:%M") + " UTC"
+        local = moment.astimezone()
+    except (ValueError, OverflowError, OSError):
+        return timestamp.replace("T", " ").removesuffix("Z")[:16]
+    offset = local.strftime("%z")
+    return local.strftime("%Y-%m-%d %H:%M") + f" {offset[:3]}:{offset[3:]}"
 
 
 def memory_table(rows: list[dict[str, Any]], *, score: bool) -> None:
