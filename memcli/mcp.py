@@ -38,7 +38,10 @@ MAX_K = 50
 
 _KIND = {"type": "string", "enum": list(KINDS), "description": "episodic (what happened, the default), "
          "semantic (a fact) or procedural (how to do something, a preference)"}  # fmt: skip
-_WHEN = "An ISO date or date-time (2024-05-01, 2024-05-01T14:30), 'yesterday', or an offset like '2d'."
+_WHEN = (
+    "A date as people type it: 2024-05-01, 2024-05-01T14:30, 'March 3 2024', 'last monday', "
+    "'yesterday 9am', or an offset like '2d' or '3 weeks ago'."
+)
 
 TOOLS: list[dict[str, Any]] = [
     {
