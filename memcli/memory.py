@@ -55,7 +55,8 @@ if TYPE_CHECKING:
     from .models.embed import Embedder
     from .store.base import Store
 
-MAX_TEXT_BYTES = 2 * 1024 * 1024
+from .limits import MAX_TEXT_BYTES  # noqa: E402,F401  (re-exported)
+
 BATCH_SIZE = 64
 EXPORT_BATCH = 1000  # memories whose history an export reads in one query
 Progress = Callable[[int], None]  # called with the number of items just finished

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..memory import MAX_TEXT_BYTES
+from ..limits import MAX_TEXT_BYTES
 from .render import printable
 
 # Bulk JSON lines may be far larger than one memory.
