@@ -151,7 +151,8 @@ def candidates(
 
 
 def time_weighed(store: Store, found: Candidates, scores: dict[str, float]) -> dict[str, float]:
-    """Scores of memories that happened outside the query's time span, times 1 - TIME_WEIGHT."""
+    """Scores of memories that happened outside the query's time span, times 1 - TIME_WEIGHT
+    (unchanged when none of the candidates happened in it)."""
     if found.span is None or not scores:
         return scores
     start, end = found.span
@@ -161,7 +162,10 @@ def time_weighed(store: Store, found: Candidates, scores: dict[str, float]) -> d
         occurred = facts[memory_id][1] if memory_id in facts else None
         return occurred is not None and start <= occurred < end
 
-    return {i: score if inside(i) else score * (1.0 - TIME_WEIGHT) for i, score in scores.items()}
+    within = {i for i in scores if inside(i)}
+    if not within:  # nothing happened then: the time says nothing about these candidates
+        return scores
+    return {i: score if i in within else score * (1.0 - TIME_WEIGHT) for i, score in scores.items()}
 
 
 def _gather(

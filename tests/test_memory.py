@@ -82,7 +82,9 @@ def test_narrow_filter_finds_a_match_beyond_the_vector_candidates(fake_memory: M
     many = [NewMemory(f"note number {i} about gardening and tomatoes") for i in range(400)]
     many.append(NewMemory("tomato seeds from grandma", tags=["rare"]))
     fake_memory.remember(many)
-    hits = fake_memory.recall("gardening tomatoes note", Filters(user="tester", tags=["rare"]), mode="vector")
+    hits = fake_memory.recall(
+        "gardening tomatoes note", Filters(user="tester", tags=["rare"]), mode="vector", min_score=0.0
+    )
     assert texts(hits) == ["tomato seeds from grandma"]
 
 
@@ -405,6 +407,10 @@ def test_a_time_the_query_names_ranks_what_happened_then_first(fake_memory: Memo
     only = fake_memory.recall("hiking on May 4th", as_of=as_of, time_mode="filter", min_score=0)
     assert [h.record.id for h in only] == [weekend.id]
     assert fake_memory.recall("hiking last weekend", as_of=as_of, time_mode="filter") == []
+    # a time in which nothing happened says nothing: the scores stay as without it
+    plain = fake_memory.recall("hiking", as_of=as_of, min_score=0)
+    none_then = fake_memory.recall("hiking in 1999", as_of=as_of, min_score=0)
+    assert [(h.record.id, h.score) for h in none_then] == [(h.record.id, h.score) for h in plain]
     # "off" reads the words as words: both match, the time words only add noise
     assert len(fake_memory.recall("hiking on May 4th", as_of=as_of, time_mode="off", min_score=0)) == 2
     with pytest.raises(UsageError, match="time mode"):
