@@ -368,7 +368,7 @@ class Memory:
         resolved against now, or `as_of`, and searched for as `time_mode` says
         (default: the `query_time` setting): "filter" keeps to memories that happened
         then, "boost" ranks them first, "off" reads the words as words. With `as_of`
-        (a stored UTC time) the memory is seen as it was then: what had happened by
+        (a date, as parse_time reads it) the memory is seen as it was then: what had happened by
         then, and facts that were still valid (superseded later or not at all)."""
         if mode not in search.MODES:
             raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(search.MODES)}")
@@ -388,6 +388,7 @@ class Memory:
         filters = filters or Filters(user=self.user)
         now = None
         if as_of is not None:
+            as_of = parse_time(as_of)  # a stored time stays as it is; "2024-02-01" becomes one
             now = datetime.strptime(as_of, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
             filters = dataclasses.replace(filters, until=min(as_of, filters.until or as_of), valid_at=as_of)
         span = None

@@ -130,15 +130,22 @@ def candidates(
     if span is None or time_mode == "off":
         return _gather(store, embed_query, query, filters, depth=depth, mode=mode)
     start, end = span.stamps()
+    vectors: dict[str, np.ndarray] = {}
+
+    def embed_once(text: str) -> np.ndarray:  # both gatherings search the same words
+        if text not in vectors:
+            vectors[text] = embed_query(text)
+        return vectors[text]
+
     within = dataclasses.replace(
         filters,
         since=max(start, filters.since or start),
         until=min(end, filters.until or end),
     )
-    inside = _gather(store, embed_query, query, within, depth=depth, mode=mode)
+    inside = _gather(store, embed_once, query, within, depth=depth, mode=mode)
     if time_mode == "filter":
         return inside
-    found = _gather(store, embed_query, query, filters, depth=depth, mode=mode)
+    found = _gather(store, embed_once, query, filters, depth=depth, mode=mode)
     for name in ("relevance", "similarity", "seq"):
         mine, more = getattr(found, name), getattr(inside, name)
         mine.update({k: v for k, v in more.items() if k not in mine})

@@ -427,7 +427,24 @@ def test_as_of_sees_the_memory_as_it_was_then(fake_memory: Memory) -> None:
     fake_memory.store.patch(lisbon.id, {"valid_to": "2024-03-01T00:00:00Z", "superseded_by": porto.id})
     now = fake_memory.recall("where do I live", min_score=0)
     assert now[0].record.id == porto.id and now[1].score < now[0].score  # the superseded fact: halved
-    then = fake_memory.recall("where do I live", as_of="2024-02-01T00:00:00Z", min_score=0)
+    then = fake_memory.recall("where do I live", as_of="2024-02-01", min_score=0)
     assert [h.record.id for h in then] == [lisbon.id]  # Porto had not happened; Lisbon was valid
     assert then[0].score == pytest.approx(now[1].score * 2, rel=0.2)  # not weighed as superseded
     assert fake_memory.recall("where do I live", as_of="2022-06-01T00:00:00Z", min_score=0) == []
+
+
+def test_a_query_that_names_a_time_is_embedded_once(tmp_path: Path) -> None:
+    class Counting(FakeEmbedder):
+        calls: list[list[str]] = []
+
+        def embed(self, texts):
+            self.calls.append(list(texts))
+            return super().embed(texts)
+
+    embedder = Counting()
+    mem = Memory(tmp_path / "m.db", embedder=embedder, user="ann")
+    mem.remember([NewMemory("went hiking in the hills", occurred_at="2024-05-04T10:00:00Z")])
+    embedder.calls.clear()
+    assert mem.recall("hiking on May 4th", as_of="2024-05-20T12:00:00Z", min_score=0)
+    assert embedder.calls == [["hiking"]]  # the words without the time, once for both searches
+    mem.close()
