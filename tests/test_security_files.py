@@ -315,3 +315,23 @@ def test_a_forget_killed_before_its_scrub_is_scrubbed_when_the_store_opens(tmp_p
         assert not store.id_exists(gone) and store.id_exists(kept)
     finally:
         store.close()
+
+
+def test_a_searchs_words_never_reach_a_temporary_file(tmp_path: Path) -> None:
+    """Full-text relevance tokenizes the query in a temporary table: it stays in memory,
+    in the store and in a dry run's copy of it."""
+    import numpy as np
+
+    from memcli.records import Filters
+    from memcli.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "m.db")
+    try:
+        store.insert([], np.zeros((0, 4), dtype=np.float32), "m")
+        assert store.fts_search(["secret", "words"], Filters(user="ann"), 5) == []
+        assert store.conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+        copy = store.snapshot()
+        assert copy.conn.execute("PRAGMA temp_store").fetchone()[0] == 2
+        copy.close()
+    finally:
+        store.close()

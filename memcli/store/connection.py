@@ -137,6 +137,9 @@ def connect(path: Path, *, create: bool, key: str | None = None) -> Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         # Deleted content is overwritten with zeros, so forgotten text does not linger.
         conn.execute("PRAGMA secure_delete = ON")
+        # Temporary tables and sorts stay in memory: a search's words (full-text
+        # relevance tokenizes them in a temporary table) never reach a file.
+        conn.execute("PRAGMA temp_store = MEMORY")
         # Reads through a memory map: the vector-candidate scan reads ~5 MB of
         # sqlite-vec chunks per query at 100k memories; mapped, that is 2x faster.
         conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
@@ -314,6 +317,7 @@ def copy_in_memory(conn: Connection, key: str | None = None) -> Connection:
     _load_vec(copy)
     conn.backup(copy)
     copy.execute("PRAGMA foreign_keys = ON")
+    copy.execute("PRAGMA temp_store = MEMORY")
     return copy
 
 
