@@ -42,10 +42,12 @@ class Weights:
 def _days_since(stamp: str | None, now: datetime) -> float:
     if not stamp:
         return 0.0
-    try:
-        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    try:  # fromisoformat: ~20x faster than strptime, and recall weighs every candidate
+        moment = datetime.fromisoformat(stamp)
     except ValueError:
         return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return max(0.0, (now - moment).total_seconds() / 86400)
 
 
