@@ -30,6 +30,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+
+class _Lazy:
+    """A pattern compiled when first used: a query without a time word needs only _CUE."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._compiled is None:
+            self._compiled = re.compile(*self._args)
+        return getattr(self._compiled, name)
+
+
 _MONTHS = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 _DAYS = "mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:rs|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?"
 _CUE = re.compile(
@@ -39,28 +53,28 @@ _CUE = re.compile(
     re.IGNORECASE,
 )
 # What parsedatetime reads as a time but a question means as a thing.
-_NOT_TIMES = re.compile(
+_NOT_TIMES = _Lazy(
     r"^(?:(?:at|for|on|by|in|from)\s+)?(?:the\s+)?(?:breakfast|lunch|dinner|supper|noon|midnight|eod|eom|eoy|now|"
     r"morning|afternoon|evening|night|tonight|\d{1,2}|\d{1,3}(?:st|nd|rd|th)?|(?:19|20)\d{2}|may|march|sat|sun|wed)\s*$",
     re.IGNORECASE,
 )
-_BEFORE = re.compile(r"\b(since|after|before|until|till|prior to)\s*$", re.IGNORECASE)
-_DIRECTION = re.compile(r"(?:since|after|before|until|till|prior to)\s+", re.IGNORECASE)
-_LEAD = re.compile(r"(?:\s*\b(?:in|on|during|from|of|at|around|over|for|within|the)\b)+\s*$", re.IGNORECASE)
-_PART = re.compile(
+_BEFORE = _Lazy(r"\b(since|after|before|until|till|prior to)\s*$", re.IGNORECASE)
+_DIRECTION = _Lazy(r"(?:since|after|before|until|till|prior to)\s+", re.IGNORECASE)
+_LEAD = _Lazy(r"(?:\s*\b(?:in|on|during|from|of|at|around|over|for|within|the)\b)+\s*$", re.IGNORECASE)
+_PART = _Lazy(
     r"\b(?:(this|yesterday|tomorrow|last)\s+(morning|afternoon|evening|night)|(tonight))\b", re.IGNORECASE
 )
 _SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
 _PARTS_OF_DAY = ((5, 12), (12, 17), (17, 22))  # morning, afternoon, evening; the rest is night
 
-_WEEKEND = re.compile(r"\b(last|this|past|previous)\s+weekend\b", re.IGNORECASE)
-_SEASON = re.compile(
+_WEEKEND = _Lazy(r"\b(last|this|past|previous)\s+weekend\b", re.IGNORECASE)
+_SEASON = _Lazy(
     r"\b(?:(last|this|past|previous)\s+)?(?:the\s+)?(spring|summer|autumn|fall|winter)\b"
     r"(?:\s+(?:of\s+)?((?:19|20)\d{2})\b)?",
     re.IGNORECASE,
 )
-_ISO = re.compile(r"\b((?:19|20)\d{2})-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01]))?\b")
-_YEAR = re.compile(r"\b((?:19|20)\d{2})\b")
+_ISO = _Lazy(r"\b((?:19|20)\d{2})-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01]))?\b")
+_YEAR = _Lazy(r"\b((?:19|20)\d{2})\b")
 
 
 @dataclass(frozen=True)
