@@ -398,6 +398,18 @@ def seq_order(store) -> np.ndarray:
     )
 
 
+def check_store(location, size: int, vectors: np.ndarray, label: str) -> None:
+    """A built or kept store holds `size` memories and this run's vectors."""
+    store = open_store(location)
+    try:
+        order = seq_order(store)
+        if len(order) != size:
+            raise SystemExit(f"{label} holds {len(order)} memories, not {size}: rebuild it")
+        check_vectors(store, order, vectors)
+    finally:
+        store.close()
+
+
 def check_vectors(store, order: np.ndarray, vectors: np.ndarray) -> None:
     """A kept store holds the vectors this run made (same base, sigma, seed)."""
     for i in sorted({0, len(order) // 2, len(order) - 1}):
@@ -786,14 +798,7 @@ def run_sqlite(args, size, notes, vectors, model, params, queries, qvecs, exact,
         build["params"] = params
         record.write_text(json.dumps(build, indent=2) + "\n")
         build["reused"] = False
-    store = open_store(path)
-    try:
-        order = seq_order(store)
-        if len(order) != size:
-            raise SystemExit(f"{path} holds {len(order)} memories, not {size}: rebuild it")
-        check_vectors(store, order, vectors)
-    finally:
-        store.close()
+    check_store(path, size, vectors, str(path))
     say(f"[{size}] sqlite: recall")
     result = {"build": build, "recall": measure_recall(path, embedder, queries, qvecs, exact)}
     if not args.keep:
@@ -816,14 +821,7 @@ def run_postgres(args, pg, size, notes, vectors, model, params, queries, qvecs, 
         record.write_text(json.dumps(build, indent=2) + "\n")
         build["reused"] = False
     url = pg.url(database)
-    store = open_store(url)
-    try:
-        order = seq_order(store)
-        if len(order) != size:
-            raise SystemExit(f"{database} holds {len(order)} memories, not {size}: rebuild it")
-        check_vectors(store, order, vectors)
-    finally:
-        store.close()
+    check_store(url, size, vectors, database)
     result: dict[str, Any] = {"build": build}
     if size <= args.inline_max:
         say(f"[{size}] postgresql: the store's own inline index build, for comparison")
