@@ -5,21 +5,38 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from pathlib import Path
 from typing import Any
 
 from .errors import InputError
 from .paths import config_path, ensure_private_dir
 
 
+_loaded: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}  # path: (stat key, data)
+
+
 def load() -> dict[str, Any]:
+    """The config file's keys (a copy); parsed again only when the file changes."""
     path = config_path()
     try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise InputError(f"cannot read config {path}: {exc}") from None
+    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    cached = _loaded.get(path)
+    if cached is not None and cached[0] == key:
+        return dict(cached[1])
+    try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = tomllib.load(f)
     except FileNotFoundError:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"cannot read config {path}: {exc}") from None
+    _loaded[path] = (key, data)
+    return dict(data)
 
 
 def get(key: str, default: Any = None) -> Any:
@@ -57,6 +74,7 @@ def set_value(key: str, value: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
         os.replace(tmp, path)
+        _loaded.clear()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

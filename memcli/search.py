@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from .records import Filters, Hit, Scored
 
@@ -187,13 +188,15 @@ def _gather(
     found = Candidates()
     fts: list[Scored] = []
     vec: list[Scored] = []
+    # the model embeds the query on the other core while the full-text index is searched
+    embedded = _in_background(embed_query, query) if mode in ("hybrid", "vector") else None
     if mode in ("hybrid", "fts"):
         terms = query_terms(query)
         if terms:
             fts = store.fts_search(terms, filters, depth)
     query_vector = None
-    if mode in ("hybrid", "vector"):
-        query_vector = embed_query(query)
+    if embedded is not None:
+        query_vector = embedded()
         vec = store.vector_search(query_vector, filters, depth)
     found.fts_rank = {c.id: i + 1 for i, c in enumerate(fts)}
     found.vector_rank = {c.id: i + 1 for i, c in enumerate(vec)}
@@ -206,6 +209,30 @@ def _gather(
             more = store.similarities(missing, query_vector)
             found.similarity.update({i: max(0.0, s) for i, s in more.items()})
     return found
+
+
+def _in_background(fn: Callable[[str], np.ndarray], arg: str) -> Callable[[], np.ndarray]:
+    """Start fn(arg) in a thread; the function returned waits for its result (or
+    raises its exception). The model runs in C without Python's lock, so this
+    overlaps the query's embedding with the full-text search."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn(arg)
+        except BaseException as exc:  # handed to the caller, which raises it
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, name="memcli-embed-query", daemon=True)
+    thread.start()
+
+    def result() -> np.ndarray:
+        thread.join()
+        if "error" in out:
+            raise out["error"]
+        return cast("np.ndarray", out["value"])
+
+    return result
 
 
 def scores_of(

@@ -108,6 +108,36 @@ def test_hamming_candidates_are_sqlite_vecs_own(db_path: Path) -> None:
             assert distances[0] == distances[1]  # the same neighbours, up to ties
 
 
+def test_vector_search_sees_every_write_despite_kept_codes(db_path: Path) -> None:
+    """The binary codes a store keeps between searches never hide a memory stored or
+    deleted since, by this connection or another one."""
+    import numpy as np
+
+    from memcli.records import Filters
+
+    rng = np.random.default_rng(3)
+    store, other = SQLiteStore(db_path), SQLiteStore(db_path)
+    base = rng.normal(size=(300, 64)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    store.insert([new_row(f"note {i}", "ann", content_hash=f"h{i}") for i in range(300)], base, "test")
+    target = rng.normal(size=64).astype(np.float32)
+    target /= np.linalg.norm(target)
+    filters = Filters(user="ann")
+    assert store.vector_search(target, filters, 1)[0].score < 0.9  # codes read and kept
+
+    [(mine, _)] = store.insert([new_row("mine", "ann", content_hash="m")], target[None, :], "test")
+    assert store.vector_search(target, filters, 1)[0].id == mine  # this connection's write
+    store.delete([mine])
+    assert store.vector_search(target, filters, 1)[0].id != mine
+
+    [(theirs, _)] = other.insert([new_row("theirs", "ann", content_hash="t")], target[None, :], "test")
+    assert store.vector_search(target, filters, 1)[0].id == theirs  # another connection's commit
+    other.delete([theirs])
+    assert store.vector_search(target, filters, 1)[0].id != theirs
+    store.fts_search(["note"], filters, 5)  # full-text searches write only temporary tables
+    assert store._generation() == store._generation()
+
+
 def test_vector_search_falls_back_to_sqlite_vec_knn(db_path: Path, monkeypatch) -> None:
     import numpy as np
 

@@ -51,6 +51,8 @@ from .connection import (
 if TYPE_CHECKING:
     import numpy as np
 
+    from .binary import Codes
+
 MIN_PREFIX = 4
 # BM25 weight of a memory's thread neighbours against its own text (1.0). LoCoMo
 # R@10 of fts mode: 0.606 without context, 0.699 at 0.5 (bench/locomo.py).
@@ -126,6 +128,8 @@ class SQLiteStore:
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.traces_left = False  # forgotten text may still be readable in the files (see scrub)
         self.path = path
+        self._temp_changes = 0  # rows this connection wrote to its temporary tables (see _generation)
+        self._codes: tuple[tuple[int, int], str | None, Any] | None = None  # (generation, user, codes)
         self.key = key_for(path, create=create)  # None: a plain store
         self.conn = connect(path, create=create, key=self.key)
         try:
@@ -860,6 +864,14 @@ class SQLiteStore:
             for r in self.conn.execute(sql, [match, *params, limit])
         ]
 
+    def _generation(self) -> tuple[int, int]:
+        """A value that changes whenever the stored data may have: another connection
+        committed (PRAGMA data_version) or this one wrote (total_changes, less its
+        writes to its own temporary tables). What is cached from the data is kept
+        while it stays the same."""
+        (version,) = self.conn.execute("PRAGMA data_version").fetchone()
+        return version, self.conn.total_changes - self._temp_changes
+
     def _attainable(self, terms: Sequence[str]) -> float:
         """The BM25 of a memory of average length that holds each query word once in
         its own text: the sum of the words' IDFs, as FTS5's bm25() weighs them
@@ -869,7 +881,7 @@ class SQLiteStore:
         are kept until the database changes."""
         import math
 
-        version = (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
+        version = self._generation()
         if getattr(self, "_text_stats_version", None) != version:
             if not getattr(self, "_term_tables", False):
                 self.conn.execute(
@@ -889,6 +901,7 @@ class SQLiteStore:
             self._text_stats_version = version
         total, docs = self._text_rows, self._term_docs
         words = list(dict.fromkeys(terms))
+        before = self.conn.total_changes
         self.conn.execute("DELETE FROM temp.memcli_query_terms")
         self.conn.executemany(
             "INSERT INTO temp.memcli_query_terms (rowid, t) VALUES (?, ?)", list(enumerate(words, 1))
@@ -899,8 +912,7 @@ class SQLiteStore:
         ):
             tokens.setdefault(word, []).append(token)
         self.conn.execute("DELETE FROM temp.memcli_query_terms")
-        # (these writes to the temporary table count in total_changes, the data did not change)
-        self._text_stats_version = (version[0], self.conn.total_changes)
+        self._temp_changes += self.conn.total_changes - before
         attainable = 0.0
         for parts in tokens.values():
             for token in parts:
@@ -961,16 +973,16 @@ class SQLiteStore:
         """
         import numpy as np
 
-        from .binary import binary_code, hamming
+        from .binary import binary_code
 
-        codes = self._read_code_chunks(user)
+        codes = self._code_chunks(user)
         if codes is None:
             return self._vec0_knn(query, n, user)
         ids, live, matrix = codes
         n = min(n, int(live.sum()))
         if n <= 0:
             return []
-        distances = hamming(matrix, binary_code(query))
+        distances = matrix.distances(binary_code(query))
         distances[~live] = np.iinfo(np.int32).max  # free slots of a chunk
         best = np.argpartition(distances, n - 1)[:n] if n < len(ids) else np.arange(len(ids))
         best = best[live[best]]
@@ -984,6 +996,20 @@ class SQLiteStore:
             sql += " AND user = ?"
             params.append(user)
         return [r[0] for r in self.conn.execute(sql, params)]
+
+    def _code_chunks(self, user: str | None) -> tuple[np.ndarray, np.ndarray, Codes] | None:
+        """_read_code_chunks, kept while the data stays the same: a process that
+        recalls again (chat, MCP, a bench) reads the codes once, not per query
+        (4.8 MB at 100k memories). One user's codes are kept, 48 bytes a memory."""
+        generation = self._generation()
+        if self._codes is not None and self._codes[:2] == (generation, user):
+            return self._codes[2]
+        from .binary import Codes
+
+        read = self._read_code_chunks(user)
+        codes = None if read is None else (read[0], read[1], Codes(read[2]))
+        self._codes = (generation, user, codes)
+        return codes
 
     def _read_code_chunks(self, user: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(rowids, live mask, codes) of every slot of sqlite-vec's chunks, or None if unreadable."""
