@@ -34,7 +34,7 @@ def config_dir() -> Path:
     home = _home()
     if home is not None:
         return home
-    return _platform_config_dir(os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
+    return _platform_config_dir(os.environ.get("XDG_CONFIG_HOME"), os.path.expanduser("~"))
 
 
 @functools.lru_cache(maxsize=8)

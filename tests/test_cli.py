@@ -549,3 +549,31 @@ def test_recall_as_of_and_a_time_in_the_query(db: str) -> None:
     assert [r["text"] for r in js("recall", "--db", db, "hiking", "--as-of", "2024-05-10")["results"]] == [
         "went hiking in the hills with Ana"
     ]
+
+
+def test_a_command_runs_without_building_the_others(monkeypatch) -> None:
+    """`mem recall ...` builds only recall; help, unknown names and completion see every command."""
+    from memcli.cli.app import _app_for
+
+    def names(typer_app) -> set[str]:
+        import typer.main
+
+        return set(typer.main.get_command(typer_app).commands)
+
+    everything = names(app)
+    assert {"recall", "remember", "models", "config", "man"} <= everything
+    assert names(_app_for(["recall", "spare", "key"])) == {"recall"}
+    assert names(_app_for(["--debug", "models", "list"])) == {"models"}
+    assert names(_app_for(["import", "--file", "x"])) == {"import"}  # named unlike its function
+    for args in (["--help"], ["-h", "recall"], ["--version"], ["reca"], [], ["--", "recall"]):
+        assert names(_app_for(args)) == everything, args
+    monkeypatch.setenv("_MEM_COMPLETE", "complete_bash")
+    assert names(_app_for(["recall", "x"])) == everything
+    assert names(app) == everything  # the app itself is never cut down
+
+
+def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
+    env = {**os.environ, "MEMCLI_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "memcli", "reca", "x"], capture_output=True, text=True, env=env)
+    assert done.returncode == ExitStatus.USAGE
+    assert "Did you mean 'recall'?" in done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -71,6 +72,8 @@ def _name_values(command: Any) -> None:
         if param.metavar is not None or getattr(param, "is_flag", False) or param.name is None:
             continue
         param.metavar = METAVARS.get(param.name, param.name.upper())
+        if param.param_type_name == "argument" and param.nargs != 1:
+            param.metavar += "..."  # several words: QUERY...
         if param.param_type_name == "argument":  # the name says it; no "<list[str]>" after it
             param.display_type_rich = lambda ctx: None
     for sub in getattr(command, "commands", {}).values():
@@ -180,7 +183,37 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(min(os.cpu_count() or 1, 4)))
     # A log line that cannot be written (a full disk) is lost, not printed as a traceback.
     logging.raiseExceptions = False
-    app(args=_debug_first(sys.argv[1:]), prog_name="mem")
+    args = _debug_first(sys.argv[1:])
+    _app_for(args)(args=args, prog_name="mem")
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app with only the command these arguments run.
+
+    Typer builds every command's options from its signature before it runs
+    one: 0.1 s of each cold `mem recall` for the thirty it would not run. The
+    group's own help, an unknown name (click suggests the known ones) and shell
+    completion get the whole app; so does everything that looks at `app`
+    itself (mem man, the tests)."""
+    if any(key.startswith("_MEM_COMPLETE") or key == "_TYPER_COMPLETE_ARGS" for key in os.environ):
+        return app
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    before = args[: args.index(name)] if name is not None else args
+    if name is None or "--" in before or {"-h", "--help", "--version"} & set(before):
+        return app
+    from typer.main import get_command_name
+
+    commands = [
+        info
+        for info in app.registered_commands
+        if (info.name or (info.callback and get_command_name(info.callback.__name__))) == name
+    ]
+    groups = [info for info in app.registered_groups if info.name == name]
+    if not commands and not groups:
+        return app
+    lean = copy.copy(app)
+    lean.registered_commands, lean.registered_groups = commands, groups
+    return lean
 
 
 def _debug_first(argv: list[str]) -> list[str]:

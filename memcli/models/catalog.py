@@ -24,7 +24,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 
 from .. import settings
@@ -183,6 +182,8 @@ def is_installed(spec: ModelSpec, models_dir: Path, *, full_check: bool = False)
 
 
 def _installed_version(dist: str) -> str | None:
+    from importlib import metadata  # 50 ms (email.*): only when installing
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -250,6 +251,8 @@ def _remove_carriers(spec: ModelSpec) -> None:
 
 
 def _part_files(spec: ModelSpec) -> list[Path]:
+    from importlib import metadata
+
     files = []
     for dist, relpath in spec.parts:
         try:
