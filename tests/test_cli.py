@@ -567,6 +567,10 @@ def test_a_command_runs_without_building_the_others(monkeypatch) -> None:
     assert names(_app_for(["import", "--file", "x"])) == {"import"}  # named unlike its function
     for args in (["--help"], ["-h", "recall"], ["--version"], ["reca"], [], ["--", "recall"]):
         assert names(_app_for(args)) == everything, args
+    runner = CliRunner()
+    for args in (["--help"], [], ["--help", "recall"], ["reca"], ["--version"]):  # as the whole app says it
+        whole, cut = runner.invoke(app, args, prog_name="mem"), runner.invoke(_app_for(args), args, prog_name="mem")
+        assert (cut.exit_code, cut.output) == (whole.exit_code, whole.output), args
     monkeypatch.setenv("_MEM_COMPLETE", "complete_bash")
     assert names(_app_for(["recall", "x"])) == everything
     assert names(app) == everything  # the app itself is never cut down

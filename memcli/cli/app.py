@@ -188,19 +188,24 @@ def main() -> None:
 
 
 def _app_for(args: list[str]) -> typer.Typer:
-    """The app with only the command these arguments run.
+    """The app cut down to what these arguments need.
 
     Typer builds every command's options from its signature before it runs
-    one: 0.1 s of each cold `mem recall` for the thirty it would not run. The
-    group's own help, an unknown name (click suggests the known ones) and shell
-    completion get the whole app; so does everything that looks at `app`
-    itself (mem man, the tests)."""
+    one: 0.1 s of each cold `mem` run for the thirty commands it does not
+    run. So a command gets an app with only itself, and the group's own help
+    (or a mistyped name, which click answers with the names it knows) gets one
+    whose commands have their names and help but no options. Shell completion,
+    and everything that looks at `app` itself (mem man, the tests), see the
+    whole app.
+    """
     if any(key.startswith("_MEM_COMPLETE") or key == "_TYPER_COMPLETE_ARGS" for key in os.environ):
         return app
     name = next((arg for arg in args if not arg.startswith("-")), None)
     before = args[: args.index(name)] if name is not None else args
-    if name is None or "--" in before or {"-h", "--help", "--version"} & set(before):
+    if "--" in before:
         return app
+    if name is None or {"-h", "--help", "--version"} & set(before):
+        return _listing_app()
     from typer.main import get_command_name
 
     commands = [
@@ -210,9 +215,38 @@ def _app_for(args: list[str]) -> typer.Typer:
     ]
     groups = [info for info in app.registered_groups if info.name == name]
     if not commands and not groups:
-        return app
+        return _listing_app()
     lean = copy.copy(app)
     lean.registered_commands, lean.registered_groups = commands, groups
+    return lean
+
+
+def _listing_app() -> typer.Typer:
+    """The app as its help lists it: every command and group by name and help, no options."""
+    from typer.main import get_command_name
+
+    def listed(info: Any) -> Any:
+        stub = copy.copy(info)
+        callback = info.callback
+
+        def command() -> None:  # never run: the group's help or error exits first
+            raise typer.Exit(ExitStatus.USAGE)
+
+        command.__doc__ = callback.__doc__
+        stub.callback = command
+        stub.name = info.name or get_command_name(callback.__name__)
+        return stub
+
+    def listed_group(info: Any) -> Any:
+        stub = copy.copy(info)
+        stub.typer_instance = copy.copy(info.typer_instance)
+        stub.typer_instance.registered_commands = []
+        stub.typer_instance.registered_groups = []
+        return stub
+
+    lean = copy.copy(app)
+    lean.registered_commands = [listed(info) for info in app.registered_commands]
+    lean.registered_groups = [listed_group(info) for info in app.registered_groups]
     return lean
 
 
