@@ -11,7 +11,6 @@ from typing import Any
 from .errors import InputError
 from .paths import config_path, ensure_private_dir
 
-
 _loaded: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}  # path: (stat key, data)
 
 

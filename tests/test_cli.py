@@ -569,7 +569,10 @@ def test_a_command_runs_without_building_the_others(monkeypatch) -> None:
         assert names(_app_for(args)) == everything, args
     runner = CliRunner()
     for args in (["--help"], [], ["--help", "recall"], ["reca"], ["--version"]):  # as the whole app says it
-        whole, cut = runner.invoke(app, args, prog_name="mem"), runner.invoke(_app_for(args), args, prog_name="mem")
+        whole, cut = (
+            runner.invoke(app, args, prog_name="mem"),
+            runner.invoke(_app_for(args), args, prog_name="mem"),
+        )
         assert (cut.exit_code, cut.output) == (whole.exit_code, whole.output), args
     monkeypatch.setenv("_MEM_COMPLETE", "complete_bash")
     assert names(_app_for(["recall", "x"])) == everything
@@ -578,6 +581,8 @@ def test_a_command_runs_without_building_the_others(monkeypatch) -> None:
 
 def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
     env = {**os.environ, "MEMCLI_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "memcli", "reca", "x"], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "memcli", "reca", "x"], capture_output=True, text=True, env=env
+    )
     assert done.returncode == ExitStatus.USAGE
     assert "Did you mean 'recall'?" in done.stderr

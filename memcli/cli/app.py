@@ -208,16 +208,16 @@ def _app_for(args: list[str]) -> typer.Typer:
         return _listing_app()
     from typer.main import get_command_name
 
-    commands = [
+    chosen = [
         info
         for info in app.registered_commands
         if (info.name or (info.callback and get_command_name(info.callback.__name__))) == name
     ]
     groups = [info for info in app.registered_groups if info.name == name]
-    if not commands and not groups:
+    if not chosen and not groups:
         return _listing_app()
     lean = copy.copy(app)
-    lean.registered_commands, lean.registered_groups = commands, groups
+    lean.registered_commands, lean.registered_groups = chosen, groups
     return lean
 
 
