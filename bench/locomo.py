@@ -264,7 +264,9 @@ def rankings(
             )
         return gathered[time_mode]
 
-    def top(found, scores: dict[str, float], time_weight: float | None = None) -> list[tuple[str, float]]:
+    def top(
+        found, scores: dict[str, float], time_weight: float | None = None, lift: bool = True
+    ) -> list[tuple[str, float]]:
         saved = search.TIME_WEIGHT
         if time_weight is not None:
             search.TIME_WEIGHT = time_weight
@@ -272,6 +274,8 @@ def rankings(
             scores = search.time_weighed(mem.store, found, scores)
         finally:
             search.TIME_WEIGHT = saved
+        if lift:  # hybrid mode's neighbour lift (search.neighbour_lifted)
+            scores = search.neighbour_lifted(mem.store, found, scores)
         scores = search.adjusted(mem.store, scores, now=now, valid_at=filters.valid_at) if scores else scores
         return [(i, scores[i]) for i in sorted(scores, key=lambda i: (-scores[i], found.seq[i]))[:k]]
 
@@ -279,9 +283,11 @@ def rankings(
     found = found_for(default)
     for mode in modes:
         if mode == "rrf":
-            out[mode] = top(found, search.scores_of(found, "hybrid", "rrf"))
+            out[mode] = top(found, search.scores_of(found, "hybrid", "rrf"), lift=False)
         else:
-            out[mode] = top(found, search.scores_of(found, mode))
+            out[mode] = top(found, search.scores_of(found, mode), lift=mode == "hybrid")
+    if "hybrid" in modes:
+        out["hybrid lift=off"] = top(found, search.scores_of(found, "hybrid"), lift=False)
     for w in weights:
         out[f"hybrid@{w:g}"] = top(found, search.scores_of(found, "hybrid", fts_weight=w))
     if "hybrid" in modes:

@@ -12,6 +12,11 @@ Every score is in [0, 1], higher is better, in every output:
   Functions for Hybrid Retrieval", 2023). Neither side is divided by its best
   value among the candidates, so the best of weak lexical matches does not
   count as a perfect one and cannot drown a strong semantic match;
+- in hybrid mode, neighbours lift each other: a memory next to a better match
+  (within two turns of it in a thread, or stored within two of it and within an
+  hour when neither has a thread) scores at least halfway between its own
+  score and that match's (`neighbour_lifted`). The answer to a question is often
+  said beside the words that match it ("what did she reply?");
 - then importance, recency and validity weigh it (memcli.ranking), scaled so
   that the most a memory can get stays 1.
 
@@ -55,6 +60,12 @@ FTS_WEIGHT = 0.5
 # 1 - TIME_WEIGHT of its score (bench/locomo.py --sweep, development half).
 TIME_WEIGHT = 0.5
 TIME_MODES = ("filter", "boost", "off")
+# In hybrid mode (score fusion), a memory within NEIGHBOUR_SPAN turns of a better-scoring one in its
+# thread (or, when neither has a thread, stored within NEIGHBOUR_SPAN of it and within
+# NEIGHBOUR_SECONDS of its time) is lifted halfway to that one's score: what is said
+# next to a match is its context (bench/locomo.py, development half).
+NEIGHBOUR_SPAN = 2
+NEIGHBOUR_SECONDS = 3600
 MAX_TERMS = 32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -176,6 +187,40 @@ def time_weighed(store: Store, found: Candidates, scores: dict[str, float]) -> d
     return {i: score if i in within else score * (1.0 - TIME_WEIGHT) for i, score in scores.items()}
 
 
+def neighbour_lifted(store: Store, found: Candidates, scores: dict[str, float]) -> dict[str, float]:
+    """Each candidate's score, at least halfway to the best score of its neighbours
+    among the candidates (NEIGHBOUR_SPAN, NEIGHBOUR_SECONDS); never above that score, so a
+    match keeps its place ahead of what it lifts. Lifts do not chain: a neighbour lifts
+    with its own score."""
+    if len(scores) < 2:
+        return scores
+    places = store.places(list(scores))
+    lines: dict[str | None, list[tuple[int, float, str]]] = {}  # thread (None: none) -> (position, time, id)
+    for memory_id in scores:
+        if memory_id not in places:
+            continue
+        doc_id, chunk, occurred = places[memory_id]
+        if doc_id is not None and chunk is not None:
+            lines.setdefault(doc_id, []).append((chunk, 0.0, memory_id))
+        elif doc_id is None and memory_id in found.seq:
+            when = datetime.fromisoformat(occurred).timestamp() if occurred else float("nan")
+            lines.setdefault(None, []).append((found.seq[memory_id], when, memory_id))
+    lifted = dict(scores)
+    for thread, line in lines.items():
+        line.sort()
+        for i, (position, when, memory_id) in enumerate(line):
+            best = scores[memory_id]
+            for step in (-1, 1):
+                j = i + step
+                while 0 <= j < len(line) and abs(line[j][0] - position) <= NEIGHBOUR_SPAN:
+                    if thread is not None or abs(line[j][1] - when) <= NEIGHBOUR_SECONDS:
+                        best = max(best, scores[line[j][2]])
+                    j += step
+            if best > scores[memory_id]:
+                lifted[memory_id] = (scores[memory_id] + best) / 2
+    return lifted
+
+
 def _gather(
     store: Store,
     embed_query: Callable[[str], np.ndarray],
@@ -270,6 +315,8 @@ def recall(
         store, embed_query, query, filters, depth=depth, mode=mode, span=span, time_mode=time_mode
     )
     scores = time_weighed(store, found, scores_of(found, mode, fusion))
+    if mode == "hybrid" and fusion == "score":  # rrf stays the published formula
+        scores = neighbour_lifted(store, found, scores)
     if adjust and scores:
         scores = adjusted(store, scores, now=now, valid_at=filters.valid_at)
     order = found.seq

@@ -519,3 +519,16 @@ def test_a_server_that_cannot_be_reached_is_one_clear_error(tmp_path: Path) -> N
     with pytest.raises(StoreError, match="cannot connect to postgresql://memcli:\\*\\*\\*@") as caught:
         open_store(f"postgresql://memcli:secret@/memories?host={tmp_path}")
     assert caught.value.exit_status == ExitStatus.DATABASE and "secret" not in str(caught.value)
+
+
+def test_places_say_where_each_memory_stands(store: Store) -> None:
+    ids = add(
+        store,
+        new_row("turn 1", doc_id="chat:garden", chunk=1),
+        new_row("a loose note", occurred_at="2024-05-01T10:00:00Z"),
+    )
+    assert store.places([*ids, "nosuchid"]) == {
+        ids[0]: ("chat:garden", 1, T0),
+        ids[1]: (None, None, "2024-05-01T10:00:00Z"),
+    }
+    assert store.places([]) == {}

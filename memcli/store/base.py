@@ -245,6 +245,10 @@ class Store(Protocol):
         """id -> (importance, occurred_at, last_recalled_at, valid_to), what ranking weighs."""
         ...
 
+    def places(self, memory_ids: Sequence[str]) -> dict[str, tuple[str | None, int | None, str]]:
+        """id -> (doc_id, chunk, occurred_at): where each memory stands among its neighbours."""
+        ...
+
     # -- listing ---------------------------------------------------------------
 
     def select(

@@ -952,6 +952,14 @@ class PostgresStore:
         )
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
+    def places(self, memory_ids: Sequence[str]) -> dict[str, tuple[str | None, int | None, str]]:
+        if not memory_ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT id, doc_id, chunk, occurred_at FROM memories WHERE id = ANY(%s)", [list(memory_ids)]
+        )
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
     # -- listing -----------------------------------------------------------------
 
     def where(self, filters: Filters) -> tuple[str, list[Any]]:

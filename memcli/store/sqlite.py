@@ -128,8 +128,7 @@ class SQLiteStore:
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.traces_left = False  # forgotten text may still be readable in the files (see scrub)
         self.path = path
-        self._temp_changes = 0  # rows this connection wrote to its temporary tables (see _generation)
-        self._codes: tuple[tuple[int, int], str | None, Any] | None = None  # (generation, user, codes)
+        self._cached()
         self.key = key_for(path, create=create)  # None: a plain store
         self.conn = connect(path, create=create, key=self.key)
         try:
@@ -153,7 +152,13 @@ class SQLiteStore:
     def _over(cls, conn: Any, path: Path) -> SQLiteStore:
         store = cls.__new__(cls)
         store.traces_left, store.path, store.conn, store.key = False, path, conn, None
+        store._cached()
         return store
+
+    def _cached(self) -> None:
+        """Nothing cached from the data yet (see _generation)."""
+        self._temp_changes = 0  # rows this connection wrote to its temporary tables
+        self._codes: tuple[tuple[int, int], str | None, Any] | None = None  # (generation, user, codes)
 
     def snapshot(self) -> SQLiteStore:
         """A private copy of the store in memory, to try changes on (a dry run):
@@ -717,6 +722,16 @@ class SQLiteStore:
             [json.dumps(list(memory_ids))],
         )
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+    def places(self, memory_ids: Sequence[str]) -> dict[str, tuple[str | None, int | None, str]]:
+        """id -> (doc_id, chunk, occurred_at)."""
+        if not memory_ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT m.id, m.doc_id, m.chunk, m.occurred_at FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value",
+            [json.dumps(list(memory_ids))],
+        )
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
         """id -> record of those of these ids that exist."""

@@ -1,0 +1,92 @@
+"""Hybrid recall lifts what is said next to a match (memcli.search.neighbour_lifted)."""
+
+from pathlib import Path
+
+import pytest
+
+from memcli import search
+from memcli.memory import Memory
+from memcli.models.embed import FakeEmbedder
+from memcli.records import Filters, NewMemory
+
+
+@pytest.fixture
+def mem(db_path: Path):
+    with Memory(db_path, embedder=FakeEmbedder(), user="t") as memory:
+        yield memory
+
+
+def stored(mem: Memory, items: list[NewMemory]) -> list[str]:
+    return [result.id for result in mem.remember(items)]
+
+
+def candidates_of(mem: Memory, ids: list[str]) -> search.Candidates:
+    found = search.Candidates()  # the order stored, as the store's seq gives it
+    found.seq = {memory_id: seq for seq, memory_id in enumerate(ids, 1)}
+    return found
+
+
+def test_a_thread_lifts_the_turns_within_two_of_a_match(mem: Memory) -> None:
+    turns = [f"turn {n} of the ferry talk" for n in range(1, 8)]
+    ids = stored(mem, [NewMemory(text, doc_id="talk", chunk=n) for n, text in enumerate(turns, 1)])
+    scores = dict.fromkeys(ids, 0.1)
+    scores[ids[3]] = 0.9  # turn 4 matched
+    found = candidates_of(mem, ids)
+    lifted = search.neighbour_lifted(mem.store, found, scores)
+    assert lifted[ids[3]] == 0.9  # the match keeps its score
+    for near in (ids[1], ids[2], ids[4], ids[5]):  # turns 2, 3, 5, 6
+        assert lifted[near] == pytest.approx(0.5)  # halfway from 0.1 to 0.9
+    for far in (ids[0], ids[6]):  # three turns away
+        assert lifted[far] == 0.1
+    assert max(lifted.values()) <= 0.9
+
+
+def test_notes_without_a_thread_lift_only_when_stored_together(mem: Memory) -> None:
+    ids = stored(
+        mem,
+        [
+            NewMemory("booked the ferry", occurred_at="2024-05-01T10:00:00Z"),
+            NewMemory("back on the 28th", occurred_at="2024-05-01T10:20:00Z"),  # same sitting
+            NewMemory("a note a day later", occurred_at="2024-05-02T10:20:00Z"),
+        ],
+    )
+    scores = {ids[0]: 0.8, ids[1]: 0.2, ids[2]: 0.2}
+    lifted = search.neighbour_lifted(mem.store, candidates_of(mem, ids), scores)
+    assert lifted == {ids[0]: 0.8, ids[1]: pytest.approx(0.5), ids[2]: 0.2}
+
+
+def test_lifts_do_not_chain_and_threads_do_not_mix(mem: Memory) -> None:
+    ids = stored(mem, [NewMemory(f"talk a turn {n}", doc_id="a", chunk=n) for n in range(1, 6)])
+    other = stored(mem, [NewMemory("talk b turn 2", doc_id="b", chunk=2)])
+    scores = {**dict.fromkeys(ids, 0.0), other[0]: 0.0}
+    scores[ids[0]] = 1.0
+    lifted = search.neighbour_lifted(mem.store, candidates_of(mem, [*ids, *other]), scores)
+    assert [lifted[i] for i in ids] == [1.0, 0.5, 0.5, 0.0, 0.0]  # turn 4 is not lifted by turn 3's lift
+    assert lifted[other[0]] == 0.0  # chunk 2 of another thread
+
+
+def test_recall_finds_the_reply_that_shares_no_word_with_the_question(mem: Memory, monkeypatch) -> None:
+    """Two notes of one sitting: the second answers what the first asks, and shares no word
+    with the query; older notes that mention the ferry in passing rank under it."""
+    stored(
+        mem,
+        [
+            *[
+                NewMemory(
+                    f"the ferry company newsletter number {n} arrived",
+                    occurred_at=f"2024-04-{n + 1:02d}T09:00:00Z",
+                )
+                for n in range(8)
+            ],
+            NewMemory("Ana asked when the ferry to Naxos leaves", occurred_at="2024-05-01T10:00:00Z"),
+            NewMemory("Ben said Tuesday at seven", occurred_at="2024-05-01T10:02:00Z"),
+        ],
+    )
+    query = "when does the ferry to Naxos leave"
+    hits = mem.recall(query, Filters(user="t"), k=3, min_score=0.0)
+    texts = [hit.record.text for hit in hits]
+    assert texts[:2] == ["Ana asked when the ferry to Naxos leaves", "Ben said Tuesday at seven"]
+    assert all(0.0 <= hit.score <= 1.0 for hit in hits) and hits[1].score <= hits[0].score
+    monkeypatch.setattr(search, "NEIGHBOUR_SPAN", 0)  # without the lift it is not found
+    unlifted = mem.recall(query, Filters(user="t"), k=3, min_score=0.0)
+    assert "Ben said Tuesday at seven" not in [hit.record.text for hit in unlifted]
