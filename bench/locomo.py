@@ -265,17 +265,22 @@ def rankings(
         return gathered[time_mode]
 
     def top(
-        found, scores: dict[str, float], time_weight: float | None = None, lift: bool = True
+        found,
+        scores: dict[str, float],
+        time_weight: float | None = None,
+        lift: bool = True,
+        fts_weight: float = search.FTS_WEIGHT,
     ) -> list[tuple[str, float]]:
         saved = search.TIME_WEIGHT
         if time_weight is not None:
             search.TIME_WEIGHT = time_weight
         try:
-            scores = search.time_weighed(mem.store, found, scores)
+            if lift:  # hybrid's context: neighbours join and lift (search.in_context)
+                scores, found = search.in_context(mem.store, found, scores, fts_weight)
+            else:
+                scores = search.time_weighed(mem.store, found, scores)
         finally:
             search.TIME_WEIGHT = saved
-        if lift:  # hybrid mode's neighbour lift (search.neighbour_lifted)
-            scores = search.neighbour_lifted(mem.store, found, scores)
         scores = search.adjusted(mem.store, scores, now=now, valid_at=filters.valid_at) if scores else scores
         return [(i, scores[i]) for i in sorted(scores, key=lambda i: (-scores[i], found.seq[i]))[:k]]
 
@@ -287,9 +292,9 @@ def rankings(
         else:
             out[mode] = top(found, search.scores_of(found, mode), lift=mode == "hybrid")
     if "hybrid" in modes:
-        out["hybrid lift=off"] = top(found, search.scores_of(found, "hybrid"), lift=False)
+        out["hybrid neighbours=off"] = top(found, search.scores_of(found, "hybrid"), lift=False)
     for w in weights:
-        out[f"hybrid@{w:g}"] = top(found, search.scores_of(found, "hybrid", fts_weight=w))
+        out[f"hybrid@{w:g}"] = top(found, search.scores_of(found, "hybrid", fts_weight=w), fts_weight=w)
     if "hybrid" in modes:
         for time_mode in search.TIME_MODES:
             f = found_for(time_mode)

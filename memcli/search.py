@@ -63,9 +63,11 @@ TIME_MODES = ("filter", "boost", "off")
 # In hybrid mode (score fusion), a memory within NEIGHBOUR_SPAN turns of a better-scoring one in its
 # thread (or, when neither has a thread, stored within NEIGHBOUR_SPAN of it and within
 # NEIGHBOUR_SECONDS of its time) is lifted halfway to that one's score: what is said
-# next to a match is its context (bench/locomo.py, development half).
+# next to a match is its context (bench/locomo.py, development half). The neighbours of
+# the NEIGHBOUR_SEEDS best candidates are candidates too.
 NEIGHBOUR_SPAN = 2
 NEIGHBOUR_SECONDS = 3600
+NEIGHBOUR_SEEDS = 5
 MAX_TERMS = 32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -121,6 +123,8 @@ class Candidates:
     vector_rank: dict[str, int] = field(default_factory=dict)
     seq: dict[str, int] = field(default_factory=dict)
     span: tuple[str, str] | None = None  # set when those outside a query's time span are weighed down
+    filters: Filters | None = None  # what every candidate passed
+    query_vector: np.ndarray | None = None  # the query's embedding, when it was embedded
 
 
 def candidates(
@@ -187,6 +191,30 @@ def time_weighed(store: Store, found: Candidates, scores: dict[str, float]) -> d
     return {i: score if i in within else score * (1.0 - TIME_WEIGHT) for i, score in scores.items()}
 
 
+def in_context(
+    store: Store, found: Candidates, fused: dict[str, float], fts_weight: float = FTS_WEIGHT
+) -> tuple[dict[str, float], Candidates]:
+    """Hybrid scores with the candidates' context: the neighbours of the best few join
+    the candidates (scored by their similarity alone: they were not among the full-text
+    matches), then the time the query named weighs them (time_weighed) and neighbours
+    lift each other (neighbour_lifted). Returns the scores and the candidates, the new
+    ones included (a copy: `found` is left as it was)."""
+    scores = time_weighed(store, found, fused)
+    seeds = sorted(scores, key=lambda i: (-scores[i], found.seq[i]))[:NEIGHBOUR_SEEDS]
+    vector, filters = found.query_vector, found.filters
+    if seeds and vector is not None and filters is not None:
+        near = store.neighbours(seeds, filters, NEIGHBOUR_SPAN, NEIGHBOUR_SECONDS)
+        new = {memory_id: seq for memory_id, seq in near.items() if memory_id not in fused}
+        if new:
+            found = dataclasses.replace(found, seq={**found.seq, **new}, similarity=dict(found.similarity))
+            cosines = store.similarities(list(new), vector)
+            for memory_id in new:
+                found.similarity[memory_id] = max(0.0, cosines.get(memory_id, 0.0))
+            fused = {**fused, **{i: (1.0 - fts_weight) * found.similarity[i] for i in new}}
+            scores = time_weighed(store, found, fused)
+    return neighbour_lifted(store, found, scores), found
+
+
 def neighbour_lifted(store: Store, found: Candidates, scores: dict[str, float]) -> dict[str, float]:
     """Each candidate's score, at least halfway to the best score of its neighbours
     among the candidates (NEIGHBOUR_SPAN, NEIGHBOUR_SECONDS); never above that score, so a
@@ -230,7 +258,7 @@ def _gather(
     depth: int,
     mode: str,
 ) -> Candidates:
-    found = Candidates()
+    found = Candidates(filters=filters)
     fts: list[Scored] = []
     vec: list[Scored] = []
     # the model embeds the query on the other core while the full-text index is searched
@@ -243,6 +271,7 @@ def _gather(
     if embedded is not None:
         query_vector = embedded()
         vec = store.vector_search(query_vector, filters, depth)
+    found.query_vector = query_vector
     found.fts_rank = {c.id: i + 1 for i, c in enumerate(fts)}
     found.vector_rank = {c.id: i + 1 for i, c in enumerate(vec)}
     found.seq = {c.id: c.seq for c in [*fts, *vec]}
@@ -314,9 +343,10 @@ def recall(
     found = candidates(
         store, embed_query, query, filters, depth=depth, mode=mode, span=span, time_mode=time_mode
     )
-    scores = time_weighed(store, found, scores_of(found, mode, fusion))
     if mode == "hybrid" and fusion == "score":  # rrf stays the published formula
-        scores = neighbour_lifted(store, found, scores)
+        scores, found = in_context(store, found, scores_of(found, mode, fusion))
+    else:
+        scores = time_weighed(store, found, scores_of(found, mode, fusion))
     if adjust and scores:
         scores = adjusted(store, scores, now=now, valid_at=filters.valid_at)
     order = found.seq

@@ -90,3 +90,36 @@ def test_recall_finds_the_reply_that_shares_no_word_with_the_question(mem: Memor
     monkeypatch.setattr(search, "NEIGHBOUR_SPAN", 0)  # without the lift it is not found
     unlifted = mem.recall(query, Filters(user="t"), k=3, min_score=0.0)
     assert "Ben said Tuesday at seven" not in [hit.record.text for hit in unlifted]
+
+
+def test_the_neighbours_of_the_best_matches_join_the_candidates(mem: Memory, monkeypatch) -> None:
+    """A reply too unlike the query to be a full-text or vector candidate among many
+    that are is still found, beside the note it answers."""
+    stored(
+        mem,
+        [
+            *[
+                NewMemory(
+                    f"ferry newsletter {n}: the Naxos ferry timetable for spring",
+                    occurred_at=f"2024-0{1 + n % 4}-{1 + n % 28:02d}T0{n % 10}:00:00Z",
+                )
+                for n in range(80)
+            ],
+            NewMemory("Ana asked when the ferry to Naxos leaves", occurred_at="2024-05-01T10:00:00Z"),
+            NewMemory("Ben said Tuesday at seven", occurred_at="2024-05-01T10:02:00Z"),
+        ],
+    )
+    query = "when does the ferry to Naxos leave"
+    found = search.candidates(mem.store, lambda q: mem._embed([q])[0], query, Filters(user="t"), depth=50)
+    reply = next(r.id for r in mem.list(limit=None) if r.text == "Ben said Tuesday at seven")
+    assert reply not in found.seq  # neither list had it
+    hits = mem.recall(query, Filters(user="t"), k=3, min_score=0.0)
+    assert [hit.record.text for hit in hits][:2] == [
+        "Ana asked when the ferry to Naxos leaves",
+        "Ben said Tuesday at seven",
+    ]
+    assert hits[1].relevance is None and hits[1].fts_rank is None and hits[1].vector_rank is None
+    assert mem.recall(query, Filters(user="t", kinds=["semantic"]), k=3, min_score=0.0) == []  # filters hold
+    monkeypatch.setattr(search, "NEIGHBOUR_SEEDS", 0)
+    unlifted = mem.recall(query, Filters(user="t"), k=10, min_score=0.0)
+    assert "Ben said Tuesday at seven" not in [hit.record.text for hit in unlifted]

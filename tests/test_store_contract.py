@@ -532,3 +532,30 @@ def test_places_say_where_each_memory_stands(store: Store) -> None:
         ids[1]: (None, None, "2024-05-01T10:00:00Z"),
     }
     assert store.places([]) == {}
+
+
+def test_neighbours_are_within_the_span_the_hour_the_thread_and_the_filters(store: Store) -> None:
+    ids = add(
+        store,
+        *[new_row(f"turn {i}", doc_id="chat", chunk=i) for i in range(1, 7)],
+        new_row("other thread", doc_id="other", chunk=2),
+        new_row("loose a", occurred_at="2024-05-01T10:00:00Z"),
+        new_row("loose b, same sitting", occurred_at="2024-05-01T10:30:00Z"),
+        new_row("loose c, next day", occurred_at="2024-05-02T10:30:00Z"),
+        new_row("loose d, same sitting, a fact", occurred_at="2024-05-01T10:40:00Z", kind="semantic"),
+        new_row("bob's note", "bob", occurred_at="2024-05-01T10:05:00Z"),
+    )
+    turns, other, loose, bobs = ids[:6], ids[6], ids[7:11], ids[11]
+    ann = Filters(user="ann")
+    assert set(store.neighbours([turns[2]], ann, 2, 3600)) == set(turns[:5])  # turns 1-5 around turn 3
+    assert set(store.neighbours([loose[0]], ann, 2, 3600)) == {loose[0], loose[1]}  # d is three away
+    assert set(store.neighbours([loose[1]], ann, 2, 3600)) == {loose[0], loose[1], loose[3]}
+    assert set(store.neighbours([loose[1]], Filters(user="ann", kinds=["episodic"]), 2, 3600)) == set(
+        loose[:2]
+    )
+    assert other not in store.neighbours(turns, ann, 2, 3600) and bobs not in store.neighbours(
+        loose, EVERY, 2, 3600
+    )
+    seqs = store.neighbours([turns[0]], ann, 1, 3600)  # id -> seq, the order stored
+    assert set(seqs) == set(turns[:2]) and seqs[turns[0]] < seqs[turns[1]]
+    assert store.neighbours([], ann, 2, 3600) == {}

@@ -249,6 +249,14 @@ class Store(Protocol):
         """id -> (doc_id, chunk, occurred_at): where each memory stands among its neighbours."""
         ...
 
+    def neighbours(
+        self, memory_ids: Sequence[str], filters: Filters, span: int, seconds: int
+    ) -> dict[str, int]:
+        """id -> seq of the memories that pass `filters` and stand next to one of these: within
+        `span` turns in its thread, or, when neither has a thread, stored within `span` of it
+        and within `seconds` of its time (the memories themselves included)."""
+        ...
+
     # -- listing ---------------------------------------------------------------
 
     def select(

@@ -960,6 +960,24 @@ class PostgresStore:
         )
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
+    def neighbours(
+        self, memory_ids: Sequence[str], filters: Filters, span: int, seconds: int
+    ) -> dict[str, int]:
+        if not memory_ids:
+            return {}
+        where, params = self.where(filters)
+        sql = (
+            'WITH s AS (SELECT owner, "user", doc_id, chunk, seq, occurred_at FROM memories WHERE id = ANY(%s)) '
+            f"SELECT DISTINCT {_T}.id, {_T}.seq FROM s JOIN memories {_T} ON {_T}.owner = s.owner "
+            f'AND {_T}."user" = s."user" AND ('
+            f"(s.doc_id IS NOT NULL AND {_T}.doc_id = s.doc_id AND {_T}.chunk BETWEEN s.chunk - %s AND s.chunk + %s) OR "
+            f"(s.doc_id IS NULL AND {_T}.doc_id IS NULL AND {_T}.seq BETWEEN s.seq - %s AND s.seq + %s "
+            f"AND abs(extract(epoch FROM {_T}.occurred_at::timestamptz - s.occurred_at::timestamptz)) <= %s)) "
+            f"WHERE {where}"
+        )
+        rows = self.conn.execute(sql, [list(memory_ids), span, span, span, span, seconds, *params])
+        return {r[0]: int(r[1]) for r in rows}
+
     # -- listing -----------------------------------------------------------------
 
     def where(self, filters: Filters) -> tuple[str, list[Any]]:

@@ -733,6 +733,26 @@ class SQLiteStore:
         )
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
+    def neighbours(
+        self, memory_ids: Sequence[str], filters: Filters, span: int, seconds: int
+    ) -> dict[str, int]:
+        if not memory_ids:
+            return {}
+        where, params = self.where(filters)
+        sql = (
+            "WITH s AS (SELECT m.user, m.doc_id, m.chunk, m.seq, m.occurred_at "
+            "FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value) "
+            "SELECT DISTINCT m.id, m.seq FROM s JOIN memories m ON m.user = s.user AND ("
+            "(s.doc_id IS NOT NULL AND m.doc_id = s.doc_id AND m.chunk BETWEEN s.chunk - ? AND s.chunk + ?) OR "
+            "(s.doc_id IS NULL AND m.doc_id IS NULL AND m.seq BETWEEN s.seq - ? AND s.seq + ? "
+            "AND abs(julianday(m.occurred_at) - julianday(s.occurred_at)) * 86400 <= ?)) "
+            f"WHERE {where}"
+        )
+        rows = self.conn.execute(
+            sql, [json.dumps(list(memory_ids)), span, span, span, span, seconds, *params]
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
     def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
         """id -> record of those of these ids that exist."""
         out: dict[str, MemoryRecord] = {}
