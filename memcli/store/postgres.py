@@ -966,14 +966,18 @@ class PostgresStore:
         if not memory_ids:
             return {}
         where, params = self.where(filters)
+        # A thread's turns by (owner, user, doc_id, chunk), notes without a thread by their
+        # seq; then the filters, on those few rows only.
         sql = (
-            'WITH s AS (SELECT owner, "user", doc_id, chunk, seq, occurred_at FROM memories WHERE id = ANY(%s)) '
-            f"SELECT DISTINCT {_T}.id, {_T}.seq FROM s JOIN memories {_T} ON {_T}.owner = s.owner "
-            f'AND {_T}."user" = s."user" AND ('
-            f"(s.doc_id IS NOT NULL AND {_T}.doc_id = s.doc_id AND {_T}.chunk BETWEEN s.chunk - %s AND s.chunk + %s) OR "
-            f"(s.doc_id IS NULL AND {_T}.doc_id IS NULL AND {_T}.seq BETWEEN s.seq - %s AND s.seq + %s "
-            f"AND abs(extract(epoch FROM {_T}.occurred_at::timestamptz - s.occurred_at::timestamptz)) <= %s)) "
-            f"WHERE {where}"
+            'WITH s AS (SELECT owner, "user", doc_id, chunk, seq, occurred_at FROM memories WHERE id = ANY(%s)), '
+            "near AS ("
+            'SELECT n.seq FROM s JOIN memories n ON n.owner = s.owner AND n."user" = s."user" '
+            "AND n.doc_id = s.doc_id AND n.chunk BETWEEN s.chunk - %s AND s.chunk + %s "
+            "UNION "
+            "SELECT n.seq FROM s JOIN memories n ON n.seq BETWEEN s.seq - %s AND s.seq + %s "
+            'WHERE s.doc_id IS NULL AND n.doc_id IS NULL AND n.owner = s.owner AND n."user" = s."user" '
+            "AND abs(extract(epoch FROM n.occurred_at::timestamptz - s.occurred_at::timestamptz)) <= %s) "
+            f"SELECT {_T}.id, {_T}.seq FROM near JOIN memories {_T} ON {_T}.seq = near.seq WHERE {where}"
         )
         rows = self.conn.execute(sql, [list(memory_ids), span, span, span, span, seconds, *params])
         return {r[0]: int(r[1]) for r in rows}

@@ -739,18 +739,23 @@ class SQLiteStore:
         if not memory_ids:
             return {}
         where, params = self.where(filters)
+        # Each lookup by an index, the seeds as the outer loop (CROSS JOIN): a thread's
+        # turns by (user, doc_id, chunk), notes without a thread by their seq (the rowid);
+        # then the filters, on those few rows only.
         sql = (
             "WITH s AS (SELECT m.user, m.doc_id, m.chunk, m.seq, m.occurred_at "
-            "FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value) "
-            "SELECT DISTINCT m.id, m.seq FROM s JOIN memories m ON m.user = s.user AND ("
-            "(s.doc_id IS NOT NULL AND m.doc_id = s.doc_id AND m.chunk BETWEEN s.chunk - ? AND s.chunk + ?) OR "
-            "(s.doc_id IS NULL AND m.doc_id IS NULL AND m.seq BETWEEN s.seq - ? AND s.seq + ? "
-            "AND abs(julianday(m.occurred_at) - julianday(s.occurred_at)) * 86400 <= ?)) "
-            f"WHERE {where}"
+            "FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value), "
+            "near AS ("
+            "SELECT m.seq FROM s CROSS JOIN memories m ON m.user = s.user AND m.doc_id = s.doc_id "
+            "AND m.chunk BETWEEN s.chunk - ? AND s.chunk + ? WHERE s.doc_id IS NOT NULL "
+            "UNION "
+            "SELECT m.seq FROM s CROSS JOIN memories m ON m.seq BETWEEN s.seq - ? AND s.seq + ? "
+            "WHERE s.doc_id IS NULL AND m.doc_id IS NULL AND +m.user = s.user "
+            "AND abs(julianday(m.occurred_at) - julianday(s.occurred_at)) * 86400 <= ?) "
+            f"SELECT m.id, m.seq FROM near CROSS JOIN memories m ON m.seq = near.seq WHERE {where}"
         )
-        rows = self.conn.execute(
-            sql, [json.dumps(list(memory_ids)), span, span, span, span, seconds, *params]
-        )
+        ids = json.dumps(list(memory_ids))
+        rows = self.conn.execute(sql, [ids, span, span, span, span, seconds, *params])
         return {r[0]: int(r[1]) for r in rows}
 
     def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
