@@ -12,7 +12,8 @@ Every score is in [0, 1], higher is better, in every output:
   Functions for Hybrid Retrieval", 2023). Neither side is divided by its best
   value among the candidates, so the best of weak lexical matches does not
   count as a perfect one and cannot drown a strong semantic match;
-- in hybrid mode, neighbours lift each other: a memory next to a better match
+- in hybrid mode (score fusion), neighbours count (`in_context`): those of the
+  best few candidates join the candidates, and a memory next to a better match
   (within two turns of it in a thread, or stored within two of it and within an
   hour when neither has a thread) scores at least halfway between its own
   score and that match's (`neighbour_lifted`). The answer to a question is often
