@@ -65,6 +65,18 @@ def test_lifts_do_not_chain_and_threads_do_not_mix(mem: Memory) -> None:
     assert lifted[other[0]] == 0.0  # chunk 2 of another thread
 
 
+# Two notes of one sitting: the second answers what the first asks, and shares no word
+# with the question.
+def sitting() -> list[NewMemory]:
+    return [
+        NewMemory("Ana asked when the ferry to Naxos leaves", occurred_at="2024-05-01T10:00:00Z"),
+        NewMemory("Ben said Tuesday at seven", occurred_at="2024-05-01T10:02:00Z"),
+    ]
+
+
+QUESTION = "when does the ferry to Naxos leave"
+
+
 def test_recall_finds_the_reply_that_shares_no_word_with_the_question(mem: Memory, monkeypatch) -> None:
     """Two notes of one sitting: the second answers what the first asks, and shares no word
     with the query; older notes that mention the ferry in passing rank under it."""
@@ -78,11 +90,10 @@ def test_recall_finds_the_reply_that_shares_no_word_with_the_question(mem: Memor
                 )
                 for n in range(8)
             ],
-            NewMemory("Ana asked when the ferry to Naxos leaves", occurred_at="2024-05-01T10:00:00Z"),
-            NewMemory("Ben said Tuesday at seven", occurred_at="2024-05-01T10:02:00Z"),
+            *sitting(),
         ],
     )
-    query = "when does the ferry to Naxos leave"
+    query = QUESTION
     hits = mem.recall(query, Filters(user="t"), k=3, min_score=0.0)
     texts = [hit.record.text for hit in hits]
     assert texts[:2] == ["Ana asked when the ferry to Naxos leaves", "Ben said Tuesday at seven"]
@@ -105,11 +116,10 @@ def test_the_neighbours_of_the_best_matches_join_the_candidates(mem: Memory, mon
                 )
                 for n in range(80)
             ],
-            NewMemory("Ana asked when the ferry to Naxos leaves", occurred_at="2024-05-01T10:00:00Z"),
-            NewMemory("Ben said Tuesday at seven", occurred_at="2024-05-01T10:02:00Z"),
+            *sitting(),
         ],
     )
-    query = "when does the ferry to Naxos leave"
+    query = QUESTION
     found = search.candidates(mem.store, lambda q: mem._embed([q])[0], query, Filters(user="t"), depth=50)
     reply = next(r.id for r in mem.list(limit=None) if r.text == "Ben said Tuesday at seven")
     assert reply not in found.seq  # neither list had it
