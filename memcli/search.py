@@ -267,15 +267,16 @@ def _gather(
     found = Candidates(filters=filters)
     fts: list[Scored] = []
     vec: list[Scored] = []
-    # the model embeds the query on the other core while the full-text index is searched
-    embedded = _in_background(embed_query, query) if mode in ("hybrid", "vector") else None
+    # in hybrid mode the model embeds the query on the other core while the full-text
+    # index is searched; vector mode has nothing to overlap it with
+    embedded = _in_background(embed_query, query) if mode == "hybrid" else None
     if mode in ("hybrid", "fts"):
         terms = query_terms(query)
         if terms:
             fts = store.fts_search(terms, filters, depth)
     query_vector = None
-    if embedded is not None:
-        query_vector = embedded()
+    if mode in ("hybrid", "vector"):
+        query_vector = embedded() if embedded is not None else embed_query(query)
         vec = store.vector_search(query_vector, filters, depth)
     found.query_vector = query_vector
     found.fts_rank = {c.id: i + 1 for i, c in enumerate(fts)}
