@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass, field, fields
+from dataclasses import field as _field  # ProfileEntry has a `field` of its own
 from typing import Any, Literal, NamedTuple, TypedDict
 
 KINDS = ("episodic", "semantic", "procedural")
@@ -212,6 +213,7 @@ class Filters:
     min_recalled: int | None = None  # recalled at least this many times
     superseded_by: str | None = None  # the facts this memory replaced
     derived_from: list[str] | None = None  # `sources` names one of these ids ([]: none does)
+    about: list[str] = field(default_factory=list)  # entity ids: a memory must mention every one
 
 
 @dataclass
@@ -287,3 +289,87 @@ class Stats:
         data = asdict(self)
         data["indexes_ok"] = self.indexes_ok
         return data
+
+
+# -- entities, relations and the profile (memcli.entities) ------------------------
+
+# What an entity is: "self" is the user themself (one per user).
+ENTITY_KINDS = ("person", "pet", "place", "organisation", "thing", "self")
+
+
+@dataclass
+class Entity:
+    """Someone or something the memories are about, by its names.
+
+    `aliases` are the other names it goes by in the memories ("Ana Silva", "my
+    sister"); `pinned` are the names the user gave it (rename, merge), which stay
+    whatever is forgotten. `memories` counts the memories that mention it.
+    """
+
+    id: str
+    user: str
+    name: str
+    kind: str
+    aliases: list[str] = field(default_factory=list)
+    pinned: list[str] = field(default_factory=list)
+    created_at: str = ""
+    updated_at: str = ""
+    memories: int = 0
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([self.name, *self.aliases, *self.pinned]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Relation:
+    """A dated edge between two entities ("Ana" "lives in" "Porto"), made from the
+    memories in `sources`; a newer relation of the same kind ends it (`valid_to`,
+    `superseded_by`) without deleting it, as facts are superseded."""
+
+    id: str
+    user: str
+    subject: str  # entity id
+    predicate: str
+    object: str  # entity id
+    valid_from: str
+    valid_to: str | None = None
+    superseded_by: str | None = None
+    sources: list[str] = field(default_factory=list)  # memory ids
+    created_at: str = ""
+
+    @property
+    def current(self) -> bool:
+        return self.valid_to is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# How a profile value came to be: the user set it, or consolidation derived it.
+PROFILE_ORIGINS = ("set", "derived")
+
+
+@dataclass
+class ProfileEntry:
+    """One value of a profile field over a span of time: the current value has no
+    `valid_to`; older values are the field's history."""
+
+    id: str
+    user: str
+    field: str
+    value: str
+    origin: str  # "set" or "derived"
+    set_at: str
+    valid_to: str | None = None
+    sources: list[str] = _field(default_factory=list)  # memory ids (derived values)
+
+    @property
+    def current(self) -> bool:
+        return self.valid_to is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -21,12 +21,16 @@ from memcli.records import (
     STORE_FIELDS,
     UPDATABLE,
     ChatSession,
+    Entity,
     Filters,
     HistoryEntry,
     MemoryRecord,
     NewMemory,
     NewRow,
     Patch,
+    ProfileEntry,
+    Relation,
+    new_id,
 )
 from memcli.store import open_store
 from memcli.store.base import Capabilities, Store
@@ -559,3 +563,100 @@ def test_neighbours_are_within_the_span_the_hour_the_thread_and_the_filters(stor
     seqs = store.neighbours([turns[0]], ann, 1, 3600)  # id -> seq, the order stored
     assert set(seqs) == set(turns[:2]) and seqs[turns[0]] < seqs[turns[1]]
     assert store.neighbours([], ann, 2, 3600) == {}
+
+
+# -- entities, relations, the profile ---------------------------------------------------
+
+
+def entity(name: str, kind: str = "person", user: str = "ann", **fields: Any) -> Entity:
+    return Entity(id=new_id(), user=user, name=name, kind=kind, created_at=T0, updated_at=T0, **fields)
+
+
+def test_entities_keep_their_names_and_count_the_memories_that_mention_them(store: Store) -> None:
+    ana = entity("Ana", aliases=["Ana Silva", "my sister"])
+    porto = entity("Porto", "place")
+    store.put_entity(ana)
+    store.put_entity(porto)
+    store.put_entity(entity("Bob", user="bob"))
+    a, b, c = add(store, new_row("Ana moved to Porto"), new_row("Ana likes orchids"), new_row("Rain all day"))
+    assert store.link([(a, ana.id), (a, porto.id), (b, ana.id), (b, ana.id), ("zzzzzzzz", ana.id)]) == 3
+    assert store.link([(a, ana.id)]) == 0  # already known
+
+    listed = {e.name: e for e in store.entities("ann")}
+    assert set(listed) == {"Ana", "Porto"}
+    assert listed["Ana"].aliases == ["Ana Silva", "my sister"] and listed["Ana"].memories == 2
+    assert listed["Porto"].memories == 1 and listed["Porto"].kind == "place"
+    assert [e.name for e in store.entities(None)] == ["Ana", "Porto", "Bob"]
+    assert [e.name for e in store.entities("ann", [porto.id, "zzzzzzzz"])] == ["Porto"]
+    assert sorted(store.links(memory_ids=[a])) == sorted([(a, ana.id), (a, porto.id)])
+    assert store.links(entity_ids=[ana.id]) == [(a, ana.id), (b, ana.id)]
+
+    # the memories about an entity, as a filter
+    about = dataclasses.replace(EVERY, about=[ana.id])
+    assert store.select_ids(about) == [a, b]
+    assert store.select_ids(dataclasses.replace(EVERY, about=[ana.id, porto.id])) == [a]
+    assert c not in store.select_ids(about)
+
+    renamed = dataclasses.replace(
+        listed["Ana"], name="Ana S.", pinned=["Ana S."], updated_at="2024-02-01T00:00:00Z"
+    )
+    store.put_entity(renamed)
+    [got] = store.entities("ann", [ana.id])
+    assert (got.name, got.pinned, got.updated_at, got.created_at) == (
+        "Ana S.",
+        ["Ana S."],
+        "2024-02-01T00:00:00Z",
+        T0,
+    )
+
+    assert store.unlink([(b, ana.id)]) == 1
+    store.delete([a])  # a forgotten memory mentions nothing any more
+    assert store.links(entity_ids=[ana.id, porto.id]) == []
+    assert {e.name: e.memories for e in store.entities("ann")} == {"Ana S.": 0, "Porto": 0}
+
+
+def test_relations_are_dated_edges_that_go_with_their_entities(store: Store) -> None:
+    ana, lisbon, porto = entity("Ana"), entity("Lisbon", "place"), entity("Porto", "place")
+    for e in (ana, lisbon, porto):
+        store.put_entity(e)
+    [note] = add(store, new_row("Ana moved to Porto"))
+    old = Relation(new_id(), "ann", ana.id, "lives in", lisbon.id, "2020-01-01T00:00:00Z", created_at=T0)
+    new = Relation(new_id(), "ann", ana.id, "lives in", porto.id, "2024-03-01T00:00:00Z", sources=[note])
+    store.put_relation(old)
+    store.put_relation(new)
+    store.put_relation(dataclasses.replace(old, valid_to=new.valid_from, superseded_by=new.id))
+    got = store.relations("ann")
+    assert [(r.object, r.valid_to, r.superseded_by) for r in got] == [
+        (lisbon.id, new.valid_from, new.id),
+        (porto.id, None, None),
+    ]
+    assert got[1].sources == [note] and got[1].created_at == new.valid_from and got[0].created_at == T0
+    assert [r.id for r in store.relations("ann", [porto.id])] == [new.id]
+    assert store.relations("bob") == []
+
+    assert store.delete_entities([porto.id]) == 1  # its relations go with it
+    assert [r.id for r in store.relations("ann")] == [old.id]
+    assert store.delete_relations([old.id]) == 1 and store.relations(None) == []
+    assert [e.name for e in store.entities("ann")] == ["Ana", "Lisbon"]
+
+
+def test_profile_entries_keep_every_value_a_field_had(store: Store) -> None:
+    first = ProfileEntry(
+        new_id(), "ann", "home", "Lisbon", "derived", "2020-01-01T00:00:00Z", sources=["abcd2345"]
+    )
+    now = ProfileEntry(new_id(), "ann", "home", "Porto", "set", "2024-03-01T00:00:00Z")
+    name = ProfileEntry(new_id(), "ann", "name", "Ann", "set", "2024-01-01T00:00:00Z")
+    for e in (now, name, first):
+        store.put_profile_entry(e)
+    store.put_profile_entry(dataclasses.replace(first, valid_to=now.set_at))
+    store.put_profile_entry(ProfileEntry(new_id(), "bob", "home", "Oslo", "set", T0))
+    got = store.profile_entries("ann")
+    assert [(e.field, e.value, e.valid_to) for e in got] == [
+        ("home", "Lisbon", now.set_at),
+        ("home", "Porto", None),
+        ("name", "Ann", None),
+    ]
+    assert got[0].sources == ["abcd2345"] and got[0].origin == "derived" and got[1].current
+    assert len(store.profile_entries(None)) == 4
+    assert store.delete_profile_entries([first.id, "zzzzzzzz"]) == 1
+    assert [e.value for e in store.profile_entries("ann")] == ["Porto", "Ann"]

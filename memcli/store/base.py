@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from ..records import (
         ChatSession,
+        Entity,
         Filters,
         GroupColumn,
         HistoryEntry,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
         NewRow,
         Order,
         Patch,
+        ProfileEntry,
+        Relation,
         Scored,
     )
 
@@ -299,6 +302,50 @@ class Store(Protocol):
         """Store an exported session as it was, times included; False (and nothing
         changed) when this user already has a session of that name."""
         ...
+
+    # -- entities, relations, the profile (memcli.entities; rows in graph_rows.py) --
+
+    def entities(self, user: str | None, ids: Sequence[str] | None = None) -> list[Entity]:
+        """Entities of `user` (every user when None), oldest first, each with how many
+        memories mention it; only those of `ids` when given."""
+        ...
+
+    def put_entity(self, entity: Entity) -> None:
+        """Store an entity, or change the one with its id."""
+        ...
+
+    def delete_entities(self, ids: Sequence[str]) -> int:
+        """Erase entities, their mentions and every relation they are in."""
+        ...
+
+    def link(self, pairs: Sequence[tuple[str, str]]) -> int:
+        """(memory id, entity id): the memory mentions the entity. Returns the new links."""
+        ...
+
+    def unlink(self, pairs: Sequence[tuple[str, str]]) -> int: ...
+
+    def links(
+        self, *, memory_ids: Sequence[str] | None = None, entity_ids: Sequence[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """(memory id, entity id) of the mentions of these memories, or of these entities."""
+        ...
+
+    def relations(self, user: str | None, entity_ids: Sequence[str] | None = None) -> list[Relation]:
+        """Relations (current and ended) in the order they began; with `entity_ids`,
+        those whose subject or object is one of them."""
+        ...
+
+    def put_relation(self, relation: Relation) -> None: ...
+
+    def delete_relations(self, ids: Sequence[str]) -> int: ...
+
+    def profile_entries(self, user: str | None) -> list[ProfileEntry]:
+        """Every value every profile field had, by field, oldest first."""
+        ...
+
+    def put_profile_entry(self, entry: ProfileEntry) -> None: ...
+
+    def delete_profile_entries(self, ids: Sequence[str]) -> int: ...
 
     # -- health ----------------------------------------------------------------
 

@@ -77,6 +77,12 @@ def where(filters: Filters, dialect: Dialect, a: str) -> Clause:
         add(f"{a}.recalled >= {p}", filters.min_recalled)
     if filters.superseded_by is not None:
         add(f"{a}.superseded_by = {p}", filters.superseded_by)
+    for entity_id in filters.about:
+        add(
+            f"{a}.seq IN (SELECT em.memory FROM entity_mentions em JOIN entities e ON e.seq = em.entity "
+            f"WHERE e.id = {p})",
+            entity_id,
+        )
     if filters.derived_from is not None:
         add_clause(dialect.derived_from(a, filters.derived_from))
     return (" AND ".join(clauses) or dialect.true), params

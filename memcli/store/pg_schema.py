@@ -14,9 +14,22 @@ a database administrator.
 
 from __future__ import annotations
 
+from ..records import ENTITY_KINDS, PROFILE_ORIGINS
+
 SCHEMA = "memcli"
 # Tables whose rows belong to one role, under row-level security.
-OWNED_TABLES = ("memories", "memory_vectors", "memory_tags", "memory_history", "chat_sessions", "settings")
+OWNED_TABLES = (
+    "memories",
+    "memory_vectors",
+    "memory_tags",
+    "memory_history",
+    "chat_sessions",
+    "settings",
+    "entities",
+    "entity_mentions",
+    "relations",
+    "profile",
+)
 # Tables every role shares: the applied migrations, and the embedding space (one
 # vector space for the whole store, as every role's vectors sit in one index).
 SHARED_TABLES = ("migrations", "embedding_space")
@@ -136,7 +149,67 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 model {_C} NOT NULL,
                 dim integer NOT NULL
             )""",
-            *[statement for table in OWNED_TABLES for statement in _policies(table)],
+            *[statement for table in OWNED_TABLES[:6] for statement in _policies(table)],
+        ],
+    ),
+    (
+        # Entities, the memories that mention them, dated relations between them and
+        # the user's profile (memcli.entities); lists are JSON text, as in SQLite.
+        "p002_entities",
+        [
+            f"""CREATE TABLE entities (
+                seq bigserial PRIMARY KEY,
+                {_OWNER},
+                id {_C} NOT NULL,
+                "user" {_C} NOT NULL,
+                name text NOT NULL,
+                kind {_C} NOT NULL CHECK (kind IN ({", ".join(f"'{k}'" for k in ENTITY_KINDS)})),
+                aliases text NOT NULL DEFAULT '[]',
+                pinned text NOT NULL DEFAULT '[]',
+                created_at {_C} NOT NULL,
+                updated_at {_C} NOT NULL,
+                UNIQUE (owner, id)
+            )""",
+            'CREATE INDEX entities_user ON entities (owner, "user", name)',
+            f"""CREATE TABLE entity_mentions (
+                entity bigint NOT NULL REFERENCES entities (seq) ON DELETE CASCADE,
+                memory bigint NOT NULL REFERENCES memories (seq) ON DELETE CASCADE,
+                {_OWNER},
+                PRIMARY KEY (entity, memory)
+            )""",
+            "CREATE INDEX entity_mentions_memory ON entity_mentions (memory)",
+            f"""CREATE TABLE relations (
+                seq bigserial PRIMARY KEY,
+                {_OWNER},
+                id {_C} NOT NULL,
+                "user" {_C} NOT NULL,
+                subject bigint NOT NULL REFERENCES entities (seq) ON DELETE CASCADE,
+                predicate text NOT NULL,
+                object bigint NOT NULL REFERENCES entities (seq) ON DELETE CASCADE,
+                valid_from {_C} NOT NULL,
+                valid_to {_C},
+                superseded_by {_C},
+                sources text NOT NULL DEFAULT '[]',
+                created_at {_C} NOT NULL,
+                UNIQUE (owner, id)
+            )""",
+            "CREATE INDEX relations_subject ON relations (subject)",
+            "CREATE INDEX relations_object ON relations (object)",
+            f"""CREATE TABLE profile (
+                seq bigserial PRIMARY KEY,
+                {_OWNER},
+                id {_C} NOT NULL,
+                "user" {_C} NOT NULL,
+                field {_C} NOT NULL,
+                value text NOT NULL,
+                origin {_C} NOT NULL CHECK (origin IN ({", ".join(f"'{o}'" for o in PROFILE_ORIGINS)})),
+                set_at {_C} NOT NULL,
+                valid_to {_C},
+                sources text NOT NULL DEFAULT '[]',
+                UNIQUE (owner, id)
+            )""",
+            'CREATE INDEX profile_user ON profile (owner, "user", field)',
+            *[statement for table in OWNED_TABLES[6:] for statement in _policies(table)],
         ],
     ),
 ]

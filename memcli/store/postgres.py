@@ -48,6 +48,7 @@ from ..records import (
 from ..timeparse import now_str
 from . import display_url, filter_sql, pg_schema
 from .base import Capabilities, Probe, relevance
+from .graph_rows import GraphRows
 from .translate import storage_errors
 
 if TYPE_CHECKING:
@@ -203,8 +204,10 @@ def apply_migrations(conn: psycopg.Connection[Any]) -> None:
 
 
 @_storage_errors
-class PostgresStore:
+class PostgresStore(GraphRows):
     """memcli's tables in one PostgreSQL database, seen as the role connected."""
+
+    _MARK = "%s"
 
     def __init__(self, url: str, *, create: bool = True, _throwaway: bool = False) -> None:
         self.url = url
@@ -645,6 +648,9 @@ class PostgresStore:
         if deleted:
             self.traces_left = True  # dead tuples until VACUUM; WAL, archives and replicas keep copies
         return int(deleted)
+
+    def _erased(self) -> None:
+        self.traces_left = True  # dead tuples until VACUUM, as for memories
 
     def scrub(self, wait_ms: int = 3000) -> bool:
         """Nothing memcli can do: the server erases dead rows when it vacuums them."""

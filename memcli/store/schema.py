@@ -245,6 +245,66 @@ def m009_truth_maintenance(db: Any) -> None:
     )
 
 
+@migration
+def m010_entities(db: Any) -> None:
+    """Entities (who and what the memories are about), the memories that mention
+    them, dated relations between them, and the user's profile (memcli.entities)."""
+    from ..records import ENTITY_KINDS, PROFILE_ORIGINS
+
+    kinds = ", ".join(f"'{k}'" for k in ENTITY_KINDS)
+    origins = ", ".join(f"'{o}'" for o in PROFILE_ORIGINS)
+    _run(
+        db,
+        [
+            f"""CREATE TABLE entities (
+                seq INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                user TEXT NOT NULL,
+                name TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ({kinds})),
+                aliases TEXT NOT NULL DEFAULT '[]',
+                pinned TEXT NOT NULL DEFAULT '[]',
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX entities_user ON entities (user, name)",
+            """CREATE TABLE entity_mentions (
+                entity INTEGER NOT NULL REFERENCES entities (seq) ON DELETE CASCADE,
+                memory INTEGER NOT NULL REFERENCES memories (seq) ON DELETE CASCADE,
+                PRIMARY KEY (entity, memory)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX entity_mentions_memory ON entity_mentions (memory)",
+            """CREATE TABLE relations (
+                seq INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                user TEXT NOT NULL,
+                subject INTEGER NOT NULL REFERENCES entities (seq) ON DELETE CASCADE,
+                predicate TEXT NOT NULL,
+                object INTEGER NOT NULL REFERENCES entities (seq) ON DELETE CASCADE,
+                valid_from TEXT NOT NULL,
+                valid_to TEXT,
+                superseded_by TEXT,
+                sources TEXT NOT NULL DEFAULT '[]',
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX relations_subject ON relations (subject)",
+            "CREATE INDEX relations_object ON relations (object)",
+            f"""CREATE TABLE profile (
+                seq INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                user TEXT NOT NULL,
+                field TEXT NOT NULL,
+                value TEXT NOT NULL,
+                origin TEXT NOT NULL CHECK (origin IN ({origins})),
+                set_at TEXT NOT NULL,
+                valid_to TEXT,
+                sources TEXT NOT NULL DEFAULT '[]'
+            )""",
+            "CREATE INDEX profile_user ON profile (user, field)",
+        ],
+    )
+
+
 def migration_names() -> list[str]:
     return [name for name, _ in MIGRATIONS]
 

@@ -47,6 +47,7 @@ from .connection import (
     store_error,
     write_transaction,
 )
+from .graph_rows import GraphRows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -118,7 +119,7 @@ def _size(path: Path) -> int:
 
 
 @storage_errors
-class SQLiteStore:
+class SQLiteStore(GraphRows):
     """Rows, full-text index and vector index of one database file, kept in step.
 
     Opening a store finishes the scrub of a delete that did not finish its own
@@ -478,6 +479,11 @@ class SQLiteStore:
         if deleted and not self.conn.in_transaction:  # a caller's transaction scrubs when it ends
             self.scrub()
         return deleted
+
+    def _erased(self) -> None:
+        self._mark_scrub_pending()
+        if not self.conn.in_transaction:  # a caller's transaction scrubs when it ends
+            self.scrub()
 
     def scrub(self, wait_ms: int = 3000) -> bool:
         """Make deleted text unreadable in the files: checkpoint the WAL and empty it.

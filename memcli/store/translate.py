@@ -40,7 +40,10 @@ def storage_errors(
         return method
 
     def decorate(cls: type[_T]) -> type[_T]:
-        for name, member in list(vars(cls).items()):
+        members: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__[:-1]):  # its own methods and those it mixes in
+            members.update(vars(klass))
+        for name, member in members.items():
             if (name.startswith("_") and name != "__init__") or not inspect.isfunction(member):
                 continue  # private helpers, properties, static and class methods
             setattr(cls, name, wrap(member))
