@@ -53,7 +53,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import provenance, settings
+from . import entities, provenance, settings
 from .chat import grounded
 from .errors import MemcliError, ModelError, NotFound
 from .memory import content_hash
@@ -109,6 +109,8 @@ class Report:
     importance_raised: int = 0
     failures: int = 0
     dropped: int = 0  # episodes forgotten or edited while the run was deciding: redone next run
+    entities: int = 0  # new entities found in the episodes (memcli.entities)
+    relations: int = 0  # relations between them, new or confirmed
     seconds: float = 0.0
     changes: list[Change] = field(default_factory=list)
 
@@ -501,6 +503,17 @@ class Consolidator:
                 self._left_for_next_run(episode, exc)
         self.progress("facts", steps, steps)
 
+    def entities_of(self, episode: MemoryRecord) -> entities.Found:
+        """Who and what the episode is about (memcli.entities): the plain patterns,
+        then the model for the other names; the plain patterns alone when the
+        model is missing or its reply unusable (the facts still go on)."""
+        text = episode_text(episode)
+        try:
+            return entities.extract(text, self.generator if entities.candidates(text) else None)
+        except (StructuredOutputError, ModelError) as exc:
+            log.warning("episode %s: entities from the plain patterns only: %s", episode.id, exc)
+            return entities.plain_patterns(text)
+
     def _left_for_next_run(self, episode: MemoryRecord, exc: MemcliError) -> None:
         if isinstance(exc, ModelError) and not isinstance(exc, StructuredOutputError):
             raise exc  # no model at all (missing, broken): the run stops and says why
@@ -522,6 +535,7 @@ class Consolidator:
             decision = self.decide(fact, importance, episode, decisions, own)
             if decision is not None:
                 decisions.append(decision)
+        found = self.entities_of(episode)
         with self.store.transaction():
             if not self._unchanged(episode):
                 log.info(
@@ -531,6 +545,11 @@ class Consolidator:
                 return
             changes = [self.apply(decision, episode) for decision in decisions]
             changes += self._settle(episode, text, decisions, own)
+            if found.names:
+                before = len(self.store.entities(episode.user))
+                entities.apply(self.store, episode, found)
+                self.report.entities += len(self.store.entities(episode.user)) - before
+                self.report.relations += len(found.relations)
             self.store.patch(episode.id, Patch(consolidated_at=now_str()))
         self.report.episodes += 1
         self.report.facts += len(facts)

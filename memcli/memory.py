@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import paths, provenance, search, settings
+from . import entities, paths, provenance, search, settings
 from .chunking import chunk_text
 from .errors import InputError, UsageError
 from .provenance import ForgetReport
@@ -301,6 +301,12 @@ class Memory:
             vectors = self._embed([row.record.text for row in fresh])
             for row, outcome in zip(fresh, self.store.insert(fresh, vectors, self.embedder.name)):
                 stored[id(row)] = outcome
+            added = [
+                dataclasses.replace(row.record, id=stored[id(row)][0])
+                for row in fresh
+                if stored[id(row)][1] == "added"
+            ]
+            entities.link_memories(self.store, added)  # the entities they name, known already
         results = []
         for row in batch:
             memory_id, status = stored.get(id(row)) or (known[identity(row)], "exists")
@@ -324,6 +330,12 @@ class Memory:
                 self.store.patch(record.id, Patch(unverified_at=None))
             edited = self.store.get(record.id)
             provenance.mark_unverified(self.store, record.id, edited.updated_at or now_str())
+            # Its relations and links were read from the old text: linked again by the names
+            # it has now; the next consolidation reads its relations again.
+            entities.drop_sources(self.store, [record.id])
+            self.store.unlink(self.store.links(memory_ids=[record.id]))
+            entities.link_memories(self.store, [edited])
+            entities.prune(self.store, [edited.user])
         return edited
 
     def forget(self, memory_ids: Sequence[str]) -> ForgetReport:

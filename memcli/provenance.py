@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import entities
 from .errors import NotFound
 from .records import Filters, Patch
 from .search import STOPWORDS, stem
@@ -47,6 +48,8 @@ class ForgetReport:
     kept: list[str] = field(default_factory=list)  # derived, still supported by other sources
     requeued: list[str] = field(default_factory=list)  # sources to derive from again
     restored: list[str] = field(default_factory=list)  # current again: what an erased memory superseded
+    relations: list[str] = field(default_factory=list)  # erased: relations made from them alone
+    entities: list[str] = field(default_factory=list)  # erased: entities no memory mentions any more
 
     @property
     def count(self) -> int:
@@ -129,7 +132,11 @@ def forget(store: Store, ids: Sequence[str]) -> ForgetReport:
             store.patch(memory_id, Patch(digest_id=None))
             if memory_id not in report.requeued:
                 report.requeued.append(memory_id)
-        store.delete([*report.forgotten, *report.derived])
+        erased = [*report.forgotten, *report.derived]
+        users = {r.user for r in store.get_many(erased).values()}
+        report.relations = entities.drop_sources(store, erased)
+        store.delete(erased)
+        report.entities = entities.prune(store, users)
     store.scrub()
     return report
 

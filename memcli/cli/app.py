@@ -172,6 +172,7 @@ from . import (  # noqa: E402,F401  (registers the commands on app)
     converse,
     docs_cmd,
     encryption_cmd,
+    entities_cmd,
     mcp_cmd,
     models,
     server_cmd,

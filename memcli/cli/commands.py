@@ -291,6 +291,12 @@ def recall(
     until: UntilOpt = None,
     assistant: AssistantOpt = False,
     as_of: AsOfOpt = None,
+    about: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--about", help="Only memories that mention this entity: a name, alias or id (repeatable: all)."
+        ),
+    ] = None,
     min_score: Annotated[
         float | None,
         typer.Option(
@@ -327,6 +333,8 @@ def recall(
 
       mem recall "where do I live" --as-of 2024-02-01
 
+      mem recall "birthday" --about Ana
+
       echo "spare key" | mem recall -k 3
     """
     if not query or query == ["-"]:
@@ -342,6 +350,10 @@ def recall(
         preload()
     mem = _open(db, user)
     filters = _filters(mem, user, kind, tag, since, until, assistant=assistant)
+    if about:
+        from .. import entities
+
+        filters.about = [entities.find(mem.store, mem.user, name).id for name in about]
     from .. import settings
     from ..timeparse import parse_time
 

@@ -116,6 +116,19 @@ def when(timestamp: str | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M") + f" {offset[:3]}:{offset[3:]}"
 
 
+def table(columns: list[str], rows: list[list[str]]) -> None:
+    """A plain table of text cells (the first column an id)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    shown = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for i, column in enumerate(columns):
+        shown.add_column(column, no_wrap=i == 0, style="cyan" if i == 0 else None, overflow="fold")
+    for row in rows:
+        shown.add_row(*(Text(printable(cell)) for cell in row))
+    console().print(shown)
+
+
 def memory_table(rows: list[dict[str, Any]], *, score: bool) -> None:
     from rich.table import Table
     from rich.text import Text
