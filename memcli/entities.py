@@ -645,3 +645,128 @@ def forget(memory: Any, entity: Entity, *, memories: bool = False) -> EntityForg
     forgotten = provenance.forget(store, mentioned).forgotten if memories and mentioned else []
     store.scrub()
     return EntityForgetReport(entity.id, entity.name, edges, forgotten)
+
+
+# -- export and import -------------------------------------------------------------------
+
+EXPORT_TYPES = ("entity", "relation", "profile")
+
+
+def export(store: Store, user: str | None) -> Iterable[dict[str, Any]]:
+    """The lines of `mem export` after the memories: {"type": "entity"} with the ids
+    of the memories that mention it ("mentions"), {"type": "relation"}, {"type": "profile"}."""
+    from .records import ProfileEntry  # noqa: F401  (the type of the profile lines)
+
+    for entity in store.entities(user):
+        data = entity.to_dict()
+        data.pop("memories")
+        mentions = [m for m, _ in store.links(entity_ids=[entity.id])]
+        yield {"type": "entity", **data, "mentions": mentions}
+    for relation in store.relations(user):
+        yield {"type": "relation", **relation.to_dict()}
+    for entry in store.profile_entries(user):
+        yield {"type": "profile", **entry.to_dict()}
+
+
+def _text(data: dict[str, Any], key: str, where: str, *, optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise InputError(f"{where}'{key}' must be a non-empty string")
+    return value
+
+
+def _strings(data: dict[str, Any], key: str, where: str) -> list[str]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise InputError(f"{where}'{key}' must be a list of strings")
+    return list(value)
+
+
+def from_export(data: dict[str, Any], line: int = 0) -> tuple[str, Any, list[str]]:
+    """An entity, relation or profile line of an export, validated: (type, record, mentions)."""
+    from .records import PROFILE_ORIGINS, ProfileEntry
+    from .timeparse import parse_time
+
+    where = f"line {line}: " if line else ""
+    kind = data["type"]
+    try:
+        if kind == "entity":
+            if data.get("kind") not in ENTITY_KINDS:
+                raise InputError(f"{where}'kind' must be one of {', '.join(ENTITY_KINDS)}")
+            entity = Entity(
+                _text(data, "id", where),
+                data.get("user") or "",
+                _text(data, "name", where),
+                data["kind"],
+                _strings(data, "aliases", where),
+                _strings(data, "pinned", where),
+                parse_time(data.get("created_at") or now_str()),
+                parse_time(data.get("updated_at") or data.get("created_at") or now_str()),
+            )
+            return kind, entity, _strings(data, "mentions", where)
+        if kind == "relation":
+            relation = Relation(
+                _text(data, "id", where),
+                data.get("user") or "",
+                _text(data, "subject", where),
+                _text(data, "predicate", where),
+                _text(data, "object", where),
+                parse_time(_text(data, "valid_from", where)),
+                parse_time(data["valid_to"]) if data.get("valid_to") else None,
+                _text(data, "superseded_by", where, optional=True),
+                _strings(data, "sources", where),
+                parse_time(data.get("created_at") or data["valid_from"]),
+            )
+            return kind, relation, []
+        if data.get("origin") not in PROFILE_ORIGINS:
+            raise InputError(f"{where}'origin' must be one of {', '.join(PROFILE_ORIGINS)}")
+        entry = ProfileEntry(
+            _text(data, "id", where),
+            data.get("user") or "",
+            _text(data, "field", where),
+            _text(data, "value", where),
+            data["origin"],
+            parse_time(_text(data, "set_at", where)),
+            parse_time(data["valid_to"]) if data.get("valid_to") else None,
+            _strings(data, "sources", where),
+        )
+        return kind, entry, []
+    except InputError as exc:
+        message = str(exc)
+        raise InputError(
+            message if message.startswith("line ") or not where else f"{where}{message}"
+        ) from None
+
+
+def restore(
+    store: Store, graph: Sequence[tuple[str, Any, list[str]]], user: str, renamed: dict[str, str]
+) -> int:
+    """Store the entities, relations and profile entries of a backup: what has an id
+    the store already holds is left as it is. Returns how many were added."""
+    added = 0
+    with store.transaction():
+        have = {e.id for e in store.entities(None)}
+        relations = {r.id for r in store.relations(None)}
+        entries = {e.id for e in store.profile_entries(None)}
+        for kind, record, mentions in graph:
+            record = dataclasses.replace(record, user=record.user or user)
+            if kind == "entity" and record.id not in have:
+                store.put_entity(record)
+                have.add(record.id)
+                store.link([(renamed.get(m, m), record.id) for m in mentions])
+                added += 1
+            elif (
+                kind == "relation" and record.id not in relations and {record.subject, record.object} <= have
+            ):
+                store.put_relation(
+                    dataclasses.replace(record, sources=[renamed.get(s, s) for s in record.sources])
+                )
+                added += 1
+            elif kind == "profile" and record.id not in entries:
+                store.put_profile_entry(
+                    dataclasses.replace(record, sources=[renamed.get(s, s) for s in record.sources])
+                )
+                added += 1
+    return added

@@ -68,6 +68,7 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)
     sessions_added: list[str] = field(default_factory=list)  # chat session names
     sessions_skipped: list[str] = field(default_factory=list)  # the user had one of that name
+    entities_added: int = 0  # entities, relations and profile entries restored
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +77,7 @@ class ImportReport:
             "ids": self.added,
             "sessions_added": len(self.sessions_added),
             "sessions_skipped": len(self.sessions_skipped),
+            "entities_added": self.entities_added,
         }
 
 
@@ -460,6 +462,7 @@ class Memory:
                 }
         for session in self.store.chat_sessions(filters.user):
             yield {"type": "chat_session", **session.to_dict()}
+        yield from entities.export(self.store, filters.user)
 
     def import_records(
         self, records: Iterable[dict[str, Any]], *, progress: Progress | None = None
@@ -476,8 +479,17 @@ class Memory:
     def restore(self, backup: Backup, *, progress: Progress | None = None) -> ImportReport:
         """Store a validated backup (read_backup); see import_records."""
         report = ImportReport()
-        for result in self.remember(backup.memories, progress=progress):
+        results = self.remember(backup.memories, progress=progress)
+        for result in results:
             (report.added if result.status == "added" else report.skipped).append(result.id)
+        # a memory already stored under another id keeps that one: the links follow it
+        renamed = {
+            item.id: result.id
+            for item, result in zip(backup.memories, results)
+            if item.id and len(results) == len(backup.memories)
+        }
+        if backup.graph:
+            report.entities_added = entities.restore(self.store, backup.graph, self.user, renamed)
         with self.store.transaction():
             for session in backup.sessions:
                 restored = self.store.restore_chat_session(
@@ -633,6 +645,7 @@ class Backup:
 
     memories: list[NewMemory] = field(default_factory=list)
     sessions: list[ChatSession] = field(default_factory=list)  # user "": the importing user
+    graph: list[Any] = field(default_factory=list)  # entities, relations, profile entries (memcli.entities)
 
 
 def read_backup(records: Iterable[Any], lines: Sequence[int] | None = None) -> Backup:
@@ -648,6 +661,9 @@ def read_backup(records: Iterable[Any], lines: Sequence[int] | None = None) -> B
         n = lines[i] if lines is not None else i + 1
         if isinstance(data, dict) and data.get("type") == "chat_session":
             backup.sessions.append(record_to_session(data, n))
+            continue
+        if isinstance(data, dict) and data.get("type") in entities.EXPORT_TYPES:
+            backup.graph.append(entities.from_export(data, n))
             continue
         item = record_to_new(data, n)
         try:

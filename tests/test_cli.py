@@ -281,6 +281,7 @@ def test_export_import_round_trip(db: str, tmp_path: Path) -> None:
         "ids": [json.loads(x)["id"] for x in lines],
         "sessions_added": 0,
         "sessions_skipped": 0,
+        "entities_added": 0,
     }
     assert js("import", "--db", new_db, out)["skipped"] == 3
     again = tmp_path / "again.jsonl"

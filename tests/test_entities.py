@@ -201,3 +201,26 @@ def test_entity_commands(sqlite_memory: Memory, db_path: Path) -> None:
         cli(db_path, "entity", "forget", "Ana Sousa", "--memories", "--yes", "--json").stdout
     )
     assert all_gone["memories"] and b"orchids" not in file_bytes(db_path)
+
+
+def test_export_and_import_carry_entities_links_and_relations(fake_memory: Memory, tmp_path: Path) -> None:
+    remember(fake_memory, "I live in Lisbon", occurred_at="2022-05-01")
+    consolidate(fake_memory)
+    remember(fake_memory, "We moved to Porto with my sister Ana", occurred_at="2024-03-01")
+    consolidate(fake_memory)
+    lines = list(fake_memory.export())
+    assert {line["type"] for line in lines} >= {"memory", "entity", "relation"}
+
+    copy = Memory(tmp_path / "copy.db", embedder=fake_memory._embedder, user="tester")
+    report = copy.import_records(json.loads(json.dumps(lines)))
+    assert report.entities_added == len([x for x in lines if x["type"] != "memory"])
+
+    def graph(memory: Memory):
+        store = memory.store
+        found = sorted((e.id, e.name, e.kind, tuple(e.aliases), e.memories) for e in store.entities("tester"))
+        return found, store.relations("tester"), sorted(store.links(entity_ids=[e[0] for e in found]))
+
+    assert graph(copy) == graph(fake_memory)
+    again = copy.import_records(lines)  # importing twice changes nothing
+    assert again.entities_added == 0 and graph(copy) == graph(fake_memory)
+    copy.close()

@@ -172,6 +172,7 @@ def test_mem_export_and_mem_import_round_trip(db_path: Path, tmp_path: Path) -> 
         "ids": [line["id"] for line in lines[:memories]],
         "sessions_added": 2,
         "sessions_skipped": 0,
+        "entities_added": 0,
     }
     with open_memory(db_path) as original, open_memory(fresh) as restored:
         assert_same(original, restored)

@@ -638,15 +638,15 @@ def _seeded(db: Path) -> str:
 
 @pytest.fixture
 def small_disk(tmpfs) -> Path:
-    """A 320 KB tmpfs, or skip."""
-    return tmpfs("320k")
+    """A 360 KB tmpfs, or skip."""
+    return tmpfs("360k")
 
 
 def test_disk_full_is_one_clear_line_and_loses_nothing(small_disk: Path, tmp_path: Path) -> None:
     seeded = tmp_path / "seeded.db"
     before = _seeded(seeded)
     db = small_disk / "full.db"
-    db.write_bytes(seeded.read_bytes())  # ~200 KB: the disk has room for about one batch less
+    db.write_bytes(seeded.read_bytes())  # ~300 KB: the disk has room for about one batch less
     done = _fill_then_import(db)
     assert done.returncode == ExitStatus.DATABASE, done.stderr
     assert "the disk is full" in one_line_error(done.stderr)
