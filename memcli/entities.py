@@ -90,24 +90,18 @@ FAMILY = {
 }
 PETS = ("dog", "cat", "puppy", "kitten", "rabbit", "hamster", "parrot", "horse", "pet")
 _NAME = r"[A-Z][\w'’-]*(?:\s+(?:de|da|do|dos|van|von|der|la|le|del|di)?\s*[A-Z][\w'’-]*)*"
-_PERSON = re.compile(
+# The patterns as text: `re` compiles each the first time it is used and keeps it
+# (compiling them all at import would cost every `mem recall` 4 ms).
+_PERSON = (
     rf"\b(?i:my)\s+(?:(?:little|big|older|younger|best|new|old)\s+)?({'|'.join(FAMILY)})\s*,?\s+({_NAME})"
 )
-_PET = re.compile(rf"\b(?i:my)\s+(?:\w+\s+)?({'|'.join(PETS)})\s*,?\s+(?:called\s+|named\s+)?({_NAME})")
-_HOME = re.compile(
-    rf"\b(?:I|[Ww]e)\s+(?:now\s+)?(?:live|moved|have moved|am moving|are moving|relocated)\s+(?:back\s+)?(?:in|to)\s+({_NAME})"
-)
-_WORK = re.compile(
-    rf"\bI\s+(?:now\s+)?(?:work|am working|started working|got a job)\s+(?:at|for|with)\s+({_NAME})"
-)
+_PET = rf"\b(?i:my)\s+(?:\w+\s+)?({'|'.join(PETS)})\s*,?\s+(?:called\s+|named\s+)?({_NAME})"
+_HOME = rf"\b(?:I|[Ww]e)\s+(?:now\s+)?(?:live|moved|have moved|am moving|are moving|relocated)\s+(?:back\s+)?(?:in|to)\s+({_NAME})"
+_WORK = rf"\bI\s+(?:now\s+)?(?:work|am working|started working|got a job)\s+(?:at|for|with)\s+({_NAME})"
 # "Ana lives in Porto", "Rui works at Acme": a relation between two names.
-_THEIR_HOME = re.compile(
-    rf"\b({_NAME})\s+(?:now\s+)?(?:lives|moved|has moved|is moving|relocated)\s+(?:back\s+)?(?:in|to)\s+({_NAME})"
-)
-_THEIR_WORK = re.compile(
-    rf"\b({_NAME})\s+(?:now\s+)?(?:works|is working|started working)\s+(?:at|for)\s+({_NAME})"
-)
-_CANDIDATE = re.compile(_NAME)
+_THEIR_HOME = rf"\b({_NAME})\s+(?:now\s+)?(?:lives|moved|has moved|is moving|relocated)\s+(?:back\s+)?(?:in|to)\s+({_NAME})"
+_THEIR_WORK = rf"\b({_NAME})\s+(?:now\s+)?(?:works|is working|started working)\s+(?:at|for)\s+({_NAME})"
+_CANDIDATE = _NAME
 # Capitalised words that are not names: the start of a sentence, days, months.
 _NOT_NAMES = STOPWORDS | frozenset(
     """monday tuesday wednesday thursday friday saturday sunday mondays tuesdays wednesdays
@@ -153,7 +147,7 @@ def candidates(text: str) -> list[str]:
     writes it with a capital elsewhere, or as a speaker ("Ana: ...")."""
     found: list[str] = []
     inside = {m.group(0) for m in re.finditer(r"(?<=[\w,;] )[A-Z][\w'’-]*", text)}
-    for match in _CANDIDATE.finditer(text):
+    for match in re.finditer(_CANDIDATE, text):
         words = _clean(match.group(0)).split()
         while words and words[0].lower() in _NOT_NAMES:  # "The Hague" keeps "Hague"; "On Monday" nothing
             words = words[1:]
@@ -171,13 +165,13 @@ def candidates(text: str) -> list[str]:
 def plain_patterns(text: str) -> Found:
     """What needs no model: "my sister Ana", "my dog Rex", "I live in Porto", "I work at Acme"."""
     found = Found()
-    for match in _PERSON.finditer(text):
+    for match in re.finditer(_PERSON, text):
         word, name = match.group(1).lower(), _clean(match.group(2))
         if _is_name(name):
             found.add(name, "person")
             found.aliases[f"my {word}"] = name
             found.relations.append((name, FAMILY[word], USER))
-    for match in _PET.finditer(text):
+    for match in re.finditer(_PET, text):
         word, name = match.group(1).lower(), _clean(match.group(2))
         if _is_name(name):
             found.add(name, "pet")
@@ -187,7 +181,7 @@ def plain_patterns(text: str) -> Found:
         (_THEIR_HOME, "place", "lives in"),
         (_THEIR_WORK, "organisation", "works at"),
     ):
-        for match in pattern.finditer(text):
+        for match in re.finditer(pattern, text):
             who, where = _clean(match.group(1)), _clean(match.group(2))
             if who.split()[0].lower() in ("my", "we", "i") or not (_is_name(who) and _is_name(where)):
                 continue
@@ -195,7 +189,7 @@ def plain_patterns(text: str) -> Found:
             found.add(where, kind)
             found.relations.append((who, predicate, where))
     for pattern, kind, predicate in ((_HOME, "place", "lives in"), (_WORK, "organisation", "works at")):
-        for match in pattern.finditer(text):
+        for match in re.finditer(pattern, text):
             name = _clean(match.group(1))
             if _is_name(name):
                 found.add(name, kind)
@@ -482,38 +476,46 @@ def drop_sources(store: Store, memory_ids: Sequence[str]) -> list[str]:
     return erased
 
 
-def prune(store: Store, users: Iterable[str]) -> list[str]:
-    """After memories were forgotten or edited: entities no memory mentions any more
-    go (with their edges), and aliases no remaining memory uses, unless the user
-    gave them. Returns the ids of the erased entities."""
+def prune(store: Store, entity_ids: Sequence[str]) -> list[str]:
+    """After memories were forgotten or edited, for the entities they mentioned:
+    one that no memory mentions any more goes (with its edges), and so do aliases
+    no remaining memory uses, unless the user gave them. The user's own entity
+    goes when no relation is left to it. Returns the ids of the erased entities."""
     erased: list[str] = []
-    for user in users:
-        for entity in store.entities(user):
-            if entity.kind == "self":
-                if not store.relations(user, [entity.id]):
-                    erased.append(entity.id)
-                continue
-            if entity.memories == 0:
+    for entity in store.entities(None, entity_ids):
+        if entity.kind == "self":
+            if not store.relations(entity.user, [entity.id]):
                 erased.append(entity.id)
-                continue
-            texts = [
-                r.text for r in store.get_many([m for m, _ in store.links(entity_ids=[entity.id])]).values()
-            ]
-            used = [
-                a
-                for a in entity.aliases
-                if Linker([dataclasses.replace(entity, name=a, aliases=[], pinned=[])]).find("\n".join(texts))
-            ]
-            name = entity.name
-            if name not in entity.pinned and not Linker(
-                [dataclasses.replace(entity, aliases=[], pinned=[])]
-            ).find("\n".join(texts)):
-                name = (used or entity.pinned or [name])[0]  # its name left with the forgotten note
-                used = [a for a in used if a != name]
-            if used != entity.aliases or name != entity.name:
-                store.put_entity(dataclasses.replace(entity, name=name, aliases=used, updated_at=now_str()))
+            continue
+        if entity.memories == 0:
+            erased.append(entity.id)
+            continue
+        mentions = [m for m, _ in store.links(entity_ids=[entity.id])]
+        texts = "\n".join(r.text for r in store.get_many(mentions).values())
+
+        aliases = [a for a in entity.aliases if _said(a, texts)]
+        name = entity.name
+        if name not in entity.pinned and not _said(name, texts):  # its name left with the forgotten note
+            name = (aliases or entity.pinned or [name])[0]
+            aliases = [a for a in aliases if a != name]
+        if aliases != entity.aliases or name != entity.name:
+            store.put_entity(dataclasses.replace(entity, name=name, aliases=aliases, updated_at=now_str()))
     store.delete_entities(erased)
     return erased
+
+
+def _said(name: str, text: str) -> bool:
+    """Whether `text` names `name`, by the linker's rules."""
+    return bool(Linker([Entity("", "", name, "thing")]).find(text))
+
+
+def affected(store: Store, memory_ids: Sequence[str]) -> list[str]:
+    """The entities that forgetting or editing these memories may change: those they
+    mention, and the user's own entity when one of its relations came from them."""
+    ids = [e for _, e in store.links(memory_ids=memory_ids)]
+    users = {r.user for r in store.get_many(list(memory_ids)).values()}
+    ids += [e.id for user in users for e in store.entities(user) if e.kind == "self"]
+    return list(dict.fromkeys(ids))
 
 
 # -- what the commands do ----------------------------------------------------------------

@@ -334,10 +334,11 @@ class Memory:
             provenance.mark_unverified(self.store, record.id, edited.updated_at or now_str())
             # Its relations and links were read from the old text: linked again by the names
             # it has now; the next consolidation reads its relations again.
+            touched = entities.affected(self.store, [record.id])
             entities.drop_sources(self.store, [record.id])
             self.store.unlink(self.store.links(memory_ids=[record.id]))
             entities.link_memories(self.store, [edited])
-            entities.prune(self.store, [edited.user])
+            entities.prune(self.store, touched)
         return edited
 
     def forget(self, memory_ids: Sequence[str]) -> ForgetReport:

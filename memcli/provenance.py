@@ -133,10 +133,10 @@ def forget(store: Store, ids: Sequence[str]) -> ForgetReport:
             if memory_id not in report.requeued:
                 report.requeued.append(memory_id)
         erased = [*report.forgotten, *report.derived]
-        users = {r.user for r in store.get_many(erased).values()}
+        touched = entities.affected(store, erased)
         report.relations = entities.drop_sources(store, erased)
         store.delete(erased)
-        report.entities = entities.prune(store, users)
+        report.entities = entities.prune(store, touched)
     store.scrub()
     return report
 

@@ -224,3 +224,17 @@ def test_export_and_import_carry_entities_links_and_relations(fake_memory: Memor
     again = copy.import_records(lines)  # importing twice changes nothing
     assert again.entities_added == 0 and graph(copy) == graph(fake_memory)
     copy.close()
+
+
+def test_an_alias_learnt_from_a_forgotten_note_goes_with_it(sqlite_memory: Memory, db_path: Path) -> None:
+    remember(sqlite_memory, SISTER)
+    consolidate(sqlite_memory)
+    text = "Ana Silva sent the photos from Sintra"
+    note = remember(sqlite_memory, text)
+    reply = {"entities": [{"name": "Ana Silva", "kind": "person"}], "relations": []}
+    consolidate(sqlite_memory, Scripted({text: []}, entities={text: reply}))
+    ana = named(sqlite_memory)["Ana"]
+    assert ana.aliases == ["my sister", "Ana Silva"]  # the full name is the Ana already known
+    sqlite_memory.forget([note])
+    assert named(sqlite_memory)["Ana"].aliases == ["my sister"]
+    assert b"Silva" not in file_bytes(db_path)

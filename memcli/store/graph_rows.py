@@ -66,6 +66,28 @@ class GraphRows:
             sql = sql.replace("?", self._MARK)
         return self.conn.execute(sql, list(params))
 
+    def _put(self, table: str, row_id: str, changed: dict[str, Any], created: dict[str, Any]) -> None:
+        """Change the columns `changed` of the row with this id, or insert it with
+        `created` as well (what is set once: its user, when it was made). A value
+        given as ("sql", parameter) is an SQL expression of one parameter."""
+
+        def expression(value: Any) -> tuple[str, Any]:
+            return value if isinstance(value, tuple) else ("?", value)
+
+        with self.transaction():
+            sets = [(column, *expression(value)) for column, value in changed.items()]
+            done = self._run(
+                f"UPDATE {table} SET {', '.join(f'{c} = {e}' for c, e, _ in sets)} WHERE id = ?",
+                [*(v for _, _, v in sets), row_id],
+            ).rowcount
+            if not done:
+                values = [("id", "?", row_id), *sets, *((c, *expression(v)) for c, v in created.items())]
+                self._run(
+                    f"INSERT INTO {table} ({', '.join(c for c, _, _ in values)}) "
+                    f"VALUES ({', '.join(e for _, e, _ in values)})",
+                    [v for _, _, v in values],
+                )
+
     # -- entities ------------------------------------------------------------------
 
     def entities(self, user: str | None, ids: Sequence[str] | None = None) -> list[Entity]:
@@ -90,18 +112,18 @@ class GraphRows:
 
     def put_entity(self, entity: Entity) -> None:
         """Store an entity, or change the one with its id (its user stays)."""
-        values = [entity.name, entity.kind, _dumps(entity.aliases), _dumps(entity.pinned), entity.updated_at]
-        with self.transaction():
-            changed = self._run(
-                "UPDATE entities SET name = ?, kind = ?, aliases = ?, pinned = ?, updated_at = ? WHERE id = ?",
-                [*values, entity.id],
-            ).rowcount
-            if not changed:
-                self._run(
-                    'INSERT INTO entities (id, "user", name, kind, aliases, pinned, updated_at, created_at) '
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [entity.id, entity.user, *values, entity.created_at or entity.updated_at],
-                )
+        self._put(
+            "entities",
+            entity.id,
+            {
+                "name": entity.name,
+                "kind": entity.kind,
+                "aliases": _dumps(entity.aliases),
+                "pinned": _dumps(entity.pinned),
+                "updated_at": entity.updated_at,
+            },
+            {'"user"': entity.user, "created_at": entity.created_at or entity.updated_at},
+        )
 
     def delete_entities(self, ids: Sequence[str]) -> int:
         """Erase entities with their mentions and every relation they are in."""
@@ -181,29 +203,21 @@ class GraphRows:
 
     def put_relation(self, relation: Relation) -> None:
         """Store a relation, or change the one with its id; its entities must exist."""
-        values = [
-            relation.subject,
-            relation.predicate,
-            relation.object,
-            relation.valid_from,
-            relation.valid_to,
-            relation.superseded_by,
-            _dumps(relation.sources),
-        ]
-        with self.transaction():
-            changed = self._run(
-                "UPDATE relations SET subject = (SELECT seq FROM entities WHERE id = ?), predicate = ?, "
-                "object = (SELECT seq FROM entities WHERE id = ?), valid_from = ?, valid_to = ?, "
-                "superseded_by = ?, sources = ? WHERE id = ?",
-                [values[0], values[1], *values[2:], relation.id],
-            ).rowcount
-            if not changed:
-                self._run(
-                    'INSERT INTO relations (id, "user", subject, predicate, object, valid_from, valid_to, '
-                    "superseded_by, sources, created_at) VALUES (?, ?, (SELECT seq FROM entities WHERE id = ?), ?, "
-                    "(SELECT seq FROM entities WHERE id = ?), ?, ?, ?, ?, ?)",
-                    [relation.id, relation.user, *values, relation.created_at or relation.valid_from],
-                )
+        entity = "(SELECT seq FROM entities WHERE id = ?)"
+        self._put(
+            "relations",
+            relation.id,
+            {
+                "subject": (entity, relation.subject),
+                "predicate": relation.predicate,
+                "object": (entity, relation.object),
+                "valid_from": relation.valid_from,
+                "valid_to": relation.valid_to,
+                "superseded_by": relation.superseded_by,
+                "sources": _dumps(relation.sources),
+            },
+            {'"user"': relation.user, "created_at": relation.created_at or relation.valid_from},
+        )
 
     def delete_relations(self, ids: Sequence[str]) -> int:
         deleted = 0
@@ -229,19 +243,19 @@ class GraphRows:
         ]
 
     def put_profile_entry(self, entry: ProfileEntry) -> None:
-        values = [entry.field, entry.value, entry.origin, entry.set_at, entry.valid_to, _dumps(entry.sources)]
-        with self.transaction():
-            changed = self._run(
-                "UPDATE profile SET field = ?, value = ?, origin = ?, set_at = ?, valid_to = ?, sources = ? "
-                "WHERE id = ?",
-                [*values, entry.id],
-            ).rowcount
-            if not changed:
-                self._run(
-                    'INSERT INTO profile (id, "user", field, value, origin, set_at, valid_to, sources) '
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [entry.id, entry.user, *values],
-                )
+        self._put(
+            "profile",
+            entry.id,
+            {
+                "field": entry.field,
+                "value": entry.value,
+                "origin": entry.origin,
+                "set_at": entry.set_at,
+                "valid_to": entry.valid_to,
+                "sources": _dumps(entry.sources),
+            },
+            {'"user"': entry.user},
+        )
 
     def delete_profile_entries(self, ids: Sequence[str]) -> int:
         deleted = 0
