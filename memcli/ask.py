@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import settings
+from . import profile, settings
 from .errors import InputError
 from .provenance import newest_truth
 from .records import Filters, Hit
@@ -269,6 +269,10 @@ def ask(
         # answers from the newest truth (memcli.provenance.newest_truth). As of a
         # past time, what was valid then is the truth.
         hits = newest_truth(memory.store, hits)
+        # The profile's memories come first in every prompt (memcli.profile).
+        hits = profile.with_profile(
+            profile.prompt_hits(memory, generator, settings.value("profile_tokens"), line=memory_line), hits
+        )
     if not hits:
         if on_text:
             on_text(DONT_KNOW)

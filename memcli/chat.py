@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import ask as ask_mod
+from . import profile, settings
 from .errors import InputError
 from .provenance import newest_truth
 from .records import CHAT_THREAD_PREFIX, Filters, Hit, MemoryRecord, NewMemory
@@ -172,7 +173,10 @@ class Chat:
         hits = ask_mod.relevant(self.memory.recall(query, self.filters, k=MEMORIES_K + len(window)), query)
         hits = newest_truth(self.memory.store, hits)  # what is true now, as in ask
         fresh = [h for h in hits if not (h.record.doc_id == self.thread and h.record.chunk in window)]
-        shown: list[Hit] = []
+        budget = settings.value("profile_tokens")  # the profile's memories first (memcli.profile)
+        known = profile.prompt_hits(self.memory, self.generator, budget, line=ask_mod.memory_line)
+        fresh = [h for h in fresh if h.record.id not in {k.record.id for k in known}]
+        shown: list[Hit] = known
         used = 0
         for hit in fresh[:MEMORIES_K]:
             cost = self.generator.count_tokens(ask_mod.memory_line(hit)) + 1

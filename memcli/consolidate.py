@@ -53,7 +53,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import entities, provenance, settings
+from . import entities, profile, provenance, settings
 from .chat import grounded
 from .errors import MemcliError, ModelError, NotFound
 from .memory import content_hash
@@ -111,6 +111,7 @@ class Report:
     dropped: int = 0  # episodes forgotten or edited while the run was deciding: redone next run
     entities: int = 0  # new entities found in the episodes (memcli.entities)
     relations: int = 0  # relations between them, new or confirmed
+    profile: int = 0  # profile fields that changed (memcli.profile)
     seconds: float = 0.0
     changes: list[Change] = field(default_factory=list)
 
@@ -435,6 +436,7 @@ class Consolidator:
         self.limit = limit
         self.progress = progress or (lambda _stage, _done, _total: None)
         self.report = Report(dry_run=dry_run)
+        self._users: set[str] = set()  # whose episodes this run consolidated
 
     @property
     def generator(self) -> Generator:
@@ -447,6 +449,7 @@ class Consolidator:
         try:
             self.purge_expired()
             self.extract_pending()
+            self.refresh_profiles()
             self.merge_duplicates()
             self.raise_importance()
             self.digest_old_episodes()
@@ -503,6 +506,11 @@ class Consolidator:
                 self._left_for_next_run(episode, exc)
         self.progress("facts", steps, steps)
 
+    def refresh_profiles(self) -> None:
+        """The profile fields made of relations, brought up to date (memcli.profile)."""
+        for user in sorted(self._users):
+            self.report.profile += len(profile.refresh(self.store, user))
+
     def entities_of(self, episode: MemoryRecord) -> entities.Found:
         """Who and what the episode is about (memcli.entities): the plain patterns,
         then the model for the other names; the plain patterns alone when the
@@ -545,6 +553,7 @@ class Consolidator:
                 return
             changes = [self.apply(decision, episode) for decision in decisions]
             changes += self._settle(episode, text, decisions, own)
+            self._users.add(episode.user)
             if found.names:
                 before = len(self.store.entities(episode.user))
                 entities.apply(self.store, episode, found)

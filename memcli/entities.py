@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, NotFound
-from .records import ENTITY_KINDS, Entity, Filters, MemoryRecord, Relation, new_id
+from .records import ENTITY_KINDS, Entity, Filters, MemoryRecord, Patch, Relation, new_id
 from .search import STOPWORDS
 from .timeparse import now_str
 
@@ -356,10 +356,16 @@ def backfill(store: Store, entity: Entity) -> int:
 # -- storing what extraction found -------------------------------------------------------
 
 
+def self_entity_of(store: Store, user: str) -> Entity | None:
+    """The user's own entity, if relations have made one."""
+    return next((e for e in store.entities(user) if e.kind == "self"), None)
+
+
 def self_entity(store: Store, user: str) -> Entity:
-    for entity in store.entities(user):
-        if entity.kind == "self":
-            return entity
+    """The user's own entity, made if need be."""
+    entity = self_entity_of(store, user)
+    if entity is not None:
+        return entity
     now = now_str()
     entity = Entity(new_id(), user, SELF_NAME, "self", created_at=now, updated_at=now)
     store.put_entity(entity)
@@ -446,7 +452,37 @@ def relate(store: Store, memory: MemoryRecord, subject: str, predicate: str, obj
                 store.put_relation(
                     dataclasses.replace(relation, valid_to=new.valid_from, superseded_by=new.id)
                 )
+                outdate_facts(store, relation, new)
     return new
+
+
+def outdate_facts(store: Store, old: Relation, new: Relation) -> list[str]:
+    """When a relation ends another ("lives in Porto" after "lives in Lisbon"), the
+    facts that said the old one end with it: the current facts made from the old
+    relation's memories that name its object ("Lisbon") but not the new one, in words
+    that say the relation ("live", "moved", ...). Each is superseded by the fact of
+    the new relation's memory that names the new object, else by that memory itself,
+    so ask and chat answer from the newer (memcli.provenance.newest_truth).
+    Returns the ids of the facts ended."""
+    from .provenance import derived_from, is_digest
+
+    def facts(sources: list[str], entity: str) -> list[MemoryRecord]:
+        linked = {m for m, _ in store.links(entity_ids=[entity])}
+        return [
+            r
+            for r in derived_from(store, sources)
+            if r.kind == "semantic" and r.current and not is_digest(r) and r.id in linked
+        ]
+
+    newer = [f for f in facts(new.sources, new.object) if _cued(new.predicate, f.text)]
+    successor = newer[0].id if newer else new.sources[0]
+    keep = {m for m, _ in store.links(entity_ids=[new.object])}
+    ended = []
+    for fact in facts(old.sources, old.object):
+        if fact.id not in keep and fact.id != successor and _cued(old.predicate, fact.text):
+            store.patch(fact.id, Patch(valid_to=new.valid_from, superseded_by=successor))
+            ended.append(fact.id)
+    return ended
 
 
 # -- what forgetting and editing do ------------------------------------------------------

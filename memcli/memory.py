@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import entities, paths, provenance, search, settings
+from . import entities, paths, profile, provenance, search, settings
 from .chunking import chunk_text
 from .errors import InputError, UsageError
 from .provenance import ForgetReport
@@ -339,6 +339,8 @@ class Memory:
             self.store.unlink(self.store.links(memory_ids=[record.id]))
             entities.link_memories(self.store, [edited])
             entities.prune(self.store, touched)
+            profile.drop_sources(self.store, [record.id])
+            profile.refresh(self.store, edited.user)
         return edited
 
     def forget(self, memory_ids: Sequence[str]) -> ForgetReport:

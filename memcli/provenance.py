@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import entities
+from . import entities, profile
 from .errors import NotFound
 from .records import Filters, Patch
 from .search import STOPWORDS, stem
@@ -134,9 +134,13 @@ def forget(store: Store, ids: Sequence[str]) -> ForgetReport:
                 report.requeued.append(memory_id)
         erased = [*report.forgotten, *report.derived]
         touched = entities.affected(store, erased)
+        users = {r.user for r in store.get_many(erased).values()}
         report.relations = entities.drop_sources(store, erased)
+        profile.drop_sources(store, erased)
         store.delete(erased)
         report.entities = entities.prune(store, touched)
+        for user in sorted(users):
+            profile.refresh(store, user)
     store.scrub()
     return report
 

@@ -148,6 +148,15 @@ SETTINGS: dict[str, Setting] = {
             maximum=32768,
         ),
         Setting(
+            "profile_tokens",
+            int,
+            120,
+            "How many tokens of every mem ask and mem chat prompt the profile's memories may "
+            "take (mem profile); 0 leaves the profile out.",
+            minimum=0,
+            maximum=4096,
+        ),
+        Setting(
             "digest_after_days",
             float,
             30.0,

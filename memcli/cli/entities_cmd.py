@@ -121,7 +121,7 @@ def about(
         print("\nMemories:")
         rows = [r.to_dict() for r in found.memories]
         render.memory_table(rows, score=False)
-    else:
+    elif entity.kind != "self":  # you are in your relations, not in a name the notes use
         print("\nNo memory mentions it.", file=sys.stderr)
 
 
@@ -217,3 +217,128 @@ def forget_entity(
     else:
         extra = f" and {len(report.memories)} memories" if report.memories else ""
         print(render.printable(f"Forgot {report.name}, {report.relations} relations{extra}."))
+
+
+profile_app = typer.Typer(
+    help="""Your key facts by field (home, work, family, ...): what mem ask and mem chat always see.
+
+    Consolidation keeps the fields made of relations up to date; a value you set
+    wins over them. Each field keeps its history.
+
+    Examples:
+
+      mem profile
+
+      mem profile set home "Porto, Portugal"
+
+      mem profile unset work
+    """,
+    invoke_without_command=True,
+)
+app.add_typer(profile_app, name="profile")
+
+
+@profile_app.callback()
+def profile_default(
+    ctx: typer.Context,
+    history: Annotated[bool, typer.Option("--history", help="Each field's earlier values too.")] = False,
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """`mem profile` alone is `mem profile show`."""
+    if ctx.invoked_subcommand is None:
+        profile_show(history=history, user=user, db=db, json_out=json_out)
+
+
+@profile_app.command("show")
+def profile_show(
+    history: Annotated[bool, typer.Option("--history", help="Each field's earlier values too.")] = False,
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the profile: each field's value, since when, and where it comes from.
+
+    Examples:
+
+      mem profile show
+
+      mem profile show --history --json
+    """
+    from .. import profile
+
+    mem = _open(db, user)
+    found = profile.fields(mem.store, mem.user)
+    if json_out:
+        render.emit_json({"fields": [f.to_dict() for f in found]})
+        return
+    if not found:
+        print(
+            "The profile is empty (mem consolidate fills it; mem profile set FIELD VALUE sets a field).",
+            file=sys.stderr,
+        )
+        return
+    rows = []
+    for f in found:
+        origin = "set by you" if f.origin == "set" else f"from {', '.join(f.sources)}"
+        rows.append([f.field, f.value, render.when(f.since), origin])
+        if history:
+            for old in reversed(f.history):
+                span = (
+                    f"{render.when(old.set_at)} to {render.when(old.valid_to)}"
+                    if old.valid_to
+                    else render.when(old.set_at)
+                )
+                rows.append(["", f"(was) {old.value}", span, old.origin])
+    render.table(["field", "value", "since", "source"], rows)
+
+
+@profile_app.command("set")
+def profile_set(
+    field: Annotated[
+        str, typer.Argument(help="A field: name, home, work, family, ... or a word of your own.")
+    ],
+    value: Annotated[list[str], typer.Argument(help="Its value.", show_default=False)],
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a field; its earlier value stays in its history. The value is stored as a
+    memory too ("The user's home is Porto."), so recall and ask find it.
+
+    Example:
+
+      mem profile set home Porto
+    """
+    from .. import profile
+
+    mem = _open(db, user, create=True)
+    shown = profile.set_value(mem, field, " ".join(value))
+    if json_out:
+        render.emit_json(shown.to_dict())
+    else:
+        print(render.printable(f"Set {shown.field}: {shown.value}"))
+
+
+@profile_app.command("unset")
+def profile_unset(
+    field: Annotated[str, typer.Argument(help="The field to clear.")],
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Clear a field: its values end (and stay in its history).
+
+    Example:
+
+      mem profile unset work
+    """
+    from .. import profile
+
+    mem = _open(db, user)
+    ended = profile.unset_value(mem, field)
+    if json_out:
+        render.emit_json({"field": ended[0].field, "ended": [e.to_dict() for e in ended]})
+    else:
+        print(render.printable(f"Cleared {ended[0].field} (was {ended[-1].value})."))
