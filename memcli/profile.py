@@ -218,9 +218,17 @@ def drop_sources(store: Store, memory_ids: Sequence[str]) -> list[str]:
     from them go, the user's own included (their words are the memory's); the next
     `refresh` derives again from what is left. Returns the ids of the erased entries."""
     gone = set(memory_ids)
-    erased = [e.id for e in store.profile_entries(None) if gone & set(e.sources)]
-    store.delete_profile_entries(erased)
-    return erased
+    entries = store.profile_entries(None)
+    erased = [e for e in entries if gone & set(e.sources)]
+    ids = {e.id for e in erased}
+    for entry in entries:  # what an erased value had ended holds again (refresh decides)
+        if entry.id not in ids and entry.valid_to and entry.origin == "derived":
+            if any(
+                e.user == entry.user and e.field == entry.field and e.set_at == entry.valid_to for e in erased
+            ):
+                store.put_profile_entry(replace(entry, valid_to=None))
+    store.delete_profile_entries(list(ids))
+    return list(ids)
 
 
 # -- what the user sets ----------------------------------------------------------------------

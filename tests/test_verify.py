@@ -150,6 +150,9 @@ class Fake:
     def prompt_tokens(self, messages) -> int:
         return sum(len(m["content"].split()) + 8 for m in messages)
 
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
     def stream(self, messages, *, max_tokens, grammar=None, temperature=0.0, repeat_penalty=1.0):
         task = "quote" if "quote" in (grammar or "") else "answer"
         self.prompts.append(messages[-1]["content"])
