@@ -82,6 +82,11 @@ TOOLS: list[dict[str, Any]] = [
                     "description": "See the memory as it was then (what had happened, the facts "
                     "valid then). " + _WHEN,
                 },
+                "about": {
+                    "type": "string",
+                    "description": "Only memories that mention this person, place or thing (a name "
+                    "or another name it goes by; see the entities tool).",
+                },
                 "min_score": {
                     "type": "number",
                     "minimum": 0,
@@ -120,6 +125,47 @@ TOOLS: list[dict[str, Any]] = [
             },
             "additionalProperties": False,
         },
+        "annotations": {"readOnlyHint": True},
+    },
+    {
+        "name": "entities",
+        "title": "Entities",
+        "description": "The people, pets, places, organisations and things the user's memories are "
+        "about, with their other names and how many memories mention each.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "kind": {
+                    "type": "string",
+                    "enum": ["person", "pet", "place", "organisation", "thing", "self"],
+                }
+            },
+            "additionalProperties": False,
+        },
+        "annotations": {"readOnlyHint": True},
+    },
+    {
+        "name": "about",
+        "title": "About",
+        "description": "What the memories say about someone or something: its current relations "
+        "(lives in, works at, sister of, ...), the ended ones, and the memories that mention it.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "A name, another name it goes by, or 'me'."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 20},
+            },
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+        "annotations": {"readOnlyHint": True},
+    },
+    {
+        "name": "profile",
+        "title": "Profile",
+        "description": "The user's key facts by field (name, home, work, family, pets, ...), each "
+        "with the memories it comes from.",
+        "inputSchema": {"type": "object", "properties": {}, "additionalProperties": False},
         "annotations": {"readOnlyHint": True},
     },
 ]
@@ -236,7 +282,9 @@ class Server:
         until: str | None = None,
         min_score: float | None = None,
         as_of: str | None = None,
+        about: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
+        from . import entities
         from .timeparse import parse_time
 
         filters = Filters(
@@ -244,6 +292,7 @@ class Server:
             kinds=[kind] if kind else [],
             since=parse_time(since) if since else None,
             until=parse_time(until) if until else None,
+            about=[entities.find(self.memory.store, self.memory.user, about).id] if about else [],
         )
         moment = parse_time(as_of) if as_of else None
         hits = self.memory.recall(query, filters, k=k, touch=True, min_score=min_score, as_of=moment)
@@ -271,6 +320,42 @@ class Server:
             return "No memories.", {"results": []}
         lines = [f"[{r.id}] ({r.occurred_at[:10]}, {r.kind}) {_line(r.text)}" for r in records]
         return "\n".join(lines), {"results": [_brief(r.to_dict()) for r in records]}
+
+    def _tool_entities(self, kind: str | None = None) -> tuple[str, dict[str, Any]]:
+        found = [e for e in self.memory.store.entities(self.memory.user) if kind is None or e.kind == kind]
+        if not found:
+            return "No entities yet.", {"results": []}
+        lines = [
+            f"[{e.id}] {_line(e.name)} ({e.kind}; {e.memories} memories"
+            + (f"; also {_line(', '.join(e.aliases))})" if e.aliases else ")")
+            for e in found
+        ]
+        return "\n".join(lines), {"results": [e.to_dict() for e in found]}
+
+    def _tool_about(self, name: str, limit: int = 20) -> tuple[str, dict[str, Any]]:
+        from . import entities
+
+        entity = entities.find(self.memory.store, self.memory.user, name)
+        found = entities.about(self.memory.store, entity, limit=limit)
+        lines = [f"{_line(entity.name)} ({entity.kind})"]
+        for title, edges in (("now", found.relations), ("before", found.ended)):
+            lines += [
+                f"{title}: {_line(s.name)} {r.predicate} {_line(o.name)} (since {r.valid_from[:10]})"
+                for r, s, o in edges
+            ]
+        lines += [f"[{m.id}] ({m.occurred_at[:10]}, {m.kind}) {_line(m.text)}" for m in found.memories]
+        data = found.to_dict()
+        data["memories"] = [_brief(m) for m in data["memories"]]
+        return "\n".join(lines), data
+
+    def _tool_profile(self) -> tuple[str, dict[str, Any]]:
+        from . import profile
+
+        fields = profile.fields(self.memory.store, self.memory.user)
+        if not fields:
+            return "The profile is empty.", {"fields": []}
+        lines = [f"{f.field}: {_line(f.value)} (from {', '.join(f.sources) or 'the user'})" for f in fields]
+        return "\n".join(lines), {"fields": [f.to_dict() for f in fields]}
 
 
 def _checked(name: str, arguments: dict[str, Any]) -> dict[str, Any]:

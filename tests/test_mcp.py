@@ -57,7 +57,7 @@ def test_handshake_negotiates_the_protocol_version(server: Server) -> None:
 
 def test_tools_are_listed_with_their_schemas(server: Server) -> None:
     tools = {t["name"]: t for t in server.handle(request("tools/list"))["result"]["tools"]}
-    assert set(tools) == {"remember", "recall", "forget", "list_memories"}
+    assert set(tools) == {"remember", "recall", "forget", "list_memories", "entities", "about", "profile"}
     assert tools["remember"]["inputSchema"]["required"] == ["text"]
     assert tools["recall"]["annotations"]["readOnlyHint"] is True
     assert tools["forget"]["annotations"]["destructiveHint"] is True
@@ -386,3 +386,31 @@ def test_mem_mcp_survives_a_lone_surrogate(tmp_path: Path) -> None:
     assert responses[2] == [{"jsonrpc": "2.0", "id": 2, "result": {}}]
     assert responses[3]["error"]["code"] == -32700
     assert responses[4] == {"jsonrpc": "2.0", "id": 3, "result": {}}
+
+
+def test_entities_about_and_profile(server: Server, db_path: Path) -> None:
+    from test_entities import consolidate
+
+    call(server, "remember", text="My sister Ana lives in Porto and loves orchids")
+    call(server, "remember", text="My dog Rex hates the rain")
+    consolidate(server.memory)
+    listed = call(server, "entities")
+    names = {e["name"] for e in listed["structuredContent"]["results"]}
+    assert {"Ana", "Porto", "Rex", "me"} <= names
+    assert "Ana (person; 2 memories; also my sister)" in listed["content"][0]["text"]
+    people = call(server, "entities", kind="person")["structuredContent"]["results"]
+    assert [e["name"] for e in people] == ["Ana"]
+
+    about = call(server, "about", name="my sister")
+    assert "now: Ana lives in Porto" in about["content"][0]["text"]
+    assert [m["text"] for m in about["structuredContent"]["memories"]][0].startswith("My sister Ana")
+    missing = call(server, "about", name="Zeca")
+    assert missing["isError"] and "no entity called 'Zeca'" in missing["content"][0]["text"]
+
+    found = call(server, "recall", query="orchids rain", about="Ana", min_score=0)["structuredContent"]
+    assert found["results"] and all("Ana" in r["text"] for r in found["results"])
+
+    shown = call(server, "profile")
+    fields = {f["field"]: f["value"] for f in shown["structuredContent"]["fields"]}
+    assert fields == {"family": "Ana (sister)", "pets": "Rex"}
+    assert "family: Ana (sister)" in shown["content"][0]["text"]
