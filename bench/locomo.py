@@ -237,7 +237,14 @@ def content_stems(text: str) -> set[str]:
 
 
 def rankings(
-    mem, question: str, filters, weights: list[float], modes: list[str], now, time_weights: list[float]
+    mem,
+    question: str,
+    filters,
+    weights: list[float],
+    modes: list[str],
+    now,
+    time_weights: list[float],
+    graph_weights: list[float] = (),
 ) -> dict[str, list[tuple[str, float]]]:
     """Each mode's top-20 (memory id, score), as Memory.recall ranks them at `now`; the
     modes (and --sweep weights) with the query_time setting's way with a time the
@@ -261,6 +268,7 @@ def rankings(
                 depth=depth,
                 span=timed.span,
                 time_mode=time_mode,
+                graph=True,
             )
         return gathered[time_mode]
 
@@ -270,13 +278,16 @@ def rankings(
         time_weight: float | None = None,
         lift: bool = True,
         fts_weight: float = search.FTS_WEIGHT,
+        graph_weight: float | None = None,
     ) -> list[tuple[str, float]]:
         saved = search.TIME_WEIGHT
         if time_weight is not None:
             search.TIME_WEIGHT = time_weight
         try:
-            if lift:  # hybrid's context: neighbours join and lift (search.in_context)
+            if lift:  # hybrid's context: neighbours join and lift (search.in_context), then the graph
                 scores, found = search.in_context(mem.store, found, scores, fts_weight)
+                weight = settings.value("graph_weight") if graph_weight is None else graph_weight
+                scores = search.graph_blended(found, scores, weight)
             else:
                 scores = search.time_weighed(mem.store, found, scores)
         finally:
@@ -293,6 +304,9 @@ def rankings(
             out[mode] = top(found, search.scores_of(found, mode), lift=mode == "hybrid")
     if "hybrid" in modes:
         out["hybrid neighbours=off"] = top(found, search.scores_of(found, "hybrid"), lift=False)
+        out["hybrid graph=off"] = top(found, search.scores_of(found, "hybrid"), graph_weight=0.0)
+    for w in graph_weights:
+        out[f"hybrid graph@{w:g}"] = top(found, search.scores_of(found, "hybrid"), graph_weight=w)
     for w in weights:
         out[f"hybrid@{w:g}"] = top(found, search.scores_of(found, "hybrid", fts_weight=w), fts_weight=w)
     if "hybrid" in modes:
@@ -321,6 +335,9 @@ def run(args: argparse.Namespace) -> dict | None:
     loads = [x.strip() for x in args.loads.split(",") if x.strip()]
     weights = [float(w) for w in args.sweep.split(",") if w.strip()] if args.sweep else []
     time_weights = [float(w) for w in args.sweep_time.split(",") if w.strip()] if args.sweep_time else []
+    graph_weights = [float(w) for w in args.sweep_graph.split(",") if w.strip()] if args.sweep_graph else []
+    from memcli.entities import learn_plain
+
     splits = ["dev", "held-out"] if args.split == "all" else [args.split]
     picked = [(i, c) for i, c in enumerate(data) if split_of(i) in splits]
     if args.limit_conversations:
@@ -337,6 +354,8 @@ def run(args: argparse.Namespace) -> dict | None:
     gold_scores: dict[str, list[float]] = {}  # load -> hybrid scores of evidence found in a top 10
     off_topic: dict[str, list[float]] = {}  # load -> best hybrid score of another conversation's question
     store_seconds = 0.0
+    graph_seconds = 0.0
+    entity_counts: list[int] = []
     n_turns = 0
     checked = 0
     for index, conv in picked:
@@ -358,13 +377,20 @@ def run(args: argparse.Namespace) -> dict | None:
                     t0 = time.perf_counter()
                     mem.remember(items)
                     store_seconds += time.perf_counter() - t0
+                    if not args.no_graph:  # consolidation's entity step without the model
+                        t0 = time.perf_counter()
+                        n_entities = learn_plain(mem.store, mem.list(limit=None))
+                        graph_seconds += time.perf_counter() - t0
+                        entity_counts.append(n_entities)
                     n_turns += len(items)
                     by_id = {r.id: r.meta.get("dia_id") for r in mem.list(limit=None)}
                     filters = Filters(user="locomo", include_expired=True, until=as_of, valid_at=as_of)
                     for q in questions:
                         gold = set(gold_ids(q))
                         t0 = time.perf_counter()
-                        ranked = rankings(mem, q["question"], filters, weights, modes, now, time_weights)
+                        ranked = rankings(
+                            mem, q["question"], filters, weights, modes, now, time_weights, graph_weights
+                        )
                         recall_times.append(time.perf_counter() - t0)
                         if checked < 20 and "hybrid" in ranked:  # the bench ranks as mem recall does
                             hits = mem.recall(
@@ -422,6 +448,9 @@ def run(args: argparse.Namespace) -> dict | None:
         "store_turns_per_s_with_embedding": (
             round(n_turns / store_seconds, 1) if store_seconds and embedder.embedded >= n_turns / 2 else None
         ),
+        "graph_weight": __import__("memcli.settings", fromlist=["value"]).value("graph_weight"),
+        "entities_per_store": entity_counts,
+        "entity_pass_s": round(graph_seconds, 2),
         "ranking_ms_p50": round(1000 * sorted(recall_times)[len(recall_times) // 2], 2)
         if recall_times
         else None,
@@ -526,6 +555,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", type=Path, default=Path(os.environ.get("LOCOMO_PATH") or DEFAULT_DATA), help="locomo10.json"
     )
+    parser.add_argument(
+        "--sweep-graph", default="", help="graph recall weights to rank hybrid at (rows 'hybrid graph@W')"
+    )
+    parser.add_argument("--no-graph", action="store_true", help="no entity pass: graph recall finds nothing")
     parser.add_argument("--out", type=Path, default=HERE / "out")
     parser.add_argument("--json", type=Path, default=None, help="report file (default OUT/locomo.json)")
     parser.add_argument(

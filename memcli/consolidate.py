@@ -516,11 +516,13 @@ class Consolidator:
         then the model for the other names; the plain patterns alone when the
         model is missing or its reply unusable (the facts still go on)."""
         text = episode_text(episode)
+        transcript = episode.doc_id is not None
         try:
-            return entities.extract(text, self.generator if entities.candidates(text) else None)
+            model = self.generator if entities.candidates(text) else None
+            return entities.extract(text, model, transcript=transcript)
         except (StructuredOutputError, ModelError) as exc:
             log.warning("episode %s: entities from the plain patterns only: %s", episode.id, exc)
-            return entities.plain_patterns(text)
+            return entities.plain_patterns(text, transcript=transcript)
 
     def _left_for_next_run(self, episode: MemoryRecord, exc: MemcliError) -> None:
         if isinstance(exc, ModelError) and not isinstance(exc, StructuredOutputError):

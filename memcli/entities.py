@@ -162,9 +162,13 @@ def candidates(text: str) -> list[str]:
     return found
 
 
-def plain_patterns(text: str) -> Found:
-    """What needs no model: "my sister Ana", "my dog Rex", "I live in Porto", "I work at Acme"."""
+def plain_patterns(text: str, *, transcript: bool = False) -> Found:
+    """What needs no model: "my sister Ana", "my dog Rex", "I live in Porto", "I work at
+    Acme", and in a transcript (a thread of turns) the speaker of a turn ("Ana: ...")."""
     found = Found()
+    speaker = re.match(r"\s*([A-Z][\w'’-]*(?: [A-Z][\w'’-]*)?):\s", text) if transcript else None
+    if speaker and _is_name(speaker.group(1)):
+        found.add(speaker.group(1), "person")
     for match in re.finditer(_PERSON, text):
         word, name = match.group(1).lower(), _clean(match.group(2))
         if _is_name(name):
@@ -260,10 +264,10 @@ def entity_schema(names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def extract(text: str, generator: Generator | None) -> Found:
+def extract(text: str, generator: Generator | None, *, transcript: bool = False) -> Found:
     """The entities and relations of one text: the plain patterns, then the model
     for the other capitalised names (none without a model)."""
-    found = plain_patterns(text)
+    found = plain_patterns(text, transcript=transcript)
     rest = [n for n in candidates(text) if n not in found.names]
     if not rest or generator is None:
         return found
@@ -296,30 +300,52 @@ def extract(text: str, generator: Generator | None) -> Found:
 
 
 class Linker:
-    """Finds the known entities a text names (see the module doc)."""
+    """Finds the known entities a text names (see the module doc), by runs of whole
+    words: a dictionary lookup per word, whatever the number of entities."""
 
     def __init__(self, entities: Iterable[Entity]) -> None:
         self.by_name: dict[str, set[str]] = {}
+        self.longest = 0
         for entity in entities:
             if entity.kind == "self":
                 continue
             for name in entity.names:
-                self.by_name.setdefault(_key(name), set()).add(entity.id)
-        exact = sorted((n for n in self.by_name if not n.startswith("~")), key=len, reverse=True)
-        folded = sorted((n[1:] for n in self.by_name if n.startswith("~")), key=len, reverse=True)
-        parts = [re.escape(n) for n in exact] + [f"(?i:{re.escape(n)})" for n in folded]
-        self.pattern = re.compile(r"(?<![\w])(?:" + "|".join(parts) + r")(?![\w])") if parts else None
+                words = _words(name)
+                if words:
+                    self.by_name.setdefault(_key(" ".join(words)), set()).add(entity.id)
+                    self.longest = max(self.longest, len(words))
 
     def find(self, text: str) -> list[str]:
-        """Ids of the entities `text` names, in the order first named."""
-        if self.pattern is None:
+        """Ids of the entities `text` names, in the order first named; the longest
+        name wins ("Rui Costa" before "Rui")."""
+        if not self.by_name:
             return []
+        words = _words(text)
         out: list[str] = []
-        for match in self.pattern.finditer(text):
-            ids = self.by_name.get(match.group(0)) or self.by_name.get("~" + match.group(0).lower()) or set()
-            if len(ids) == 1 and (entity_id := next(iter(ids))) not in out:
-                out.append(entity_id)
+        i = 0
+        while i < len(words):
+            for n in range(min(self.longest, len(words) - i), 0, -1):
+                ids = self._lookup(words[i : i + n])
+                if ids is not None:
+                    if len(ids) == 1 and (entity_id := next(iter(ids))) not in out:
+                        out.append(entity_id)
+                    i += n
+                    break
+            else:
+                i += 1
         return out
+
+    def _lookup(self, words: list[str]) -> set[str] | None:
+        phrase = " ".join(words)
+        for form in (phrase, re.sub(r"['’]s$", "", phrase)):  # "Ana's" is Ana
+            ids = self.by_name.get(form) or self.by_name.get("~" + form.lower())
+            if ids:
+                return ids
+        return None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+(?:['’-]\w+)*", text)
 
 
 def _key(name: str) -> str:
@@ -808,3 +834,16 @@ def restore(
                 )
                 added += 1
     return added
+
+
+def learn_plain(store: Store, records: Sequence[MemoryRecord]) -> int:
+    """Consolidation's entity step without the model, over stored memories: the plain
+    patterns of each (a transcript's speakers among them), stored and linked. Returns
+    how many entities there are after. For bulk loads (bench/locomo.py) where running
+    the model over every memory is not wanted."""
+    with store.transaction():
+        for record in records:
+            found = plain_patterns(record.text, transcript=record.doc_id is not None)
+            if found.names:
+                apply(store, record, found)
+    return len(store.entities(records[0].user)) if records else 0

@@ -427,6 +427,7 @@ class Memory:
             span=span,
             time_mode=time_mode,
             now=now,
+            graph_weight=settings.value("graph_weight"),
         )
         if touch and hits:
             self.store.touch_recalled([h.record.id for h in hits], now_str())

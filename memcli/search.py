@@ -74,6 +74,14 @@ NEIGHBOUR_SEEDS = 5
 # LoCoMo's development half the floor cost 0.001 of R@10 without threads, nothing with.
 NEIGHBOUR_FLOOR = 0.1
 MAX_TERMS = 32
+# Graph recall (hybrid mode): the memories that mention an entity the query names
+# score 1 on a third list, those that mention an entity related to it GRAPH_RELATED;
+# hybrid = (1 - graph_weight) * its score + graph_weight * that (the graph_weight
+# setting; bench/locomo.py --sweep-graph, development half). Each entity's memories
+# are searched by the query's vector, GRAPH_DEPTH of them (half for a related one).
+GRAPH_RELATED = 0.5
+GRAPH_DEPTH = 50
+GRAPH_MAX_RELATED = 5
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(
@@ -130,6 +138,7 @@ class Candidates:
     span: tuple[str, str] | None = None  # set when those outside a query's time span are weighed down
     filters: Filters | None = None  # what every candidate passed
     query_vector: np.ndarray | None = None  # the query's embedding, when it was embedded
+    graph: dict[str, float] = field(default_factory=dict)  # graph recall's list, [0, 1]
 
 
 def candidates(
@@ -142,14 +151,17 @@ def candidates(
     mode: str = "hybrid",
     span: TimeRange | None = None,
     time_mode: str = "off",
+    graph: bool = False,
 ) -> Candidates:
-    """The full-text and vector candidates of a query (each list `depth` long).
+    """The full-text and vector candidates of a query (each list `depth` long), and
+    with `graph` (hybrid mode) graph recall's (`graph_candidates`).
 
     With a time `span` (memcli.timequery) and time_mode "filter", only memories
     that happened in it; with "boost", those and the whole store's, merged (the
     scores of those outside the span are then lowered: `time_weighed`)."""
     if span is None or time_mode == "off":
-        return _gather(store, embed_query, query, filters, depth=depth, mode=mode)
+        found = _gather(store, embed_query, query, filters, depth=depth, mode=mode)
+        return with_graph(store, found, query) if graph else found
     start, end = span.stamps()
     vectors: dict[str, np.ndarray] = {}
 
@@ -165,7 +177,7 @@ def candidates(
     )
     inside = _gather(store, embed_once, query, within, depth=depth, mode=mode)
     if time_mode == "filter":
-        return inside
+        return with_graph(store, inside, query) if graph else inside
     found = _gather(store, embed_once, query, filters, depth=depth, mode=mode)
     for name in ("relevance", "similarity", "seq"):
         mine, more = getattr(found, name), getattr(inside, name)
@@ -175,7 +187,52 @@ def candidates(
         offset = len(ranks)
         ranks.update({k: offset + r for k, r in more.items() if k not in ranks})
     found.span = (start, end)
-    return found
+    return with_graph(store, found, query) if graph else found
+
+
+def with_graph(store: Store, found: Candidates, query: str) -> Candidates:
+    """The candidates with graph recall's list: the memories that mention the entities
+    the query names (memcli.entities: by a name or an alias, as remembering links
+    them) score 1, those that mention an entity related to one of them GRAPH_RELATED.
+    Each entity's memories are searched by the query's vector (GRAPH_DEPTH best); new
+    candidates come with their similarity."""
+    from .entities import Linker
+
+    vector, filters = found.query_vector, found.filters
+    if vector is None or filters is None:
+        return found
+    known = store.entities(filters.user)
+    named = Linker(known).find(query)
+    if not named:
+        return found
+    related: list[str] = []
+    for relation in store.relations(filters.user, named):
+        if relation.current:
+            other = relation.object if relation.subject in named else relation.subject
+            if other not in named and other not in related:
+                related.append(other)
+    self_ids = {e.id for e in known if e.kind == "self"}
+    related = [e for e in related if e not in self_ids][:GRAPH_MAX_RELATED]
+    graph: dict[str, float] = {}
+    similarity = dict(found.similarity)
+    seq = dict(found.seq)
+    for entity_id, score, depth in [
+        *((e, 1.0, GRAPH_DEPTH) for e in named),
+        *((e, GRAPH_RELATED, GRAPH_DEPTH // 2) for e in related),
+    ]:
+        about = dataclasses.replace(filters, about=[*filters.about, entity_id])
+        for hit in store.vector_search(vector, about, depth):
+            graph[hit.id] = max(graph.get(hit.id, 0.0), score)
+            similarity.setdefault(hit.id, max(0.0, hit.score))
+            seq.setdefault(hit.id, hit.seq)
+    return dataclasses.replace(found, graph=graph, similarity=similarity, seq=seq)
+
+
+def graph_blended(found: Candidates, scores: dict[str, float], weight: float) -> dict[str, float]:
+    """Hybrid scores with graph recall's list: (1 - weight) * score + weight * graph score."""
+    if not found.graph or weight <= 0:
+        return scores
+    return {i: (1.0 - weight) * s + weight * found.graph.get(i, 0.0) for i, s in scores.items()}
 
 
 def time_weighed(store: Store, found: Candidates, scores: dict[str, float]) -> dict[str, float]:
@@ -342,16 +399,27 @@ def recall(
     span: TimeRange | None = None,
     time_mode: str = "off",
     now: datetime | None = None,
+    graph_weight: float = 0.0,
 ) -> list[Hit]:
     """The k best memories for a query, those scoring under `min_score` left out.
     `span` is the time the query named (searched for as `time_mode` says), `now`
     the moment ranking counts ages from."""
     depth = max(50, 3 * k) if mode == "hybrid" else k
+    graph = mode == "hybrid" and fusion == "score" and graph_weight > 0
     found = candidates(
-        store, embed_query, query, filters, depth=depth, mode=mode, span=span, time_mode=time_mode
+        store,
+        embed_query,
+        query,
+        filters,
+        depth=depth,
+        mode=mode,
+        span=span,
+        time_mode=time_mode,
+        graph=graph,
     )
     if mode == "hybrid" and fusion == "score":  # rrf stays the published formula
         scores, found = in_context(store, found, scores_of(found, mode, fusion))
+        scores = graph_blended(found, scores, graph_weight)
     else:
         scores = time_weighed(store, found, scores_of(found, mode, fusion))
     if adjust and scores:

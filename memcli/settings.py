@@ -148,6 +148,16 @@ SETTINGS: dict[str, Setting] = {
             maximum=32768,
         ),
         Setting(
+            "graph_weight",
+            float,
+            0.0,
+            "Hybrid recall: the weight of graph recall, the memories that mention a person, "
+            "place or thing the query names (or one related to it), against full text and "
+            "vectors; 0 turns it off.",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+        Setting(
             "profile_tokens",
             int,
             120,

@@ -238,3 +238,30 @@ def test_an_alias_learnt_from_a_forgotten_note_goes_with_it(sqlite_memory: Memor
     sqlite_memory.forget([note])
     assert named(sqlite_memory)["Ana"].aliases == ["my sister"]
     assert b"Silva" not in file_bytes(db_path)
+
+
+def test_graph_recall_brings_the_memories_about_who_the_query_names(fake_memory: Memory) -> None:
+    from memcli import config
+
+    remember(fake_memory, SISTER)
+    consolidate(fake_memory)
+    about_ana = remember(fake_memory, "My sister prefers tulips in spring")  # Ana, by her alias
+    near_ana = remember(fake_memory, "The flat in Porto needs a new boiler")  # Porto: where Ana lives
+    for i in range(40):
+        remember(fake_memory, f"Question {i} for the garden centre: what to plant")
+    query = "What should I plant for Ana?"
+    filters = Filters(user="tester")
+
+    def ranked() -> list[str]:
+        return [h.record.id for h in fake_memory.recall(query, filters, k=50, min_score=0)]
+
+    before = ranked()
+    assert about_ana not in before[:3]  # graph recall is off by default
+    config.set_value("graph_weight", 0.3)
+    after = ranked()
+    assert about_ana in after[:3]
+    assert after.index(near_ana) < before.index(near_ana)  # what is related to Ana rises too
+    hits = fake_memory.recall(query, filters, k=50, min_score=0)
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    scores = {h.record.id: h.score for h in hits}
+    assert scores[about_ana] > scores[near_ana]  # named beats related
