@@ -39,7 +39,9 @@ def timed_calls(generator: object) -> dict[str, list]:
 
     def timed(messages, **kw):  # type: ignore[no-untyped-def]
         system = messages[0]["content"]
-        kind = {"You extract": "extract", "You keep a ": "reconcile"}.get(system[:11], "other")
+        kind = {"You extract": "extract", "You keep a ": "reconcile", "You find wh": "entities"}.get(
+            system[:11], "other"
+        )
         entry = totals.setdefault(kind, [0, 0.0, 0])
         entry[0] += 1
         started = time.perf_counter()
@@ -133,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  {result['episodes_per_minute']} episodes/minute ({result['minutes']} min)")
     print(f"  memories: {before_count} before, {after_count} after")
+    print(
+        f"  entities: {report.entities} found, {report.relations} relations, "
+        f"{report.profile} profile fields changed"
+    )
     r = result["report"]
     print(
         f"  facts {r['facts']}: added {r['added']}, updated {r['updated']}, superseded {r['superseded']}, "

@@ -517,9 +517,10 @@ class Consolidator:
         model is missing or its reply unusable (the facts still go on)."""
         text = episode_text(episode)
         transcript = episode.doc_id is not None
+        known = [n for e in self.store.entities(episode.user) for n in e.names]
         try:
             model = self.generator if entities.candidates(text) else None
-            return entities.extract(text, model, transcript=transcript)
+            return entities.extract(text, model, transcript=transcript, known=known)
         except (StructuredOutputError, ModelError) as exc:
             log.warning("episode %s: entities from the plain patterns only: %s", episode.id, exc)
             return entities.plain_patterns(text, transcript=transcript)
@@ -556,7 +557,7 @@ class Consolidator:
             changes = [self.apply(decision, episode) for decision in decisions]
             changes += self._settle(episode, text, decisions, own)
             self._users.add(episode.user)
-            if found.names:
+            if found.names or found.relations:
                 before = len(self.store.entities(episode.user))
                 entities.apply(self.store, episode, found)
                 self.report.entities += len(self.store.entities(episode.user)) - before

@@ -127,6 +127,7 @@ class Found:
     names: dict[str, str] = field(default_factory=dict)  # name as written -> kind
     aliases: dict[str, str] = field(default_factory=dict)  # alias ("my sister") -> name
     relations: list[tuple[str, str, str]] = field(default_factory=list)
+    existing: set[str] = field(default_factory=set)  # names of known entities the relations use
 
     def add(self, name: str, kind: str) -> None:
         self.names.setdefault(name, kind)
@@ -225,9 +226,10 @@ def _cued(predicate: str, text: str) -> bool:
     return any(cue in words for cue in cues)
 
 
-def entity_schema(names: Sequence[str]) -> dict[str, Any]:
-    """The model's answer: only these names, only these kinds and relations."""
-    who = [*names, USER]
+def entity_schema(names: Sequence[str], others: Sequence[str] = ()) -> dict[str, Any]:
+    """The model's answer: only these names (their kinds), only these kinds and
+    relations, between them, `others` (known names the text holds) and the user."""
+    who = [*names, *others, USER]
     return {
         "type": "object",
         "properties": {
@@ -264,27 +266,33 @@ def entity_schema(names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def extract(text: str, generator: Generator | None, *, transcript: bool = False) -> Found:
+def extract(
+    text: str, generator: Generator | None, *, transcript: bool = False, known: Iterable[str] = ()
+) -> Found:
     """The entities and relations of one text: the plain patterns, then the model
-    for the other capitalised names (none without a model)."""
+    for the other capitalised names (none without a model). Names in `known` (those
+    of the entities there are already) are not asked about: linking finds them."""
     found = plain_patterns(text, transcript=transcript)
-    rest = [n for n in candidates(text) if n not in found.names]
+    folded = {n.casefold() for n in known}
+    rest = [n for n in candidates(text) if n not in found.names and n.casefold() not in folded]
     if not rest or generator is None:
         return found
     from .structured import generate_json
 
     names = rest[:8]
+    present = [n for n in candidates(text) if n.casefold() in folded or n in found.names][:8]
     messages: list[Message] = [
         {"role": "system", "content": ENTITY_PROMPT},
         {"role": "user", "content": f"Names: {', '.join(names)}\nNote: {text[:3000]}"},
     ]
-    reply = generate_json(generator, messages, entity_schema(names), max_tokens=60 + 25 * len(names))
+    schema = entity_schema(names, [n for n in present if n not in names])
+    reply = generate_json(generator, messages, schema, max_tokens=60 + 25 * len(names))
     for item in reply["entities"]:
         if item["kind"] != "not a name" and item["name"] in names:
             found.add(item["name"], item["kind"])
     for item in reply["relations"]:
         subject, predicate, obj = item["subject"], item["relation"], item["object"]
-        known = set(found.names) | {USER}
+        known = set(found.names) | set(present) | {USER}
         if (
             subject != obj
             and subject in known
@@ -293,6 +301,9 @@ def extract(text: str, generator: Generator | None, *, transcript: bool = False)
             and (subject, predicate, obj) not in found.relations
         ):
             found.relations.append((subject, predicate, obj))
+            for name in (subject, obj):
+                if name != USER and name not in found.names:
+                    found.existing.add(name)  # known already: apply finds it by its name
     return found
 
 
@@ -438,6 +449,10 @@ def apply(store: Store, memory: MemoryRecord, found: Found) -> list[str]:
             if entity not in fresh:
                 known = [entity if e.id == entity.id else e for e in known]
         ids[name] = entity.id
+    for name in found.existing:
+        entity = resolve(known, name, "")
+        if entity is not None:
+            ids[name] = entity.id
     for entity in known:
         if entity.id in ids.values() and entity in fresh:
             backfill(store, entity)

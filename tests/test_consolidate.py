@@ -33,6 +33,7 @@ class Scripted:
     ) -> None:
         self.facts = facts
         self.entities = entities or {}  # note -> {"entities": [...], "relations": [...]}
+        self.entity_prompts: list[str] = []
         self.decisions = list(decisions or [])
         self.calls: list[str] = []
         self.asked: list[str] = []
@@ -54,6 +55,7 @@ class Scripted:
             reply = {"facts": [{"fact": f, "importance": 3} for f in facts]}
         elif system.startswith("You find who and what"):
             self.calls.append("entities")
+            self.entity_prompts.append(messages[1]["content"])
             note = messages[1]["content"].split("\nNote: ", 1)[1]
             reply = self.entities.get(note, {"entities": [], "relations": []})
         elif system.startswith("You keep a list"):

@@ -265,3 +265,21 @@ def test_graph_recall_brings_the_memories_about_who_the_query_names(fake_memory:
     assert all(0.0 <= h.score <= 1.0 for h in hits)
     scores = {h.record.id: h.score for h in hits}
     assert scores[about_ana] > scores[near_ana]  # named beats related
+
+
+def test_the_model_is_asked_only_about_names_not_known_yet(fake_memory: Memory) -> None:
+    remember(fake_memory, SISTER)
+    consolidate(fake_memory)
+    text = "Good news: the new job of Ana is at Globex"
+    remember(fake_memory, text)
+    reply = {
+        "entities": [{"name": "Globex", "kind": "organisation"}],
+        "relations": [{"subject": "Ana", "relation": "works at", "object": "Globex"}],
+    }
+    model = Scripted({text: []}, entities={text: reply})
+    consolidate(fake_memory, model)
+    assert [p.split("\n")[0] for p in model.entity_prompts] == ["Names: Globex"]  # not Ana again
+    assert ("Ana", "works at", "Globex") in edges(fake_memory)
+    assert [e.name for e in fake_memory.store.entities("tester") if e.name == "Ana"] == [
+        "Ana"
+    ]  # no second Ana
