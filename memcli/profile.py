@@ -289,16 +289,16 @@ def prompt_hits(memory: Memory, generator: Generator, budget: int, *, line: Any)
     in `budget` tokens (`line` renders a hit as the prompt shows it)."""
     if budget <= 0:
         return []
+    from .provenance import newest_truth
+
     entries = current(memory.store, memory.user)
     ids = list(dict.fromkeys(s for e in entries.values() for s in e.sources))
     records = memory.store.get_many(ids)
+    # a note that also said what no longer holds is shown as what holds now
+    found = newest_truth(memory.store, [Hit(records[i], score=1.0) for i in ids if i in records])
     hits: list[Hit] = []
     used = 0
-    for memory_id in ids:
-        record = records.get(memory_id)
-        if record is None or not record.current:
-            continue
-        hit = Hit(record, score=1.0)
+    for hit in found:
         cost = generator.count_tokens(line(hit)) + 1
         if used + cost > budget:
             break

@@ -287,3 +287,25 @@ def test_ask_answers_from_the_roles_own_memories_only(
     assert "4417" not in json.dumps(theirs)
     mine = js("ask", "--db", shared["alice"], "--user", "alice", "What is my bike lock code?")
     assert "2290" in mine["answer"], mine
+
+
+def test_entities_relations_and_profile_are_the_roles_own(shared: dict[str, str]) -> None:
+    from test_entities import consolidate
+
+    with Memory(shared["bob"], embedder=FakeEmbedder(), user="tester") as bob:
+        bob.remember([NewMemory("My sister Ana lives in Porto")])
+        consolidate(bob)
+        assert {e.name for e in bob.store.entities("tester")} == {"Ana", "Porto", "me"}
+    with Memory(shared["alice"], embedder=FakeEmbedder(), user="tester") as alice:
+        store = alice.store
+        assert (
+            store.entities(None) == [] and store.relations(None) == [] and store.profile_entries(None) == []
+        )
+    mem("about", "--db", shared["alice"], "--user", "tester", "Ana", code=ExitStatus.NOT_FOUND)
+    with psycopg.connect(shared["alice"], autocommit=True) as conn:
+        conn.execute("SET search_path = memcli, public")
+        for table in ("entities", "entity_mentions", "relations", "profile"):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+            assert conn.execute(f"DELETE FROM {table}").rowcount == 0, table
+    with Memory(shared["bob"], embedder=FakeEmbedder(), user="tester") as bob:
+        assert len(bob.store.relations("tester")) == 2
