@@ -43,9 +43,8 @@ SELF_NAME = "me"  # the user themself: one entity of kind "self" per user
 # Relations the extraction knows; a new one of the first group ends the older
 # relation of the same subject and kind (one home, one employer at a time).
 EXCLUSIVE = ("lives in", "works at", "studies at", "married to", "partner of")
-PREDICATES = (
-    *EXCLUSIVE,
-    "is from",
+# Family: the profile's "family" field is made of these (memcli.profile).
+KIN = (
     "sister of",
     "brother of",
     "mother of",
@@ -55,6 +54,11 @@ PREDICATES = (
     "child of",
     "parent of",
     "cousin of",
+)
+PREDICATES = (
+    *EXCLUSIVE,
+    "is from",
+    *KIN,
     "friend of",
     "colleague of",
     "boss of",

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from .entities import KIN
 from .errors import InputError, NotFound
 from .records import Hit, NewMemory, Patch, ProfileEntry, new_id
 from .timeparse import now_str
@@ -47,20 +48,7 @@ INCOMING = {
     "married to": "partner",
     "partner of": "partner",
     "pet of": "pets",
-    **{
-        p: "family"
-        for p in (
-            "sister of",
-            "brother of",
-            "mother of",
-            "father of",
-            "daughter of",
-            "son of",
-            "child of",
-            "parent of",
-            "cousin of",
-        )
-    },
+    **{p: "family" for p in KIN},
     "friend of": "friends",
 }
 FIELDS = ("name", "home", "work", "studies", "from", "partner", "family", "pets", "friends")
