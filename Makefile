@@ -34,8 +34,10 @@ $(VENV)/share/man/man1/mem.1: man/mem.1 $(VENV)/.installed
 
 install: $(VENV)/.installed $(VENV)/.models $(VENV)/share/man/man1/mem.1
 
-$(VENV)/.dev-installed: $(VENV)/.installed
+# The dev group, and the llm plugin (llm-memcli/) that tests/test_llm_plugin.py runs through llm.
+$(VENV)/.dev-installed: $(VENV)/.installed llm-memcli/pyproject.toml
 	$(BIN)/pip install -q --group dev
+	$(BIN)/pip install -q --no-deps -e llm-memcli
 	touch $@
 
 demo: install
@@ -52,8 +54,8 @@ test: $(VENV)/.dev-installed $(VENV)/.models
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check memcli tests bench
-	$(BIN)/ruff format --check memcli tests bench
+	$(BIN)/ruff check memcli tests bench llm-memcli
+	$(BIN)/ruff format --check memcli tests bench llm-memcli
 	$(BIN)/mypy memcli
 
 # The man page and the README's command reference, generated from the commands' --help.

@@ -3,13 +3,16 @@
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
-from memcli.mcp import PROTOCOL_VERSIONS, Server, serve
+from memcli import __version__, mcp, profile
+from memcli.mcp import HANDSHAKE_VERSIONS, Server, output_schemas, serve
 from memcli.memory import Memory
 from memcli.models.embed import FakeEmbedder
 from memcli.records import NewMemory
@@ -42,14 +45,19 @@ def call(server: Server, tool: str, **arguments) -> dict:
 
 
 def test_handshake_negotiates_the_protocol_version(server: Server) -> None:
-    for asked in PROTOCOL_VERSIONS:
+    for asked in HANDSHAKE_VERSIONS:
         result = server.handle(request("initialize", {"protocolVersion": asked, "capabilities": {}}))[
             "result"
         ]
         assert result["protocolVersion"] == asked
-    result = server.handle(request("initialize", {"protocolVersion": "1999-01-01"}))["result"]
-    assert result["protocolVersion"] == PROTOCOL_VERSIONS[0]
-    assert result["capabilities"] == {"tools": {"listChanged": False}}
+    # 2026-07-28 has no handshake: asked for by initialize, the newest version that has one answers
+    for asked in ("1999-01-01", "2026-07-28"):
+        result = server.handle(request("initialize", {"protocolVersion": asked}))["result"]
+        assert result["protocolVersion"] == "2025-11-25"
+    assert result["capabilities"] == {
+        "tools": {"listChanged": False},
+        "resources": {"subscribe": False, "listChanged": False},
+    }
     assert result["serverInfo"]["name"] == "memcli"
     assert server.handle({"jsonrpc": "2.0", "method": "notifications/initialized"}) is None
     assert server.handle(request("ping")) == {"jsonrpc": "2.0", "id": 1, "result": {}}
@@ -66,10 +74,18 @@ def test_tools_are_listed_with_their_schemas(server: Server) -> None:
 def test_remember_recall_list_forget(server: Server) -> None:
     stored = call(server, "remember", text="The spare key is under the blue flower pot", tags=["home"])
     assert stored["isError"] is False
-    key_id = stored["structuredContent"]["results"][0]["id"]
-    assert stored["content"][0]["text"] == f"Remembered {key_id}: The spare key is under the blue flower pot"
+    key_id = stored["structuredContent"]["ids"][0]
+    assert stored["content"][0]["text"] == f"Remembered {key_id}."
+    assert stored["structuredContent"] == {
+        "ids": [key_id],
+        "added": 1,
+        "existing": 0,
+        "existing_ids": [],
+        "doc_id": None,
+    }
     again = call(server, "remember", text="The spare key is under the blue flower pot")
-    assert again["content"][0]["text"].startswith(f"Already known {key_id}")
+    assert again["content"][0]["text"] == f"Already known {key_id}."
+    assert again["structuredContent"]["existing_ids"] == [key_id]
     call(
         server,
         "remember",
@@ -120,6 +136,11 @@ def test_remember_recall_list_forget(server: Server) -> None:
         ("remember", {"text": "x", "ttl": "-3d"}, "bad duration"),
         ("recall", {"query": 42}, "query must be a string"),
         ("recall", {"query": "x", "k": 0}, "k must be from 1 to 50"),
+        ("recall", {"query": "x", "min_score": "high"}, "min_score must be a number"),
+        ("recall", {"query": "x", "min_score": 2}, "min_score must be from 0 to 1"),
+        ("recall", {"query": "x", "tags": "home"}, "tags must be a list of strings"),
+        ("list_memories", {"tags": [1]}, "tags must be a list of strings"),
+        ("list_memories", {"kind": "dream"}, "kind is one of"),
         ("forget", {"ids": []}, "cannot be empty"),
         ("forget", {"ids": ["zzzzzzzz"]}, "no memory"),
     ],
@@ -143,10 +164,10 @@ def test_another_users_memory_cannot_be_forgotten(server: Server, db_path: Path)
 def test_protocol_errors(server: Server) -> None:
     assert server.handle([1, 2])["error"]["code"] == -32600
     assert server.handle({"id": 3, "method": "ping"})["error"]["code"] == -32600  # no "jsonrpc"
-    assert server.handle(request("resources/list", id=4)) == {
+    assert server.handle(request("prompts/list", id=4)) == {
         "jsonrpc": "2.0",
         "id": 4,
-        "error": {"code": -32601, "message": "method not found: resources/list"},
+        "error": {"code": -32601, "message": "method not found: prompts/list"},
     }
     assert server.handle(request("tools/call", {"name": "rm -rf"}))["error"]["code"] == -32602
     assert server.handle(request("tools/call", {"name": ["recall"]}))["error"]["code"] == -32602
@@ -271,7 +292,7 @@ def test_batches_are_answered_with_an_array(server: Server) -> None:
     batch = [
         request("ping", id=1),
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        request("resources/list", id="two"),
+        request("prompts/list", id="two"),
         7,
         request("tools/list", id=3),
     ]
@@ -414,3 +435,323 @@ def test_entities_about_and_profile(server: Server, db_path: Path) -> None:
     fields = {f["field"]: f["value"] for f in shown["structuredContent"]["fields"]}
     assert fields == {"family": "Ana (sister)", "pets": "Rex"}
     assert "family: Ana (sister)" in shown["content"][0]["text"]
+
+
+# -- protocol 2026-07-28: every request carries its version and the client's capabilities
+
+VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
+SERVER_INFO = {
+    "io.modelcontextprotocol/serverInfo": {"name": "memcli", "title": "memcli", "version": __version__}
+}
+MODERN_META = {
+    VERSION_KEY: "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+}
+
+
+def modern(method: str, params: dict | None = None, id: int | str | None = 1) -> dict:
+    return request(method, {**(params or {}), "_meta": MODERN_META}, id=id)
+
+
+def test_modern_requests_are_answered_without_a_handshake(server: Server) -> None:
+    assert server.handle(modern("server/discover"))["result"] == {
+        "resultType": "complete",
+        "supportedVersions": ["2026-07-28"],
+        "capabilities": {
+            "tools": {"listChanged": False},
+            "resources": {"subscribe": False, "listChanged": False},
+        },
+        "instructions": server.handle(request("initialize"))["result"]["instructions"],
+        "_meta": SERVER_INFO,
+        "ttlMs": 3_600_000,
+        "cacheScope": "public",
+    }
+    # a handshake of an old version on the same pipe changes nothing for modern requests
+    server.handle(request("initialize", {"protocolVersion": "2024-11-05"}))
+    listed = server.handle(modern("tools/list"))["result"]
+    assert (listed["resultType"], listed["ttlMs"], listed["cacheScope"], listed["_meta"]) == (
+        "complete",
+        3_600_000,
+        "public",
+        SERVER_INFO,
+    )
+    assert [t["outputSchema"] == output_schemas()[t["name"]] for t in listed["tools"]] == [True] * 7
+    stored = server.handle(
+        modern("tools/call", {"name": "remember", "arguments": {"text": "Ana likes tulips"}})
+    )
+    result = stored["result"]
+    assert result["resultType"] == "complete" and result["_meta"] == SERVER_INFO and "ttlMs" not in result
+    assert result["structuredContent"]["added"] == 1
+    failed = server.handle(modern("tools/call", {"name": "forget", "arguments": {"ids": ["zzzzzzzz"]}}))
+    assert failed["result"]["isError"] is True and failed["result"]["resultType"] == "complete"
+    assert server.handle(modern("prompts/list"))["error"]["code"] == -32601
+
+
+def test_a_modern_request_must_name_a_version_the_server_speaks(server: Server) -> None:
+    for version in ("2025-11-25", "2027-01-01"):
+        response = server.handle(request("tools/list", {"_meta": {**MODERN_META, VERSION_KEY: version}}))
+        assert response["error"] == {
+            "code": -32022,
+            "message": "Unsupported protocol version",
+            "data": {
+                "supported": ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"],
+                "requested": version,
+            },
+        }
+    missing_capabilities = {"_meta": {VERSION_KEY: "2026-07-28"}}
+    assert server.handle(request("tools/list", missing_capabilities))["error"]["code"] == -32602
+    assert (
+        server.handle(request("tools/list", {"_meta": {**MODERN_META, VERSION_KEY: 7}}))["error"]["code"]
+        == -32602
+    )
+    assert server.handle(modern("tools/list", id=None))["error"]["code"] == -32600  # ids are never null now
+    assert server.handle(modern("ping"))["error"]["code"] == -32601  # ping is gone from 2026-07-28
+    # server/discover is the modern era's; initialize the handshake's, whatever its _meta
+    assert server.handle(request("server/discover"))["error"]["code"] == -32602
+    initialized = server.handle(modern("initialize", {"protocolVersion": "2025-06-18"}))["result"]
+    assert initialized["protocolVersion"] == "2025-06-18" and "resultType" not in initialized
+
+
+@pytest.mark.parametrize("version", HANDSHAKE_VERSIONS)
+def test_each_handshake_version_gets_the_shapes_it_knows(server: Server, version: str) -> None:
+    structured = version in ("2025-11-25", "2025-06-18")  # titles, output schemas, structuredContent
+    init = server.handle(request("initialize", {"protocolVersion": version, "capabilities": {}}))["result"]
+    assert ("title" in init["serverInfo"]) is structured and "resultType" not in init
+    listed = server.handle(request("tools/list"))["result"]
+    assert set(listed) == {"tools"}
+    for tool in listed["tools"]:
+        assert ("outputSchema" in tool) is structured and ("title" in tool) is structured
+        assert ("annotations" in tool) is (version != "2024-11-05")
+        if version == "2025-03-26":  # before tools had a title, annotations carried it
+            assert tool["annotations"]["title"] == next(
+                t["title"] for t in mcp.TOOLS if t["name"] == tool["name"]
+            )
+    stored = call(server, "remember", text="Ana likes tulips", tags=["ana"])
+    assert ("structuredContent" in stored) is structured
+    [memory_id] = re.findall(r"Remembered (\w+)\.", stored["content"][0]["text"])
+    found = call(server, "recall", query="tulips", tags=["ana"])
+    assert found["content"][0]["text"].startswith(f"[{memory_id}]")
+    [resource] = server.handle(request("resources/list"))["result"]["resources"]
+    assert resource["uri"] == f"memory://{memory_id}" and ("annotations" in resource) is structured
+    [template] = server.handle(request("resources/templates/list"))["result"]["resourceTemplates"]
+    assert template["uriTemplate"] == "memory://{id}" and ("title" in template) is structured
+    read = server.handle(request("resources/read", {"uri": resource["uri"]}))["result"]
+    assert read == {
+        "contents": [{"uri": resource["uri"], "mimeType": "text/plain", "text": "Ana likes tulips"}]
+    }
+
+
+def test_every_structured_result_matches_its_output_schema(server: Server) -> None:
+    from test_entities import consolidate
+
+    schemas = output_schemas()
+    assert set(schemas) == {tool["name"] for tool in mcp.TOOLS}
+    checked: set[str] = set()
+
+    def checked_call(tool: str, **arguments) -> dict:
+        result = call(server, tool, **arguments)
+        assert result["isError"] is False, result
+        jsonschema.Draft202012Validator(schemas[tool]).validate(result["structuredContent"])
+        checked.add(tool)
+        return result["structuredContent"]
+
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    assert checked_call("profile") == {"fields": []} and checked_call("entities") == {"results": []}
+    assert checked_call("list_memories") == {"results": []}
+    checked_call("remember", text="My sister Ana lives in Porto and loves orchids", tags=["family"])
+    checked_call("remember", text="My dog Rex hates the rain", kind="semantic", ttl="30d", importance=5)
+    long = checked_call(
+        "remember", text="\n\n".join(f"Day {n}: we weeded the roses by the shed. " * 20 for n in range(3))
+    )
+    assert len(long["ids"]) == 3 and long["doc_id"]
+    consolidate(server.memory)
+    assert checked_call("recall", query="orchids", k=3)["results"]
+    assert checked_call("recall", query="quantum physics") == {"results": []}
+    assert checked_call("list_memories", limit=50)["results"]
+    assert checked_call("entities")["results"] and checked_call("entities", kind="person")["results"]
+    ana = checked_call("about", name="Ana")
+    assert ana["relations"] and ana["memories"]
+    checked_call("about", name="me")
+    assert checked_call("profile")["fields"]
+    profile.set_value(server.memory, "family", "Ana and Rui")  # a value set over a derived one: its history
+    [family] = [f for f in checked_call("profile")["fields"] if f["field"] == "family"]
+    assert family["value"] == "Ana and Rui" and family["history"][0]["value"] == "Ana (sister)"
+    assert checked_call("forget", ids=long["ids"][:1])["forgotten"] == long["ids"][:1]
+    assert checked == set(schemas)
+
+
+def test_remember_answers_ids_and_counts_never_the_text(server: Server) -> None:
+    text = "\n\n".join(
+        f"Day {n}: we walked the dogs along the river and talked about the roses and the new shed. " * 7
+        for n in range(340)
+    )
+    assert 210_000 < len(text) < 225_000
+    line = json.dumps(request("tools/call", {"name": "remember", "arguments": {"text": text}})).encode()
+    [response] = serve_lines(server, [line])
+    size = len(json.dumps(response))
+    data = response["result"]["structuredContent"]
+    assert len(data["ids"]) == 340 and data["added"] == 340 and data["existing"] == 0 and data["doc_id"]
+    assert size < 12_000 and "river" not in json.dumps(response)  # the text itself was ~216 KB
+    chunks = server.memory.store.get_many(data["ids"])
+    assert [chunks[i].chunk for i in data["ids"]] == list(range(1, 341))
+    assert {chunks[i].doc_id for i in data["ids"]} == {data["doc_id"]}
+    [again] = serve_lines(server, [line])
+    assert again["result"]["structuredContent"] == {
+        "ids": data["ids"],
+        "added": 0,
+        "existing": 340,
+        "existing_ids": data["ids"],
+        "doc_id": data["doc_id"],  # the document they were stored in, not a new one
+    }
+    assert again["result"]["content"][0]["text"].startswith(
+        f"Remembered a long text as 340 chunks of document {data['doc_id']} (0 new, 340 already known)"
+    )
+
+
+def test_recall_and_list_filter_by_tags_all_of_which_must_match(server: Server) -> None:
+    call(server, "remember", text="Water the orchids on Sunday", tags=["home", "plants"])
+    call(
+        server,
+        "remember",
+        text="Water the office plants on Monday",
+        tags=["work", "plants"],
+        kind="procedural",
+    )
+    call(server, "remember", text="Buy orchid food", tags=["home"])
+
+    def texts(result: dict) -> list[str]:
+        return sorted(r["text"] for r in result["structuredContent"]["results"])
+
+    assert texts(call(server, "list_memories", tags=["plants"])) == [
+        "Water the office plants on Monday",
+        "Water the orchids on Sunday",
+    ]
+    assert texts(call(server, "list_memories", tags=["plants", "home"])) == ["Water the orchids on Sunday"]
+    assert texts(call(server, "list_memories", tags=["plants"], kind="procedural")) == [
+        "Water the office plants on Monday"
+    ]
+    assert call(server, "list_memories", tags=["garden"])["content"][0]["text"] == "No memories."
+    found = call(server, "recall", query="water the plants", tags=["plants", "work"], min_score=0)
+    assert texts(found) == ["Water the office plants on Monday"]
+    assert texts(call(server, "recall", query="orchid", tags=["home"], min_score=0)) == [
+        "Buy orchid food",
+        "Water the orchids on Sunday",
+    ]
+
+
+# -- memories as resources ------------------------------------------------------------
+
+
+def test_memories_are_resources_listed_page_by_page(server: Server, db_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(mcp, "RESOURCE_PAGE", 2)
+    ids = [
+        call(server, "remember", text=f"Note {n} about the allotment", tags=["garden"])["structuredContent"][
+            "ids"
+        ][0]
+        for n in range(5)
+    ]
+    with Memory(db_path, embedder=FakeEmbedder(), user="ana") as other:
+        other.remember([NewMemory("Ana's own note")])
+
+    def page(cursor: str | None = None) -> dict:
+        return server.handle(request("resources/list", {} if cursor is None else {"cursor": cursor}))[
+            "result"
+        ]
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        result = page(cursor)
+        seen += [r["uri"] for r in result["resources"]]
+        pages, cursor = pages + 1, result.get("nextCursor")
+        if cursor is None:
+            break
+    assert seen == [f"memory://{i}" for i in reversed(ids)] and pages == 3  # the most recent first
+    first = page()
+    assert first["resources"][0] == {
+        "uri": f"memory://{ids[4]}",
+        "name": "Note 4 about the allotment",
+        "description": f"episodic memory of {server.memory.get(ids[4]).occurred_at[:10]}, tagged garden",
+        "mimeType": "text/plain",
+        "size": len("Note 4 about the allotment"),
+        "annotations": {"lastModified": server.memory.get(ids[4]).created_at},
+    }
+    # the next page starts where this one ended, though its last memory is forgotten meanwhile
+    call(server, "forget", ids=[ids[3]])
+    call(server, "remember", text="A newer note")
+    assert [r["uri"] for r in page(first["nextCursor"])["resources"]] == [
+        f"memory://{ids[2]}",
+        f"memory://{ids[1]}",
+    ]
+    for bad in ["nonsense", 7, "2.ZZ", "-1.abcdefgh", "\u00b2.abcdefgh"]:
+        assert server.handle(request("resources/list", {"cursor": bad}))["error"]["code"] == -32602
+    modern_page = server.handle(modern("resources/list"))["result"]
+    assert (modern_page["resultType"], modern_page["ttlMs"], modern_page["cacheScope"]) == (
+        "complete",
+        0,
+        "private",
+    )
+
+
+def test_reading_a_memory_resource_and_a_missing_one(server: Server, db_path: Path) -> None:
+    [key] = call(server, "remember", text="The spare key is under the blue flower pot")["structuredContent"][
+        "ids"
+    ]
+    uri = f"memory://{key}"
+    assert server.handle(request("resources/read", {"uri": uri}))["result"] == {
+        "contents": [
+            {"uri": uri, "mimeType": "text/plain", "text": "The spare key is under the blue flower pot"}
+        ]
+    }
+    read = server.handle(modern("resources/read", {"uri": uri}))["result"]
+    assert read["contents"][0]["text"].startswith("The spare key") and read["cacheScope"] == "private"
+    with Memory(db_path, embedder=FakeEmbedder(), user="ana") as other:
+        [theirs] = other.remember([NewMemory("Ana's own note")])
+    gone = call(server, "remember", text="Forget me")["structuredContent"]["ids"][0]
+    call(server, "forget", ids=[gone])
+    missing = [
+        f"memory://{theirs.id}",
+        f"memory://{gone}",
+        f"memory://{key[:5]}",
+        "memory://",
+        "file:///etc/passwd",
+    ]
+    for uri in missing:
+        # -32002 before 2026-07-28, -32602 (invalid params) from then on
+        legacy = server.handle(request("resources/read", {"uri": uri}))
+        assert legacy["error"] == {"code": -32002, "message": "Resource not found", "data": {"uri": uri}}
+        assert server.handle(modern("resources/read", {"uri": uri}))["error"] == {
+            "code": -32602,
+            "message": "Resource not found",
+            "data": {"uri": uri},
+        }
+    assert server.handle(request("resources/read", {"uri": 42}))["error"]["code"] == -32602
+
+
+def test_a_subscription_is_acknowledged_and_closed_when_the_input_ends(server: Server) -> None:
+    listen = {"notifications": {"resourcesListChanged": True, "toolsListChanged": True}}
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "s2"}}
+    lines = [
+        json.dumps(modern("subscriptions/listen", listen, id="s1")).encode(),
+        json.dumps(modern("subscriptions/listen", listen, id="s2")).encode(),
+        json.dumps(cancel).encode(),
+        json.dumps(modern("tools/list", id=3)).encode(),
+    ]
+    responses = serve_lines(server, lines)
+
+    def acknowledged(rid: str) -> dict:
+        return {
+            "jsonrpc": "2.0",
+            "method": "notifications/subscriptions/acknowledged",
+            # nothing here changes on its own, so none of the kinds asked for is honoured
+            "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": rid}, "notifications": {}},
+        }
+
+    assert responses[:2] == [acknowledged("s1"), acknowledged("s2")]
+    assert responses[2]["id"] == 3 and responses[2]["result"]["tools"]
+    closed = {
+        "resultType": "complete",
+        "_meta": {"io.modelcontextprotocol/subscriptionId": "s1", **SERVER_INFO},
+    }
+    assert responses[3:] == [{"jsonrpc": "2.0", "id": "s1", "result": closed}]  # s2 was cancelled: no more

@@ -159,4 +159,5 @@ def test_the_columns_are_the_fields_of_a_memory(db_path: Path) -> None:
 
     store = SQLiteStore(db_path)
     columns = {r[1] for r in store.conn.execute("PRAGMA table_info(memories)")}
-    assert columns == {"seq", *MEMORY_FIELDS} - {"tags"}  # tags: the memory_tags table
+    # tags: the memory_tags table; context: what the full-text index reads of a thread
+    assert columns == ({"seq", "context", *MEMORY_FIELDS} - {"tags"})

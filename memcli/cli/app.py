@@ -173,6 +173,7 @@ from . import (  # noqa: E402,F401  (registers the commands on app)
     docs_cmd,
     encryption_cmd,
     entities_cmd,
+    import_cmd,
     mcp_cmd,
     models,
     server_cmd,

@@ -728,45 +728,6 @@ def _unwritable(path: Path, exc: OSError) -> MemcliError:
     return InputError(f"cannot write {path}: {exc.strerror or exc}")
 
 
-@app.command("import")
-def import_(
-    path: Annotated[Path, typer.Argument(metavar="FILE", help="JSON lines from mem export ('-' for stdin).")],
-    db: DbOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Restore a backup from mem export: memories, their history, chat sessions.
-
-    Ids, times and history are kept. Memories already present (same id, or the
-    same text for the same user and kind) are skipped, and so are chat sessions
-    the user already has. Every line is checked before anything is stored.
-    Vectors are made again with this store's embedding model. Lines without a
-    "type" are memories: hand-written lines need only "text".
-
-    Example:
-
-      mem import backup.jsonl --db new.db
-    """
-    from ..memory import numbered_jsonl, read_backup
-
-    content = read_file(path, MAX_BULK_BYTES)
-    numbered = list(numbered_jsonl(content.splitlines()))
-    if not numbered:
-        raise InputError(f"{render.printable(str(path))} holds no memories")
-    records = [record for _, record in numbered]
-    backup = read_backup(records, [n for n, _ in numbered])  # a bad line never creates the database
-    mem = _open(db, create=True)
-    with _progress(len(records), "Importing") as advance:
-        report = mem.restore(backup, progress=advance)
-    if json_out:
-        render.emit_json(report.to_dict())
-    else:
-        print(
-            f"Imported {len(report.added)} memories and {len(report.sessions_added)} chat sessions; "
-            f"skipped {len(report.skipped)} memories and {len(report.sessions_skipped)} sessions already present.",
-            file=sys.stderr,
-        )
-
-
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":

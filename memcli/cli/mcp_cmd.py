@@ -1,4 +1,4 @@
-"""`mem mcp`: the memory as tools for an agent, over MCP's stdio transport."""
+"""`mem mcp`: the memory as tools and resources for an agent, over MCP's stdio transport."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from .commands import DbOpt, NewUserOpt, _open
 
 @app.command()
 def mcp(db: DbOpt = None, user: NewUserOpt = None) -> None:
-    """Serve the memory to an agent as MCP tools over stdin/stdout.
+    """Serve the memory to an agent as MCP tools and resources over stdin/stdout.
 
     The agent's client starts this command and speaks JSON-RPC to it, one
     message per line; logs go to stderr. Tools: remember, recall, forget,
-    list_memories, all as one user. It runs until its input ends.
+    list_memories, entities, about, profile; each memory is also a resource,
+    memory://ID. All as one user. It speaks MCP 2026-07-28, and 2025-11-25 back
+    to 2024-11-05 to a client that starts with initialize. It runs until its
+    input ends.
 
     Examples:
 

@@ -305,6 +305,42 @@ def m010_entities(db: Any) -> None:
     )
 
 
+@migration
+def m011_fts_tools(db: Any) -> None:
+    """A full-text index the SQLite tools people use can read.
+
+    FTS5's secure-delete option wrote a file format (5) that SQLite before 3.44
+    refuses to read (Debian 12's sqlite3 shell, datasette and sqlite-utils on
+    the stdlib sqlite3), and the index's content was a view, which datasette
+    and sqlite-utils do not recognise as the full-text index of `memories`.
+    Now each memory stores its thread context (its neighbours' text) in
+    memories.context, the index's content is the memories table itself, and
+    forgetting erases the index's copy by merging its segments (store.sqlite).
+    """
+    neighbour = (
+        "(SELECT o.text FROM memories o WHERE o.user = memories.user AND o.doc_id = memories.doc_id "
+        "AND o.chunk = memories.chunk {op} 1 ORDER BY o.seq LIMIT 1)"
+    )
+    _run(
+        db,
+        [
+            "ALTER TABLE memories ADD COLUMN context TEXT NOT NULL DEFAULT ''",
+            f"""UPDATE memories SET context = coalesce({neighbour.format(op="-")}, '') || char(10)
+                || coalesce({neighbour.format(op="+")}, '')
+                WHERE doc_id IS NOT NULL AND chunk IS NOT NULL""",
+            "DROP TABLE memories_fts",
+            "DROP VIEW memories_fts_source",
+            # Double quotes: datasette and sqlite-utils find a table's index by
+            # the text content="memories" in its declaration.
+            """CREATE VIRTUAL TABLE memories_fts USING fts5(
+                text, context, content="memories", content_rowid="seq",
+                tokenize="porter unicode61 remove_diacritics 2"
+            )""",
+            "INSERT INTO memories_fts (memories_fts) VALUES ('rebuild')",
+        ],
+    )
+
+
 def migration_names() -> list[str]:
     return [name for name, _ in MIGRATIONS]
 

@@ -59,6 +59,15 @@ MIN_PREFIX = 4
 # R@10 of fts mode: 0.606 without context, 0.699 at 0.5 (bench/locomo.py).
 CONTEXT_WEIGHT = 0.5
 _TOKENIZER = "porter unicode61 remove_diacritics 2"  # memories_fts's (store/schema.py)
+# A memory's thread context: the texts of the turns before and after it (schema.m011).
+_NEIGHBOUR = (
+    "(SELECT o.text FROM memories o WHERE o.user = memories.user AND o.doc_id = memories.doc_id "
+    "AND o.chunk = memories.chunk {op} 1 ORDER BY o.seq LIMIT 1)"
+)
+_THREAD_CONTEXT = (
+    "CASE WHEN doc_id IS NULL OR chunk IS NULL THEN '' ELSE "
+    f"coalesce({_NEIGHBOUR.format(op='-')}, '') || char(10) || coalesce({_NEIGHBOUR.format(op='+')}, '') END"
+)
 MAX_SQL_INT = 2**63 - 1
 # A settings row a delete writes in its own transaction and a complete scrub removes (see scrub).
 SCRUB_PENDING = "scrub_pending"
@@ -174,7 +183,7 @@ class SQLiteStore(GraphRows):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             backend="sqlite",
-            erasure="overwrites",  # secure_delete and FTS5's secure-delete, then scrub empties the WAL
+            erasure="overwrites",  # secure_delete, merged full-text segments, then scrub empties the WAL
             scrub=True,
             encrypted=self.key is not None,
             vector_index="binary codes (sqlite-vec) ranked by Hamming distance, re-scored exactly",
@@ -355,11 +364,12 @@ class SQLiteStore(GraphRows):
 
     # -- the full-text index ---------------------------------------------------------
     #
-    # memories_fts indexes the view memories_fts_source: each memory's text, and
-    # as context the text of its neighbours in a thread (see schema.m004). An
-    # external-content FTS5 table must be told the exact values it indexed to
-    # delete them, so every change un-indexes the rows it touches (and their
-    # neighbours) before it writes and indexes them again after.
+    # memories_fts indexes each memory's text and, as context, the text of its
+    # neighbours in a thread, stored in memories.context (see schema.m004,
+    # m011). An external-content FTS5 table must be told the exact values it
+    # indexed to delete them, so every change un-indexes the rows it touches
+    # (and their neighbours) before it writes, then recomputes their context
+    # and indexes them again after.
 
     def _threads(self, seqs: Sequence[int]) -> list[tuple[str, str, int]]:
         rows: list[tuple[str, str, int]] = []
@@ -388,16 +398,24 @@ class SQLiteStore(GraphRows):
     def _fts_unindex(self, seqs: Sequence[int]) -> None:
         self._fts_apply(
             "INSERT INTO memories_fts (memories_fts, rowid, text, context) "
-            "SELECT 'delete', seq, text, context FROM memories_fts_source WHERE seq IN ({})",
+            "SELECT 'delete', seq, text, context FROM memories WHERE seq IN ({})",
             seqs,
         )
 
     def _fts_index(self, seqs: Sequence[int]) -> None:
+        self._fts_apply(f"UPDATE memories SET context = {_THREAD_CONTEXT} WHERE seq IN ({{}})", seqs)
         self._fts_apply(
-            "INSERT INTO memories_fts (rowid, text, context) "
-            "SELECT seq, text, context FROM memories_fts_source WHERE seq IN ({})",
+            "INSERT INTO memories_fts (rowid, text, context) SELECT seq, text, context FROM memories WHERE seq IN ({})",
             seqs,
         )
+
+    def _fts_erase(self) -> None:
+        """Make the index drop deleted text for real: FTS5 marks a deleted row and
+        keeps its tokens in older segments until they are merged, so merge them all
+        (secure_delete then zeroes the freed pages). FTS5's own secure-delete
+        option would do it row by row, but writes a file format SQLite before 3.44
+        cannot read (schema.m011)."""
+        self.conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
 
     def _fts_apply(self, sql: str, seqs: Sequence[int]) -> None:
         unique = list(dict.fromkeys(seqs))
@@ -469,6 +487,7 @@ class SQLiteStore(GraphRows):
                 self.conn.execute(f"UPDATE memories SET digest_id = NULL WHERE digest_id IN ({marks})", chunk)
                 self._fts_index(neighbours)
             if deleted:
+                self._fts_erase()
                 self._mark_scrub_pending()
                 # sessions left without any turn go too
                 self.conn.execute(
@@ -562,6 +581,7 @@ class SQLiteStore(GraphRows):
         """Erase a memory's older texts (its current text stays); the caller scrubs."""
         with write_transaction(self.conn):
             self.conn.execute("DELETE FROM memory_history WHERE seq = ?", [self._seq(memory_id)])
+            self._fts_erase()  # the index still holds the older texts' words
             self._mark_scrub_pending()
 
     def touch_recalled(self, memory_ids: Sequence[str], now: str) -> None:
