@@ -384,4 +384,5 @@ def apply(conn: Any, *, stop_before: str | None = None) -> None:
     from .connection import write_transaction
 
     with write_transaction(conn):
-        migrations.apply(Database(conn), stop_before=stop_before)
+        # No sqlite-utils plugin may load into memcli's connection (sqlite-vec's crashes SQLCipher).
+        migrations.apply(Database(conn, execute_plugins=False), stop_before=stop_before)
