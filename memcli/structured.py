@@ -5,14 +5,15 @@ memory functions, fact extraction) goes through `generate_json`:
 
 1. the schema becomes a llama.cpp grammar, so the sampler can only produce
    text that parses as JSON of that shape;
-2. the text is parsed and validated against the schema here as well (a reply
-   cut off by max_tokens, for one, is valid grammar so far but not JSON);
+2. the text is parsed and checked against the schema here as well, by
+   jsonschema (a reply cut off by max_tokens, for one, is valid grammar so far
+   but not JSON);
 3. a failure is retried a bounded number of times, with more room;
 4. then a StructuredOutputError says what went wrong and carries the raw text,
    so a caller never silently drops what the model produced.
 
 `on_field` streams one string field of the reply (say "answer") to a terminal
-as it is generated.
+as it is generated (FieldStream, on partial-json-parser).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import ModelError
 
 if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
     from .models.generate import Generator, Message
 
 
@@ -78,10 +81,10 @@ def generate_json(
             )
             continue
         value = _clean(value)
-        problems = validate(value, schema)
-        if not problems:
+        wrong = schema_problem(value, schema)
+        if wrong is None:
             return value
-        problem = f"the reply does not fit the schema: {problems[0]}"
+        problem = f"the reply does not fit the schema: {wrong}"
     raise StructuredOutputError(
         f"{generator.name} gave no usable answer after {retries + 1} tries: {problem}", raw
     )
@@ -104,132 +107,94 @@ _SURROGATES = re.compile("[\ud800-\udfff]")  # json.loads has joined the pairs a
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 
-# -- validation of the JSON Schema subset the prompts use -----------------------------
-
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
+# -- checking a reply against its schema ---------------------------------------------
 
 
-def validate(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
-    """Problems of `value` against `schema` (type, enum, properties, required,
-    additionalProperties, items, min/maxItems, min/maxLength, minimum/maximum)."""
-    if "anyOf" in schema:
-        if any(not validate(value, option, where) for option in schema["anyOf"]):
-            return []
-        return [f"{where} matches none of the allowed shapes"]
-    kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind] if kind else []
-    if kinds and not any(_TYPES[k](value) for k in kinds):
-        return [f"{where} should be {' or '.join(kinds)}"]
-    if "const" in schema and value != schema["const"]:
-        return [f"{where} should be {schema['const']!r}"]
-    if "enum" in schema and value not in schema["enum"]:
-        return [f"{where} should be one of {schema['enum']}"]
-    problems: list[str] = []
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        problems += [f"{where}.{key} is missing" for key in schema.get("required", []) if key not in value]
-        if schema.get("additionalProperties") is False:
-            problems += [f"{where}.{key} is not allowed" for key in value if key not in properties]
-        for key, sub in properties.items():
-            if key in value:
-                problems += validate(value[key], sub, f"{where}.{key}")
-    elif isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            problems.append(f"{where} needs at least {schema['minItems']} items")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            problems.append(f"{where} allows at most {schema['maxItems']} items")
-        if "items" in schema:
-            for i, item in enumerate(value):
-                problems += validate(item, schema["items"], f"{where}[{i}]")
-    elif isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            problems.append(f"{where} is shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            problems.append(f"{where} is longer than {schema['maxLength']} characters")
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            problems.append(f"{where} is below {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            problems.append(f"{where} is above {schema['maximum']}")
-    return problems
+def schema_problem(value: Any, schema: dict[str, Any]) -> str | None:
+    """What is wrong with `value` as JSON Schema (2020-12) `schema` describes it,
+    in a line ("$.ids[0]: 'zzz' is not one of ['a', 'b']"); None if nothing is.
+
+    jsonschema is imported here, once a reply has been generated, not with this
+    module: `mem ask` and `mem chat` start without it (it adds some 50 ms, once).
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import relevance
+
+    errors = list(Draft202012Validator(schema).iter_errors(value))
+    return _describe(max(errors, key=relevance)) if errors else None
+
+
+def _describe(error: ValidationError) -> str:
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # The library's text here repeats the whole reply: say instead why the
+        # shape the reply came nearest to (the fewest misses) refused it.
+        from jsonschema.exceptions import relevance
+
+        by_shape: dict[Any, list[ValidationError]] = {}
+        for miss in error.context:
+            by_shape.setdefault(miss.relative_schema_path[0], []).append(miss)
+        fewest = min(by_shape.values(), key=len)
+        nearest = max(fewest, key=relevance)
+        return f"{error.json_path} matches none of the allowed shapes (nearest: {_describe(nearest)})"
+    message = error.message  # it quotes the value, which can be a paragraph of the reply
+    if len(message) > _MESSAGE_CHARS:
+        message = message[: _MESSAGE_CHARS - 1] + "\u2026"
+    return f"{error.json_path}: {message}"
+
+
+_MESSAGE_CHARS = 160
 
 
 # -- streaming one string field out of JSON being generated ---------------------------
 
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-
 
 class FieldStream:
     """Feed JSON text as it arrives; get back the new characters of one top-level
-    string field's value, decoded (escapes resolved), as soon as they are known."""
+    string field's value, decoded and cleaned as the reply will be, as soon as
+    they are known.
+
+    Each feed parses the text so far with partial-json-parser (a reply is a few
+    KB: a fraction of a millisecond), through json.loads without strict, since
+    the grammar lets raw newlines into strings.
+    """
 
     def __init__(self, field: str) -> None:
-        # the key, unescaped (not inside another string), followed by a colon
-        self.pattern = re.compile(r"(?<!\\)" + re.escape(json.dumps(field)) + r"\s*:\s*")
+        self.field = field
         self.buffer = ""
-        self.start: int | None = None  # index just after the value's opening quote
-        self.pos = 0
+        self.sent = ""
         self.done = False
 
     def feed(self, text: str) -> str:
         self.buffer += text
         if self.done:
             return ""
-        if self.start is None:
-            found = self.pattern.search(self.buffer)
-            if found is None or found.end() == len(self.buffer):
-                return ""
-            if self.buffer[found.end()] != '"':  # not a string: nothing to stream
-                self.done = True
-                return ""
-            self.start = self.pos = found.end() + 1
-        out: list[str] = []
-        buf = self.buffer
-        while self.pos < len(buf):
-            ch = buf[self.pos]
-            if ch == '"':
-                self.done = True
-                break
-            if ch != "\\":
-                out.append(ch)
-                self.pos += 1
-                continue
-            if self.pos + 1 >= len(buf):
-                break  # wait for the escaped character
-            code = buf[self.pos + 1]
-            if code == "u":
-                if self.pos + 6 > len(buf):
-                    break
-                try:
-                    point = int(buf[self.pos + 2 : self.pos + 6], 16)
-                except ValueError:
-                    point = 0xFFFD
-                width = 6
-                if 0xD800 <= point < 0xDC00:  # a surrogate pair: wait for its second half
-                    if self.pos + 12 > len(buf):
-                        break
-                    try:
-                        low = int(buf[self.pos + 8 : self.pos + 12], 16)
-                    except ValueError:
-                        low = 0
-                    if buf[self.pos + 6 : self.pos + 8] == "\\u" and 0xDC00 <= low < 0xE000:
-                        point = 0x10000 + ((point - 0xD800) << 10) + (low - 0xDC00)
-                        width = 12
-                    else:
-                        point = 0xFFFD
-                elif 0xDC00 <= point < 0xE000:
-                    point = 0xFFFD
-                out.append(chr(point))
-                self.pos += width
-            else:
-                out.append(_ESCAPES.get(code, code))
-                self.pos += 2
-        return "".join(out)
+        reply = self._parse(partial_strings=True)
+        if self.field not in reply:
+            return ""
+        value = reply[self.field]
+        if not isinstance(value, str):  # nothing to stream
+            self.done = True
+            return ""
+        # the value is whole once another field follows it
+        self.done = list(reply)[-1] != self.field
+        if not self.done and value and "\ud800" <= value[-1] <= "\udbff":
+            if self.field not in self._parse(partial_strings=False):
+                value = value[:-1]  # half a pair: the other half is still to come
+        value = _clean(value)
+        if not value.startswith(self.sent):
+            return ""
+        new, self.sent = value[len(self.sent) :], value
+        return new
+
+    def _parse(self, *, partial_strings: bool) -> dict[str, Any]:
+        from partial_json_parser import ALL, STR, MalformedJSON, loads
+
+        try:
+            reply = loads(self.buffer, ALL if partial_strings else ALL & ~STR, parser=_lenient_json)
+        except (MalformedJSON, ValueError):  # not JSON (yet)
+            return {}
+        return reply if isinstance(reply, dict) else {}
+
+
+def _lenient_json(text: str) -> Any:
+    return json.loads(text, strict=False)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from memcli.structured import FieldStream, StructuredOutputError, generate_json, validate
+from memcli.structured import FieldStream, StructuredOutputError, generate_json, schema_problem
 
 SCHEMA = {
     "type": "object",
@@ -55,7 +55,8 @@ def test_bounded_retries_end_in_a_clear_error_carrying_the_text() -> None:
     model = Scripted('{"answer": "x", "ids": ["zzz"]}', '{"answer": "x", "ids": ["a", "b", "a"]}')
     with pytest.raises(StructuredOutputError) as caught:
         generate_json(model, [], SCHEMA, retries=1)
-    assert "after 2 tries" in str(caught.value) and "at most 2 items" in str(caught.value)
+    assert "after 2 tries" in str(caught.value)
+    assert str(caught.value).endswith("the reply does not fit the schema: $.ids: ['a', 'b', 'a'] is too long")
     assert json.loads(caught.value.raw)["ids"] == ["a", "b", "a"]
 
 
@@ -63,30 +64,152 @@ def test_bounded_retries_end_in_a_clear_error_carrying_the_text() -> None:
     ("value", "problem"),
     [
         ({"answer": "x", "ids": []}, None),
-        ({"answer": "x"}, "$.ids is missing"),
-        ({"answer": 3, "ids": []}, "$.answer should be string"),
-        ({"answer": "x", "ids": [], "extra": 1}, "$.extra is not allowed"),
-        ({"answer": "x", "ids": [], "n": 9}, "$.n is above 5"),
-        ({"answer": "x", "ids": [], "n": True}, "$.n should be integer"),
-        ([], "$ should be object"),
+        ({"answer": "x"}, "$: 'ids' is a required property"),
+        ({"answer": 3, "ids": []}, "$.answer: 3 is not of type 'string'"),
+        (
+            {"answer": "x", "ids": [], "extra": 1},
+            "$: Additional properties are not allowed ('extra' was unexpected)",
+        ),
+        ({"answer": "x", "ids": [], "n": 9}, "$.n: 9 is greater than the maximum of 5"),
+        ({"answer": "x", "ids": [], "n": True}, "$.n: True is not of type 'integer'"),
+        ({"answer": "x", "ids": ["a", "c"]}, "$.ids[1]: 'c' is not one of ['a', 'b']"),
+        ([], "$: [] is not of type 'object'"),
     ],
 )
-def test_validate(value, problem) -> None:
-    problems = validate(value, SCHEMA)
-    assert problems == ([] if problem is None else [problem])
+def test_schema_problem(value, problem) -> None:
+    assert schema_problem(value, SCHEMA) == problem
 
 
-def test_any_of() -> None:
-    schema = {"anyOf": [{"type": "object", "required": ["a"]}, {"type": "object", "required": ["b"]}]}
-    assert validate({"b": 1}, schema) == []
-    assert validate({"c": 1}, schema) == ["$ matches none of the allowed shapes"]
+FACTS = {  # the shape of consolidation's fact extraction: objects in an array
+    "type": "object",
+    "properties": {
+        "facts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "fact": {"type": "string", "maxLength": 20},
+                    "importance": {"enum": [1, 2, 3]},
+                },
+                "required": ["fact", "importance"],
+            },
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("fact", "problem"),
+    [
+        ({"fact": "moved to Porto", "importance": 2}, None),
+        ({"fact": 5, "importance": 2}, "$.facts[1].fact: 5 is not of type 'string'"),
+        ({"fact": "moved to Porto", "importance": 7}, "$.facts[1].importance: 7 is not one of [1, 2, 3]"),
+        # True == 1 in Python, so `True in [1, 2, 3]`; not in JSON Schema
+        (
+            {"fact": "moved to Porto", "importance": True},
+            "$.facts[1].importance: True is not one of [1, 2, 3]",
+        ),
+        ({"importance": 1}, "$.facts[1]: 'fact' is a required property"),
+    ],
+)
+def test_nested_items_are_checked(fact, problem) -> None:
+    reply = {"facts": [{"fact": "has a cat", "importance": 1}, fact]}
+    assert schema_problem(reply, FACTS) == problem
+
+
+def test_a_long_value_is_cut_in_the_message() -> None:
+    problem = schema_problem({"facts": [{"fact": "x" * 500, "importance": 1}]}, FACTS)
+    assert problem is not None and problem.startswith("$.facts[0].fact: 'xxx") and problem.endswith("\u2026")
+    assert len(problem) < 200
+
+
+def test_keywords_beyond_the_prompts_are_checked() -> None:
+    # The old hand-written subset ignored these; a schema may now use any of 2020-12.
+    schema = {
+        "$defs": {"day": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}},
+        "type": "array",
+        "items": {"$ref": "#/$defs/day"},
+        "uniqueItems": True,
+    }
+    assert schema_problem(["2026-03-03"], schema) is None
+    assert (
+        schema_problem(["3 March"], schema) == "$[0]: '3 March' does not match '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'"
+    )
+    assert (
+        schema_problem(["2026-03-03", "2026-03-03"], schema)
+        == "$: ['2026-03-03', '2026-03-03'] has non-unique elements"
+    )
+
+
+def test_any_of_names_the_nearest_shape() -> None:
+    schema = {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {"ids": {"type": "array", "minItems": 1}, "answer": {"type": "string"}},
+            },
+            {"type": "object", "properties": {"ids": {"maxItems": 0}, "answer": {"const": "I don't know."}}},
+        ]
+    }
+    assert schema_problem({"ids": [3], "answer": "Porto"}, schema) is None
+    assert schema_problem({"ids": [], "answer": "I don't know."}, schema) is None
+    # one miss against the first shape, two against the second
+    assert schema_problem({"ids": [3], "answer": 5}, schema) == (
+        "$ matches none of the allowed shapes (nearest: $.answer: 5 is not of type 'string')"
+    )
+    # a tie: the first shape ("should be non-empty" since jsonschema 4.21, "is too short" before)
+    assert schema_problem({"ids": [], "answer": "Porto"}, schema).startswith(
+        "$ matches none of the allowed shapes (nearest: $.ids: [] "
+    )
+
+
+def test_the_prompts_schemas_are_valid_json_schema() -> None:
+    from jsonschema import Draft202012Validator
+
+    from memcli import ask, chat, consolidate, entities
+
+    for schema in (
+        ask.answer_schema([1, 2]),
+        ask.answer_schema([1, 2], "quote", ids_first=False),
+        chat.FIRST_SCHEMA,
+        chat.SUMMARY_SCHEMA,
+        consolidate.EXTRACT_SCHEMA,
+        consolidate.SUMMARY_SCHEMA,
+        consolidate.reconcile_schema(["1", "2"]),
+        entities.entity_schema(["Ana"], ["Porto"]),
+    ):
+        Draft202012Validator.check_schema(schema)
+
+
+def _streamed(text: str, field: str = "reply", size: int = 1) -> list[str]:
+    stream = FieldStream(field)
+    return [stream.feed(text[i : i + size]) for i in range(0, len(text), size)]
 
 
 def test_field_stream_ignores_other_fields_and_non_strings() -> None:
-    stream = FieldStream("reply")
-    out = "".join(stream.feed(c) for c in '{"remember": ["reply"], "reply": "hi\\nthere", "x": "no"}')
-    assert out == "hi\nthere"
+    out = _streamed('{"remember": ["reply"], "x": {"reply": "inner"}, "reply": "hi\\nthere", "y": "no"}')
+    assert "".join(out) == "hi\nthere"
     assert FieldStream("reply").feed('{"reply": 5}') == ""
+    assert not any(_streamed('{"reply": 5, "other": "text"}'))
+
+
+def test_field_stream_shows_what_the_reply_will_hold() -> None:
+    # The grammar lets raw newlines into strings; an emoji is a pair of escapes,
+    # never shown by halves; half a pair and controls are cleaned as in the reply.
+    reply = '{"reply": "line one\nline two \\ud83d\\ude00 \\"q\\" \\ud83d\\u0007 end"}'
+    out = _streamed(reply)
+    assert "".join(out) == 'line one\nline two \U0001f600 "q" \ufffd end'
+    assert all("\ud800" > piece[-1:] or piece[-1:] > "\udfff" for piece in out)
+    assert generate_json(Scripted(reply), [], {"type": "object"})["reply"] == "".join(out)
+
+
+def test_field_stream_of_a_reply_cut_off_midway() -> None:
+    # what chat keeps of a reply that ran out of tokens
+    assert (
+        FieldStream("reply").feed('{"reply": "The key is under the \\u00e9') == "The key is under the \u00e9"
+    )
+    assert FieldStream("reply").feed('{"reply": "The key is under the \\u00') == "The key is under the "
+    assert FieldStream("reply").feed("Sorry, no JSON here") == ""
 
 
 def test_text_no_store_can_hold_is_cleaned_from_a_reply() -> None:

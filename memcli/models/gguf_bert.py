@@ -1,9 +1,11 @@
 """Convert a Hugging Face BERT sentence-embedding model to GGUF for llama.cpp.
 
-Only numpy and the standard library: the `gguf`, `safetensors`, `torch` and
-`transformers` packages are deliberately not needed at run time. The output
-mirrors what llama.cpp's convert_hf_to_gguf.py writes for `BertModel` with
-`--outtype f16`, so llama.cpp loads it as arch `bert`.
+The file is written by llama.cpp's own `gguf` package (imported only while
+converting, at `mem models install`); the output is what llama.cpp's
+convert_hf_to_gguf.py writes for `BertModel` with `--outtype f16`, so llama.cpp
+loads it as arch `bert`. Reading a GGUF file's metadata stays here: it is on
+every cold `mem recall`, where gguf's GGUFReader (which parses the whole vocab)
+takes a second and `import gguf` 50 ms.
 """
 
 from __future__ import annotations
@@ -15,26 +17,18 @@ import re
 import struct
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..paths import ensure_private_dir
 
-GGUF_MAGIC = b"GGUF"
-GGUF_VERSION = 3
-ALIGNMENT = 32
+if TYPE_CHECKING:
+    import gguf
+    import numpy as np
 
-# gguf value types
-_UINT32, _INT32, _FLOAT32, _BOOL, _STRING, _ARRAY = 4, 5, 6, 7, 8, 9
-# ggml tensor types
-GGML_F32, GGML_F16 = 0, 1
-# llama.cpp token types
-TOKEN_NORMAL, TOKEN_CONTROL, TOKEN_UNUSED = 1, 3, 5
-POOLING_NONE, POOLING_MEAN, POOLING_CLS = 0, 1, 2
-LLAMA_FTYPE_MOSTLY_F16 = 1
+GGUF_MAGIC = b"GGUF"
 PHANTOM_SPACE = "\u2581"
 
 
@@ -51,9 +45,6 @@ class _StTensor:
     shape: tuple[int, ...]
     start: int
     end: int
-
-
-_ST_DTYPES: dict[str, Any] = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8")}
 
 
 def _read_safetensors_header(f: BinaryIO) -> tuple[int, dict[str, _StTensor]]:
@@ -73,43 +64,29 @@ def _read_safetensors_header(f: BinaryIO) -> tuple[int, dict[str, _StTensor]]:
     return 8 + n, tensors
 
 
-def _tensor_array(buf: mmap.mmap, base: int, t: _StTensor) -> np.ndarray:
+def _tensor_array(buf: mmap.mmap, base: int, t: _StTensor, dtype: str) -> np.ndarray:
+    """The tensor, as a new array of `dtype` (nothing left pointing into `buf`)."""
+    import numpy as np
+
     raw = np.frombuffer(buf, dtype=np.uint8, count=t.end - t.start, offset=base + t.start)
     if t.dtype == "BF16":
         # bf16 is the top half of an f32: widen by shifting into the high bits
         arr = (raw.view("<u2").astype(np.uint32) << 16).view(np.float32)
-    elif t.dtype in _ST_DTYPES:
-        arr = raw.view(_ST_DTYPES[t.dtype])
+    elif t.dtype in ("F32", "F16", "F64"):
+        arr = raw.view({"F32": "<f4", "F16": "<f2", "F64": "<f8"}[t.dtype])
     else:
         raise ConversionError(f"unsupported safetensors dtype {t.dtype}")
-    return arr.reshape(t.shape)
+    return arr.reshape(t.shape).astype(dtype)
 
 
-# ---------------------------------------------------------------- names
+# ---------------------------------------------------------------- tensors
 
 
-_LAYER_MAP = {
-    "attention.self.query": "attn_q",
-    "attention.self.key": "attn_k",
-    "attention.self.value": "attn_v",
-    "attention.output.dense": "attn_output",
-    "attention.output.LayerNorm": "attn_output_norm",
-    "intermediate.dense": "ffn_up",
-    "output.dense": "ffn_down",
-    "output.LayerNorm": "layer_output_norm",
-}
-_TOP_MAP = {
-    "embeddings.word_embeddings": "token_embd",
-    "embeddings.position_embeddings": "position_embd",
-    "embeddings.token_type_embeddings": "token_types",
-    "embeddings.LayerNorm": "token_embd_norm",
-}
 # the MLM/NSP heads and the pooler are not used for embeddings (as upstream)
 _SKIP = re.compile(r"^(embeddings\.position_ids|pooler\.|cls\.)")
-_LAYER_RE = re.compile(r"^encoder\.layer\.(\d+)\.(.+)\.(weight|bias)$")
 
 
-def _gguf_name(hf_name: str) -> str | None:
+def _gguf_name(names: gguf.TensorNameMap, hf_name: str) -> str | None:
     name = hf_name.removeprefix("bert.")
     if name.endswith(".gamma"):
         name = name[:-6] + ".weight"
@@ -117,15 +94,10 @@ def _gguf_name(hf_name: str) -> str | None:
         name = name[:-5] + ".bias"
     if _SKIP.match(name):
         return None
-    if m := _LAYER_RE.match(name):
-        bid, module, kind = m.groups()
-        if module in _LAYER_MAP:
-            return f"blk.{bid}.{_LAYER_MAP[module]}.{kind}"
-    else:
-        module, _, kind = name.rpartition(".")
-        if module in _TOP_MAP and kind in ("weight", "bias"):
-            return f"{_TOP_MAP[module]}.{kind}"
-    raise ConversionError(f"unexpected tensor {hf_name!r}: not a plain BERT model")
+    mapped = names.get_name(name, try_suffixes=(".weight", ".bias"))
+    if mapped is None:
+        raise ConversionError(f"unexpected tensor {hf_name!r}: not a plain BERT model")
+    return mapped
 
 
 def _sort_key(gguf_name: str) -> tuple[int, str]:
@@ -136,7 +108,7 @@ def _sort_key(gguf_name: str) -> tuple[int, str]:
     return (0, gguf_name)
 
 
-def _ggml_type(gguf_name: str, n_dims: int) -> int:
+def _out_dtype(gguf_name: str, n_dims: int) -> str:
     # Same rule as the upstream converter for f16 output: llama.cpp's kernels
     # want 1-D tensors, norms, biases, position and token-type tables in f32.
     if (
@@ -145,53 +117,31 @@ def _ggml_type(gguf_name: str, n_dims: int) -> int:
         or not gguf_name.endswith(".weight")
         or gguf_name.split(".")[0] in ("position_embd", "token_types")
     ):
-        return GGML_F32
-    return GGML_F16
+        return "float32"
+    return "float16"
 
 
-# ---------------------------------------------------------------- gguf writer
+def _plan(tensors: dict[str, _StTensor], n_blocks: int) -> list[tuple[str, _StTensor]]:
+    """(GGUF name, source tensor) of each tensor to write, in the file's order."""
+    import gguf
 
-
-def _str(s: str) -> bytes:
-    b = s.encode("utf-8")
-    return struct.pack("<Q", len(b)) + b
-
-
-def _kv(key: str, vtype: int, value: Any) -> bytes:
-    out = [_str(key), struct.pack("<I", vtype)]
-    out.append(_value(vtype, value))
-    return b"".join(out)
-
-
-def _value(vtype: int, value: Any) -> bytes:
-    if vtype == _UINT32:
-        return struct.pack("<I", value)
-    if vtype == _INT32:
-        return struct.pack("<i", value)
-    if vtype == _FLOAT32:
-        return struct.pack("<f", value)
-    if vtype == _BOOL:
-        return struct.pack("<?", bool(value))
-    if vtype == _STRING:
-        return _str(value)
-    raise ValueError(f"unsupported gguf value type {vtype}")
-
-
-def _kv_array(key: str, item_type: int, values: list[Any]) -> bytes:
-    head = _str(key) + struct.pack("<IIQ", _ARRAY, item_type, len(values))
-    if item_type == _INT32:
-        return head + np.asarray(values, dtype="<i4").tobytes()
-    return head + b"".join(_value(item_type, v) for v in values)
-
-
-def _pad(n: int) -> int:
-    return (ALIGNMENT - n % ALIGNMENT) % ALIGNMENT
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, n_blocks)
+    out = []
+    for hf_name, t in tensors.items():
+        name = _gguf_name(names, hf_name)
+        if name is not None:
+            out.append((name, t))
+    if not any(name == "token_embd.weight" for name, _ in out):
+        raise ConversionError("no word embeddings found in model.safetensors")
+    return sorted(out, key=lambda o: _sort_key(o[0]))
 
 
 # ---------------------------------------------------------------- vocab
 
 
 def _load_vocab(model_dir: Path, n_vocab: int) -> tuple[list[str], list[int], dict[str, int]]:
+    from gguf import TokenType
+
     vocab_file = model_dir / "vocab.txt"
     if not vocab_file.is_file():
         raise ConversionError(f"{vocab_file} is missing (WordPiece vocab required)")
@@ -224,16 +174,16 @@ def _load_vocab(model_dir: Path, n_vocab: int) -> tuple[list[str], list[int], di
     for i in range(n_vocab):
         if i >= len(words):
             tokens.append(f"[PAD{i}]")
-            types.append(TOKEN_UNUSED)
+            types.append(TokenType.UNUSED)
         elif i in control:
             tokens.append(words[i])
-            types.append(TOKEN_CONTROL)
+            types.append(TokenType.CONTROL)
         else:
             # llama.cpp's WPM tokenizer marks word starts with U+2581 instead of
             # marking continuations with "##", so the vocab is rewritten that way
             w = words[i]
             tokens.append(w[2:] if w.startswith("##") else PHANTOM_SPACE + w)
-            types.append(TOKEN_NORMAL)
+            types.append(TokenType.NORMAL)
     return tokens, types, special
 
 
@@ -244,18 +194,20 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _pooling_type(model_dir: Path) -> int:
+def _pooling_type(model_dir: Path) -> gguf.PoolingType:
+    from gguf import PoolingType
+
     modules = _read_json_list(model_dir / "modules.json")
     for mod in modules:
         if mod.get("type") == "sentence_transformers.models.Pooling":
             pcfg = _read_json(model_dir / mod.get("path", "") / "config.json")
             if pcfg.get("pooling_mode_cls_token"):
-                return POOLING_CLS
+                return PoolingType.CLS
             if pcfg.get("pooling_mode_mean_tokens"):
-                return POOLING_MEAN
+                return PoolingType.MEAN
             raise ConversionError("only mean or CLS pooling is supported")
     # a bare BERT dir without sentence-transformers metadata: mean is the usual choice
-    return POOLING_MEAN
+    return PoolingType.MEAN
 
 
 def _read_json_list(path: Path) -> list[dict[str, Any]]:
@@ -268,7 +220,7 @@ def _read_json_list(path: Path) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- convert
 
 
-def _metadata(model_dir: Path, name: str | None) -> list[bytes]:
+def _bert_config(model_dir: Path) -> dict[str, Any]:
     cfg = _read_json(model_dir / "config.json")
     if cfg.get("model_type") != "bert":
         raise ConversionError(f"{model_dir}/config.json: model_type is not 'bert'")
@@ -276,90 +228,51 @@ def _metadata(model_dir: Path, name: str | None) -> list[bytes]:
         raise ConversionError("only absolute position embeddings are supported")
     if cfg.get("hidden_act", "gelu") != "gelu":
         raise ConversionError("only the gelu activation is supported")
-    n_vocab = int(cfg["vocab_size"])
-    tokens, types, special = _load_vocab(model_dir, n_vocab)
+    return cfg
 
-    arch = "bert"
-    kvs = [
-        _kv("general.architecture", _STRING, arch),
-        _kv("general.type", _STRING, "model"),
-    ]
+
+def _add_metadata(writer: gguf.GGUFWriter, model_dir: Path, cfg: dict[str, Any], name: str | None) -> None:
+    import gguf
+
+    tokens, types, special = _load_vocab(model_dir, int(cfg["vocab_size"]))
+    # The order of the keys is the order in the file, and the file's sha256 is
+    # pinned (embed.DEFAULT_EMBED_SHA256): general.architecture came first.
+    writer.add_type(gguf.GGUFType.MODEL)
     if name:
-        kvs.append(_kv("general.name", _STRING, name))
-    kvs += [
-        _kv(f"{arch}.context_length", _UINT32, int(cfg["max_position_embeddings"])),
-        _kv(f"{arch}.embedding_length", _UINT32, int(cfg["hidden_size"])),
-        _kv(f"{arch}.feed_forward_length", _UINT32, int(cfg["intermediate_size"])),
-        _kv(f"{arch}.block_count", _UINT32, int(cfg["num_hidden_layers"])),
-        _kv(f"{arch}.attention.head_count", _UINT32, int(cfg["num_attention_heads"])),
-        _kv(f"{arch}.attention.layer_norm_epsilon", _FLOAT32, float(cfg.get("layer_norm_eps", 1e-12))),
-        _kv("general.file_type", _UINT32, LLAMA_FTYPE_MOSTLY_F16),
-        _kv(f"{arch}.attention.causal", _BOOL, False),
-        _kv(f"{arch}.pooling_type", _UINT32, _pooling_type(model_dir)),
-        _kv("tokenizer.ggml.token_type_count", _UINT32, int(cfg.get("type_vocab_size", 1))),
-        _kv("tokenizer.ggml.model", _STRING, "bert"),
-        # informational for WPM vocabs (llama.cpp ignores it); upstream's hash
-        # check maps the uncased BERT vocab to this name
-        _kv("tokenizer.ggml.pre", _STRING, "bert-bge"),
-        _kv_array("tokenizer.ggml.tokens", _STRING, tokens),
-        _kv_array("tokenizer.ggml.token_type", _INT32, types),
-    ]
+        writer.add_name(name)
+    writer.add_context_length(int(cfg["max_position_embeddings"]))
+    writer.add_embedding_length(int(cfg["hidden_size"]))
+    writer.add_feed_forward_length(int(cfg["intermediate_size"]))
+    writer.add_block_count(int(cfg["num_hidden_layers"]))
+    writer.add_head_count(int(cfg["num_attention_heads"]))
+    writer.add_layer_norm_eps(float(cfg.get("layer_norm_eps", 1e-12)))
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    writer.add_causal_attention(False)
+    writer.add_pooling_type(_pooling_type(model_dir))
+    writer.add_token_type_count(int(cfg.get("type_vocab_size", 1)))
+    writer.add_tokenizer_model("bert")
+    # informational for WPM vocabs (llama.cpp ignores it); upstream's hash
+    # check maps the uncased BERT vocab to this name
+    writer.add_tokenizer_pre("bert-bge")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
     # upstream derives bos/eos from cls/sep for BERT; keep the same ids
-    ids = {
-        "bos": special.get("cls"),
-        "eos": special.get("sep"),
-        "unknown": special.get("unk"),
-        "seperator": special.get("sep"),  # sic: llama.cpp's key is misspelt
-        "padding": special.get("pad"),
-        "mask": special.get("mask"),
-    }
-    for key, tid in ids.items():
+    ids = (
+        (writer.add_bos_token_id, special.get("cls")),
+        (writer.add_eos_token_id, special.get("sep")),
+        (writer.add_unk_token_id, special.get("unk")),
+        (writer.add_sep_token_id, special.get("sep")),
+        (writer.add_pad_token_id, special.get("pad")),
+        (writer.add_mask_token_id, special.get("mask")),
+    )
+    for add, tid in ids:
         if tid is not None:
-            kvs.append(_kv(f"tokenizer.ggml.{key}_token_id", _UINT32, tid))
-    kvs += [
-        _kv("tokenizer.ggml.add_bos_token", _BOOL, True),
-        _kv("tokenizer.ggml.add_eos_token", _BOOL, True),
-        # upstream writes False here; llama.cpp's WPM path appends [SEP] anyway
-        _kv("tokenizer.ggml.add_sep_token", _BOOL, False),
-        _kv("general.quantization_version", _UINT32, 2),
-    ]
-    return kvs
-
-
-@dataclass(frozen=True)
-class _OutTensor:
-    name: str
-    src: _StTensor
-    shape: tuple[int, ...]
-    ggml_type: int
-
-    @property
-    def nbytes(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n * (4 if self.ggml_type == GGML_F32 else 2)
-
-
-def _plan(tensors: dict[str, _StTensor]) -> list[_OutTensor]:
-    out = []
-    for hf_name, t in tensors.items():
-        name = _gguf_name(hf_name)
-        if name is None:
-            continue
-        out.append(_OutTensor(name, t, t.shape, _ggml_type(name, len(t.shape))))
-    if not any(o.name == "token_embd.weight" for o in out):
-        raise ConversionError("no word embeddings found in model.safetensors")
-    return sorted(out, key=lambda o: _sort_key(o.name))
-
-
-def _tensor_chunks(buf: mmap.mmap, base: int, plan: list[_OutTensor]) -> Iterator[bytes]:
-    for o in plan:
-        arr = _tensor_array(buf, base, o.src)
-        dtype = "<f4" if o.ggml_type == GGML_F32 else "<f2"
-        data = np.ascontiguousarray(arr.astype(dtype, copy=False)).tobytes()
-        assert len(data) == o.nbytes
-        yield data + b"\0" * _pad(len(data))
+            add(tid)
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(True)
+    # upstream writes False here; llama.cpp's WPM path appends [SEP] anyway
+    writer.add_add_sep_token(False)
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
 
 def convert(model_dir: Path, dest: Path, *, name: str | None = None) -> None:
@@ -368,29 +281,45 @@ def convert(model_dir: Path, dest: Path, *, name: str | None = None) -> None:
     Deterministic: the same input always gives the same bytes. The file only
     appears at `dest` once complete (temp file, fsync, rename).
     """
+    import gguf
+
     model_dir = Path(model_dir)
     dest = Path(dest)
     st_path = model_dir / "model.safetensors"
     if not st_path.is_file():
         raise ConversionError(f"{st_path} is missing")
-    kvs = _metadata(model_dir, name)
-
+    cfg = _bert_config(model_dir)
+    writer = gguf.GGUFWriter(None, "bert")
+    _add_metadata(writer, model_dir, cfg, name)
     with open(st_path, "rb") as src:
         base, tensors = _read_safetensors_header(src)
-        plan = _plan(tensors)
+        plan = _plan(tensors, int(cfg["num_hidden_layers"]))
         with mmap.mmap(src.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            write_atomic(dest, lambda out: _write(out, kvs, plan, buf, base))
+            for gguf_name, t in plan:
+                writer.add_tensor(gguf_name, _tensor_array(buf, base, t, _out_dtype(gguf_name, len(t.shape))))
+    with _atomic_path(dest) as tmp:
+        try:
+            writer.write_header_to_file(tmp)
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+        finally:
+            writer.close()
 
 
-def write_atomic(dest: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write through a temp file in the same dir, fsync, rename: never a half file."""
+@contextmanager
+def _atomic_path(dest: Path) -> Iterator[Path]:
+    """A temp file beside `dest` to fill; when the block ends it is fsynced and
+    renamed to `dest`, or removed on an error: never a half file at `dest`."""
     ensure_private_dir(dest.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -398,21 +327,10 @@ def write_atomic(dest: Path, write: Callable[[BinaryIO], object]) -> None:
     _fsync_dir(dest.parent)
 
 
-def _write(out: BinaryIO, kvs: list[bytes], plan: list[_OutTensor], buf: mmap.mmap, base: int) -> None:
-    out.write(GGUF_MAGIC + struct.pack("<IQQ", GGUF_VERSION, len(plan), len(kvs)))
-    for kv in kvs:
-        out.write(kv)
-    offset = 0
-    for o in plan:
-        # ggml lists dimensions innermost first, the reverse of numpy
-        dims = tuple(reversed(o.shape))
-        out.write(_str(o.name) + struct.pack("<I", len(dims)))
-        out.write(struct.pack(f"<{len(dims)}Q", *dims))
-        out.write(struct.pack("<IQ", o.ggml_type, offset))
-        offset += o.nbytes + _pad(o.nbytes)
-    out.write(b"\0" * _pad(out.tell()))
-    for chunk in _tensor_chunks(buf, base, plan):
-        out.write(chunk)
+def write_atomic(dest: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a temp file in the same dir, fsync, rename: never a half file."""
+    with _atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        write(out)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -430,6 +348,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 # ---------------------------------------------------------------- reader
+
+# GGUF value types; the reader needs no more of the format than this
+_STRING, _ARRAY = 8, 9
 
 _SCALAR_FMT = {
     0: "<B",
