@@ -343,6 +343,43 @@ class Memory:
             profile.refresh(self.store, edited.user)
         return edited
 
+    def change(
+        self,
+        memory_id: str,
+        *,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        kind: str | None = None,
+        importance: int | None = None,
+    ) -> MemoryRecord:
+        """Change a memory's tags, kind or importance (its text: `edit`), all at once or none."""
+        record = self.get(memory_id)
+        added = sorted({t.strip() for t in add_tags if t.strip()})
+        removed = sorted({t.strip() for t in remove_tags if t.strip()} - set(added))
+        for tag in (*added, *removed):
+            if not _is_utf8(tag) or any(ch < " " for ch in tag):
+                raise InputError(f"bad tag {tag!r}: tags are one line of UTF-8 text")
+        if kind is not None and kind not in KINDS:
+            raise InputError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
+        if importance is not None and not 1 <= importance <= 5:
+            raise InputError(f"importance must be 1-5, not {importance}")
+        changes = Patch()
+        if importance is not None and importance != record.importance:
+            changes["importance"] = importance
+        if kind is not None and kind != record.kind:
+            clash = self.store.existing_hashes(record.user, kind, [record.content_hash])
+            if clash and not record.doc_id:
+                raise InputError(f"memory {clash[record.content_hash]} already holds this text as {kind}")
+            changes["kind"] = kind
+            if kind == "episodic" and record.kind != "episodic":
+                changes["consolidated_at"] = None  # the next mem consolidate reads its facts
+        with self.store.transaction():
+            if changes:
+                self.store.patch(record.id, changes)
+            self.store.remove_tags(record.id, removed)
+            self.store.add_tags(record.id, added)
+        return self.store.get(record.id)
+
     def forget(self, memory_ids: Sequence[str]) -> ForgetReport:
         """Erase this user's memories by id or unique prefix, and what was made from
         them (memcli.provenance); another user's memory is not found."""
@@ -550,6 +587,8 @@ _NEW_FIELDS = {f.name: str(f.type) for f in dataclasses.fields(NewMemory)}
 _INT_FIELDS = [name for name, kind in _NEW_FIELDS.items() if kind.startswith("int")]
 _STR_FIELDS = [name for name, kind in _NEW_FIELDS.items() if kind.startswith("str") and name != "text"]
 _TIME_FIELDS = [name for name in _NEW_FIELDS if name in TIME_FIELDS]
+# The keys a line may have that are fields (an export's line has every MemoryRecord field).
+_LINE_KEYS = {*_NEW_FIELDS, *MEMORY_FIELDS, "type"}
 
 
 def record_to_new(data: Any, line: int = 0) -> NewMemory:
@@ -577,6 +616,12 @@ def record_to_new(data: Any, line: int = 0) -> NewMemory:
     meta = fields.get("meta", {})
     if not isinstance(meta, dict):
         raise InputError(f"{where}'meta' must be an object")
+    extra = {k: v for k, v in data.items() if k not in _LINE_KEYS}
+    if extra:  # kept, not dropped: a key memcli has no field for goes to meta under its name
+        both = sorted(set(extra) & set(meta))
+        if both:
+            raise InputError(f"{where}{both[0]!r} is both a key of the line and a key of its 'meta'")
+        fields["meta"] = {**meta, **extra}
     sources = fields.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(i, str) for i in sources):
         raise InputError(f"{where}'sources' must be a list of memory ids")

@@ -101,6 +101,7 @@ class Patch(TypedDict, total=False):
     field of the same type; a memory's text changes through `Store.update_text`)."""
 
     importance: int
+    kind: str
     sources: list[str]
     valid_to: str | None
     superseded_by: str | None

@@ -328,6 +328,7 @@ def test_zsh_completes_commands(tmp_path: Path) -> None:
 
     assert complete("mem", "rec") == {"recall"}
     assert complete("mem", "models", "''") == _subcommands("models")
+    assert complete("mem", "recall", "--mode", "f") == {"fts"}
 
 
 def test_fish_completes_commands(tmp_path: Path) -> None:
@@ -341,3 +342,4 @@ def test_fish_completes_commands(tmp_path: Path) -> None:
 
     assert complete("mem rec") == {"recall"}
     assert complete("mem models ") == _subcommands("models")
+    assert complete("mem recall --kind s") == {"semantic"}  # values too, not only names

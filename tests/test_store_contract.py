@@ -228,6 +228,42 @@ def test_tags_are_added_once_and_filter_together(store: Store) -> None:
     assert store.select_ids(Filters(user="ann", without_tags=["z"])) == [b]
 
 
+def test_tags_come_off_and_are_counted_by_use(store: Store) -> None:
+    a, b, c, _ = add(
+        store,
+        new_row("one", tags=["x", "y"]),
+        new_row("two", tags=["x"], kind="procedural"),
+        new_row("gone", tags=["x", "old"], expires_at="2000-01-01T00:00:00Z"),
+        new_row("hers", user="bea", tags=["x", "z"]),
+    )
+    assert store.tag_counts(Filters(user="ann")) == [("x", 2), ("y", 1)]  # expired: not counted
+    assert store.tag_counts(Filters(user="ann", kinds=["procedural"])) == [("x", 1)]
+    assert store.tag_counts(Filters(user="ann", include_expired=True)) == [("x", 3), ("old", 1), ("y", 1)]
+    store.remove_tags(a, ["y", "never-there"])
+    assert store.get(a).tags == ["x"]
+    assert store.tag_counts(Filters(user="ann")) == [("x", 2)]
+    with pytest.raises(NotFound):
+        store.remove_tags("zzzzzzzz", ["x"])
+
+
+def test_ids_are_offered_by_prefix_for_one_user(store: Store) -> None:
+    ids = add(store, *(new_row(f"note {i}") for i in range(5)), new_row("not yours", user="bea"))
+    mine, theirs = ids[:5], ids[5]
+    newest = store.ids_starting("", "ann", 3)
+    assert [i for i, _ in newest] == mine[::-1][:3] and newest[0][1] == "note 4"
+    assert store.ids_starting(mine[2][:7], "ann", 50)[0] == (mine[2], "note 2")
+    assert all(i.startswith(mine[2][:7]) for i, _ in store.ids_starting(mine[2][:7], "ann", 50))
+    assert store.ids_starting(theirs, "ann", 50) == []
+    assert store.ids_starting("%", "ann", 50) == [] and store.ids_starting("_", "ann", 50) == []
+
+
+def test_a_memory_changes_kind(store: Store) -> None:
+    (memory_id,) = add(store, new_row("Deploy with make release"))
+    store.patch(memory_id, Patch(kind="procedural"))
+    assert store.get(memory_id).kind == "procedural"
+    assert store.select_ids(Filters(user="ann", kinds=["procedural"])) == [memory_id]
+
+
 def test_delete_erases_a_memory_and_what_pointed_at_it(store: Store) -> None:
     old, new, digest, episode = add(
         store,

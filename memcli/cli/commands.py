@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import STORAGE_ERRNOS, InputError, MemcliError, ModelError, NotFound, StoreError, UsageError
-from . import render
+from . import complete, render
 from .app import app
 from .inputs import MAX_BULK_BYTES, new_user_name, read_file, read_stdin, stdin_is_piped
+from .options import CsvOpt, JsonOpt, NlOpt, TsvOpt
 
 if TYPE_CHECKING:  # importing the core at run time would slow `mem --help`
     from ..memory import Memory
@@ -35,14 +36,22 @@ UserOpt = Annotated[str | None, typer.Option("--user", "-u", help=_USER_HELP, sh
 NewUserOpt = Annotated[
     str | None, typer.Option("--user", "-u", help=_USER_HELP, show_default=False, callback=new_user_name)
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 KindOpt = Annotated[
     list[str] | None,
-    typer.Option("--kind", help="Only this kind: episodic, semantic or procedural (repeatable)."),
+    typer.Option(
+        "--kind",
+        help="Only this kind: episodic, semantic or procedural (repeatable).",
+        autocompletion=complete.kinds,
+    ),
 ]
 TagOpt = Annotated[
     list[str] | None,
-    typer.Option("--tag", "-t", help="Only memories with this tag (repeatable: all must match)."),
+    typer.Option(
+        "--tag",
+        "-t",
+        help="Only memories with this tag (repeatable: all must match).",
+        autocompletion=complete.tags,
+    ),
 ]
 AssistantOpt = Annotated[
     bool,
@@ -132,9 +141,16 @@ def remember(
     ] = None,
     kind: Annotated[
         str,
-        typer.Option("--kind", help="episodic (what happened), semantic (a fact) or procedural (how to)."),
+        typer.Option(
+            "--kind",
+            help="episodic (what happened), semantic (a fact) or procedural (how to).",
+            autocompletion=complete.kinds,
+        ),
     ] = "episodic",
-    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", help="A tag (repeatable).", autocompletion=complete.tags),
+    ] = None,
     importance: Annotated[int, typer.Option("--importance", "-i", help="1 (trivial) to 5 (vital).")] = 3,
     meta: Annotated[
         list[str] | None, typer.Option("--meta", "-m", help="Free metadata KEY=VALUE (repeatable).")
@@ -283,7 +299,12 @@ def recall(
     ] = None,
     k: Annotated[int, typer.Option("-k", "--limit", help="How many results.", min=1, max=1000)] = 10,
     mode: Annotated[
-        str, typer.Option("--mode", help="hybrid (BM25 + vectors), fts (BM25 only) or vector.")
+        str,
+        typer.Option(
+            "--mode",
+            help="hybrid (BM25 + vectors), fts (BM25 only) or vector.",
+            autocompletion=complete.modes,
+        ),
     ] = "hybrid",
     kind: KindOpt = None,
     tag: TagOpt = None,
@@ -294,7 +315,9 @@ def recall(
     about: Annotated[
         list[str] | None,
         typer.Option(
-            "--about", help="Only memories that mention this entity: a name, alias or id (repeatable: all)."
+            "--about",
+            help="Only memories that mention this entity: a name, alias or id (repeatable: all).",
+            autocompletion=complete.entity_names,
         ),
     ] = None,
     min_score: Annotated[
@@ -310,6 +333,9 @@ def recall(
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
+    csv_out: CsvOpt = False,
+    tsv_out: TsvOpt = False,
+    nl_out: NlOpt = False,
 ) -> None:
     """Find the memories that best match a query.
 
@@ -337,6 +363,7 @@ def recall(
 
       echo "spare key" | mem recall -k 3
     """
+    fmt = render.output_format(json_out, csv_out, tsv_out, nl_out)
     if not query or query == ["-"]:
         if not query and not stdin_is_piped():
             raise UsageError("say what to recall: mem recall QUERY, or pipe it on stdin")
@@ -361,8 +388,11 @@ def recall(
     moment = parse_time(as_of) if as_of else None
     hits = mem.recall(text, filters, k=k, mode=mode, touch=True, min_score=threshold, as_of=moment)
     rows = [hit.to_dict() for hit in hits]
-    if json_out:
+    if fmt == "json":
         render.emit_json({"query": text, "mode": mode, "min_score": threshold, "results": rows})
+    elif fmt:
+        columns = render.MEMORY_COLUMNS
+        render.emit_rows(fmt, rows, [columns[0], "score", *columns[1:]])
     elif rows:
         render.memory_table(rows, score=True)
     else:
@@ -387,6 +417,9 @@ def list_(
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
+    csv_out: CsvOpt = False,
+    tsv_out: TsvOpt = False,
+    nl_out: NlOpt = False,
 ) -> None:
     """List memories, newest first.
 
@@ -395,12 +428,17 @@ def list_(
       mem list
 
       mem list --tag family -n 50 --json
+
+      mem list -n 0 --csv > memories.csv
     """
+    fmt = render.output_format(json_out, csv_out, tsv_out, nl_out)
     mem = _open(db, user)
     records = mem.list(_filters(mem, user, kind, tag, since, until), limit=limit or None)
     rows = [r.to_dict() for r in records]
-    if json_out:
+    if fmt == "json":
         render.emit_json({"results": rows})
+    elif fmt:
+        render.emit_rows(fmt, rows, render.MEMORY_COLUMNS)
     elif rows:
         render.memory_table(rows, score=False)
     else:
@@ -408,9 +446,50 @@ def list_(
 
 
 @app.command()
+def tags(
+    kind: KindOpt = None,
+    user: UserOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    csv_out: CsvOpt = False,
+    tsv_out: TsvOpt = False,
+    nl_out: NlOpt = False,
+) -> None:
+    """List the tags in use, with how many memories have each, most used first.
+
+    Expired memories are not counted, as mem list does not show them.
+
+    Examples:
+
+      mem tags
+
+      mem tags --kind procedural --json
+
+      mem tags --tsv | cut -f1
+    """
+    fmt = render.output_format(json_out, csv_out, tsv_out, nl_out)
+    mem = _open(db, user)
+    counts = mem.store.tag_counts(_filters(mem, user, kind, None, None, None))
+    rows: list[dict[str, Any]] = [{"tag": name, "memories": n} for name, n in counts]
+    if fmt == "json":
+        render.emit_json({"results": rows})
+    elif fmt:
+        render.emit_rows(fmt, rows, ["tag", "memories"])
+    elif rows:
+        render.table(["tag", "memories"], [[name, str(n)] for name, n in counts], right=[1])
+    else:
+        print("No tags yet (mem remember TEXT --tag NAME adds one).", file=sys.stderr)
+
+
+@app.command()
 def show(
     memory_id: Annotated[
-        str, typer.Argument(metavar="ID", help="A memory id (or a unique prefix of 4+ characters).")
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="A memory id (or a unique prefix of 4+ characters).",
+            autocompletion=complete.memory_ids,
+        ),
     ],
     user: UserOpt = None,
     db: DbOpt = None,
@@ -431,36 +510,115 @@ def show(
 
 @app.command()
 def edit(
-    memory_id: Annotated[str, typer.Argument(metavar="ID", help="The memory to change.")],
+    memory_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The memory to change.", autocompletion=complete.memory_ids)
+    ],
     text: Annotated[
-        list[str] | None, typer.Argument(help="The new text ('-' or piped: stdin).", show_default=False)
+        list[str] | None,
+        typer.Argument(help="The new text ('-' or piped: stdin; none: your $EDITOR).", show_default=False),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", help="Add this tag (repeatable).", autocompletion=complete.tags),
+    ] = None,
+    untag: Annotated[
+        list[str] | None,
+        typer.Option("--untag", help="Remove this tag (repeatable).", autocompletion=complete.tags),
+    ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="Make it episodic, semantic or procedural.",
+            show_default=False,
+            autocompletion=complete.kinds,
+        ),
+    ] = None,
+    importance: Annotated[
+        int | None, typer.Option("--importance", "-i", help="1 (trivial) to 5 (vital).", show_default=False)
     ] = None,
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Replace a memory's text; the previous text is kept in its history.
+    """Change a memory: its text (the previous text is kept in its history), tags, kind or importance.
 
-    Example:
+    With no text and no other change, the text opens in your editor ($VISUAL,
+    else $EDITOR, else vi), in a private temporary folder removed afterwards;
+    save and quit to store it, quit without saving (or save it unchanged) to
+    change nothing. Piped text replaces it without an editor.
+
+    Examples:
 
       mem edit 3k9x2mqa "Ana's birthday is on 4 March"
+
+      mem edit 3k9x2mqa
+
+      mem edit 3k9x2mqa --tag family --untag todo --importance 5
+
+      mem edit 3k9x2mqa --kind procedural
     """
-    if not text or text == ["-"]:
-        if text != ["-"] and not stdin_is_piped():
-            raise InputError("no new text: give TEXT or pipe it in")
-        new_text = read_stdin()
-    else:
+    changes = bool(tag or untag or kind is not None or importance is not None)
+    new_text: str | None = None
+    if text and text != ["-"]:
         new_text = " ".join(text)
-    record = _open(db, user).edit(memory_id, new_text)
+    elif text == ["-"] or (not changes and stdin_is_piped()):
+        new_text = read_stdin()
+    elif not changes:
+        if sys.stdin is None or sys.stdin.closed or not sys.stdin.isatty():
+            raise InputError("no new text: give TEXT, pipe it in, or run it on a terminal for your editor")
+    mem = _open(db, user)
+    record = mem.get(memory_id)
+    if new_text is None and not changes:
+        new_text = _in_editor(record.text)
+        if new_text is None:
+            print(f"No change to {record.id}.", file=sys.stderr)
+            return
+    with mem.store.transaction():  # every change or none
+        if new_text is not None:
+            record = mem.edit(record.id, new_text)
+        if changes:
+            record = mem.change(
+                record.id, add_tags=tag or [], remove_tags=untag or [], kind=kind, importance=importance
+            )
     if json_out:
         render.emit_json(record.to_dict())
     else:
-        render.console().print(render.printable(f"Updated {record.id}: ") + render.one_line(record.text, 60))
+        about = [record.kind, f"importance {record.importance}", *("#" + t for t in record.tags)]
+        render.console().print(
+            render.printable(f"Updated {record.id}: ")
+            + render.one_line(record.text, 60)
+            + render.printable(f"  [{', '.join(about)}]")
+        )
+
+
+def _in_editor(text: str) -> str | None:
+    """The text after the user's editor has changed it; None when it was left as it was."""
+    import tempfile
+
+    import click
+
+    with tempfile.TemporaryDirectory(prefix="mem-edit-") as folder:  # 0700: only you can read it
+        path = Path(folder) / "memory.txt"
+        path.write_text(text + "\n", encoding="utf-8")
+        before = path.stat().st_mtime_ns
+        try:
+            click.edit(filename=str(path))
+        except click.ClickException as exc:
+            raise UsageError(f"the editor failed: {exc.format_message()}; nothing was changed") from None
+        if path.stat().st_mtime_ns == before:
+            return None
+        edited = read_file(path)
+    if edited.strip() == text.strip():
+        return None
+    return edited
 
 
 @app.command()
 def history(
-    memory_id: Annotated[str, typer.Argument(metavar="ID", help="The memory.")],
+    memory_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The memory.", autocompletion=complete.memory_ids)
+    ],
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
@@ -531,11 +689,14 @@ def forget(
     memory_ids: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Memories to delete ('-' reads ids from stdin, one per line).", show_default=False
+            help="Memories to delete ('-' reads ids from stdin, one per line).",
+            show_default=False,
+            autocompletion=complete.memory_ids,
         ),
     ] = None,
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", "-t", help="Delete memories with this tag.")
+        list[str] | None,
+        typer.Option("--tag", "-t", help="Delete memories with this tag.", autocompletion=complete.tags),
     ] = None,
     before: Annotated[
         str | None, typer.Option("--before", help="Delete memories that happened before this time.")
@@ -614,7 +775,7 @@ def forget(
         if sys.stdin is not None and sys.stdin.isatty():
             out = render.console(stderr=True)
             for r in records[:10]:
-                out.print(render.printable(f"  {r.id}  ") + render.one_line(r.text, 70))
+                out.print(render.printable(f"  {r.id}  ") + render.one_line(r.text, 70, out.file))
             if len(records) > 10:
                 out.print(f"  ... and {len(records) - 10} more")
             if not typer.confirm(

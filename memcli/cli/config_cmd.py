@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from . import render
+from . import complete, render
 from .app import app
+from .options import CsvOpt, NlOpt, TsvOpt
 
 config_app = typer.Typer(
     help="""Read and change settings (one TOML file in the user config dir).
@@ -25,7 +26,12 @@ app.add_typer(config_app, name="config")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 KeyArg = Annotated[
-    str, typer.Argument(help="A setting's name (mem config list shows them).", show_default=False)
+    str,
+    typer.Argument(
+        help="A setting's name (mem config list shows them).",
+        show_default=False,
+        autocompletion=complete.config_keys,
+    ),
 ]
 
 
@@ -40,7 +46,9 @@ def _row(setting: Any, value: Any, source: str) -> dict[str, Any]:
 
 
 @config_app.command("list")
-def list_settings(json_out: JsonOpt = False) -> None:
+def list_settings(
+    json_out: JsonOpt = False, csv_out: CsvOpt = False, tsv_out: TsvOpt = False, nl_out: NlOpt = False
+) -> None:
     """List every setting with its value, where the value comes from, and what it does.
 
     Example:
@@ -49,18 +57,18 @@ def list_settings(json_out: JsonOpt = False) -> None:
     """
     from .. import settings
 
+    fmt = render.output_format(json_out, csv_out, tsv_out, nl_out)
     rows = [_row(*row) for row in settings.effective()]
-    if json_out:
+    if fmt == "json":
         render.emit_json({"config": str(_path()), "settings": rows})
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
-    for column in ("key", "value", "source", "meaning"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(row["key"], render.printable(str(row["value"])), row["source"], row["help"])
-    render.console().print(table)
+    if fmt:
+        render.emit_rows(fmt, rows, ["key", "value", "default", "source", "help"])
+        return
+    render.table(
+        ["key", "value", "source", "meaning"],
+        [[row["key"], str(row["value"]), row["source"], row["help"]] for row in rows],
+    )
     print(render.printable(f"Config file: {_path()}"), file=sys.stderr)
 
 
@@ -136,7 +144,9 @@ def _check_model(key: str, value: str) -> None:
 
 @config_app.command("unset")
 def unset(
-    key: Annotated[str, typer.Argument(help="A setting's name.", show_default=False)],
+    key: Annotated[
+        str, typer.Argument(help="A setting's name.", show_default=False, autocompletion=complete.config_keys)
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Remove a setting from the config file, so its default applies again.

@@ -57,7 +57,7 @@ def print_changes(report: Report, out: Any) -> None:
         target = f" (was {change.target})" if change.action == "SUPERSEDE" else ""
         if change.action == "MERGE":
             ref, target = f" {change.target} into {change.id}", ""
-        out.print(render.printable(f"  {label}{ref}{target}: ") + render.one_line(change.text, 80))
+        out.print(render.printable(f"  {label}{ref}{target}: ") + render.one_line(change.text, 80, out.file))
 
 
 @contextmanager
@@ -239,11 +239,15 @@ def cron(
     install: Annotated[
         bool, typer.Option("--install", help="Add the line to your crontab (once; never twice).")
     ] = False,
+    uninstall: Annotated[
+        bool,
+        typer.Option("--uninstall", help="Take this database's consolidation line out of your crontab."),
+    ] = False,
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON: the line and what was done.")] = False,
 ) -> None:
-    """Print the crontab line that runs `mem consolidate` every night, or install it.
+    """Print the crontab line that runs `mem consolidate` every night, or install or uninstall it.
 
     The line names the absolute paths of this `mem`, the database and the log file.
 
@@ -253,8 +257,12 @@ def cron(
 
       mem cron --install
 
+      mem cron --uninstall
+
       mem cron >> my-crontab.txt
     """
+    if install and uninstall:
+        raise UsageError("give --install or --uninstall, not both")
     from ..paths import LOG_FILENAME, data_dir, db_location, default_user
     from ..store import encryption
 
@@ -279,7 +287,7 @@ def cron(
         elif message:
             render.console().print(message)
 
-    if not install:
+    if not install and not uninstall:
         if json_out:
             report("not installed", "")
         else:
@@ -293,11 +301,25 @@ def cron(
     current = subprocess.run([crontab, "-l"], capture_output=True, text=True)
     existing = current.stdout if current.returncode == 0 else ""
     marker = f"consolidate --quiet --db {shlex.quote(str(database))}"
-    if any(marker in row and not row.lstrip().startswith("#") for row in existing.splitlines()):
+    ours = [row for row in existing.splitlines() if marker in row and not row.lstrip().startswith("#")]
+    if uninstall:
+        if not ours:
+            report("not installed", f"Not in your crontab: no consolidation of {database}")
+            return
+        kept = [row for row in existing.splitlines() if row not in ours]
+        _write_crontab(crontab, "".join(row + "\n" for row in kept))
+        report("uninstalled", f"Removed from your crontab: consolidation of {database}")
+        return
+    if ours:
         report("already installed", f"Already in your crontab: consolidation of {database}")
         return
-    new = existing + ("" if not existing or existing.endswith("\n") else "\n") + line + "\n"
-    done = subprocess.run([crontab, "-"], input=new, capture_output=True, text=True)
+    _write_crontab(
+        crontab, existing + ("" if not existing or existing.endswith("\n") else "\n") + line + "\n"
+    )
+    report("installed", f"Installed in your crontab:\n{line}")
+
+
+def _write_crontab(crontab: str, table: str) -> None:
+    done = subprocess.run([crontab, "-"], input=table, capture_output=True, text=True)
     if done.returncode != 0:
         raise UsageError(f"crontab refused the new table: {done.stderr.strip() or done.returncode}")
-    report("installed", f"Installed in your crontab:\n{line}")

@@ -8,12 +8,18 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UsageError
-from . import render
+from . import complete, render
 from .app import app
-from .commands import DbOpt, JsonOpt, UserOpt, _open
+from .commands import DbOpt, UserOpt, _open
 from .inputs import stdin_is_piped
+from .options import CsvOpt, JsonOpt, NlOpt, TsvOpt
 
-NameArg = Annotated[str, typer.Argument(help="An entity's name, alias or id.", show_default=False)]
+NameArg = Annotated[
+    str,
+    typer.Argument(
+        help="An entity's name, alias or id.", show_default=False, autocompletion=complete.entity_names
+    ),
+]
 
 entity_app = typer.Typer(
     help="""Change entities: merge two that are one, rename one, forget one.
@@ -39,11 +45,18 @@ def _entity_row(entity: Any) -> dict[str, Any]:
 def entities_(
     kind: Annotated[
         str | None,
-        typer.Option("--kind", help="Only this kind: person, pet, place, organisation, thing or self."),
+        typer.Option(
+            "--kind",
+            help="Only this kind: person, pet, place, organisation, thing or self.",
+            autocompletion=complete.entity_kinds,
+        ),
     ] = None,
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
+    csv_out: CsvOpt = False,
+    tsv_out: TsvOpt = False,
+    nl_out: NlOpt = False,
 ) -> None:
     """List the people, pets, places, organisations and things the memories are about.
 
@@ -59,17 +72,21 @@ def entities_(
     from ..errors import InputError
     from ..records import ENTITY_KINDS
 
+    fmt = render.output_format(json_out, csv_out, tsv_out, nl_out)
     if kind is not None and kind not in ENTITY_KINDS:
         raise InputError(f"unknown kind {kind!r}: use one of {', '.join(ENTITY_KINDS)}")
     mem = _open(db, user)
     found = [e for e in mem.store.entities(mem.user) if kind is None or e.kind == kind]
     rows = [_entity_row(e) for e in found]
-    if json_out:
+    if fmt == "json":
         render.emit_json({"results": rows})
+    elif fmt:
+        render.emit_rows(fmt, rows, ["id", "name", "kind", "memories", "aliases"])
     elif rows:
         render.table(
             ["id", "name", "kind", "memories", "aliases"],
             [[r["id"], r["name"], r["kind"], str(r["memories"]), ", ".join(r["aliases"])] for r in rows],
+            right=[3],
         )
     else:
         print("No entities yet (mem consolidate finds them).", file=sys.stderr)
@@ -129,7 +146,11 @@ def about(
 def merge(
     names: Annotated[
         list[str],
-        typer.Argument(help="The entity to keep, then the ones that are the same.", show_default=False),
+        typer.Argument(
+            help="The entity to keep, then the ones that are the same.",
+            show_default=False,
+            autocompletion=complete.entity_names,
+        ),
     ],
     user: UserOpt = None,
     db: DbOpt = None,
@@ -245,10 +266,13 @@ def profile_default(
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
+    csv_out: CsvOpt = False,
+    tsv_out: TsvOpt = False,
+    nl_out: NlOpt = False,
 ) -> None:
     """`mem profile` alone is `mem profile show`."""
     if ctx.invoked_subcommand is None:
-        profile_show(history=history, user=user, db=db, json_out=json_out)
+        profile_show(history, user, db, json_out, csv_out, tsv_out, nl_out)
 
 
 @profile_app.command("show")
@@ -257,6 +281,9 @@ def profile_show(
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
+    csv_out: CsvOpt = False,
+    tsv_out: TsvOpt = False,
+    nl_out: NlOpt = False,
 ) -> None:
     """Show the profile: each field's value, since when, and where it comes from.
 
@@ -268,10 +295,16 @@ def profile_show(
     """
     from .. import profile
 
+    fmt = render.output_format(json_out, csv_out, tsv_out, nl_out)
     mem = _open(db, user)
     found = profile.fields(mem.store, mem.user)
-    if json_out:
+    if fmt == "json":
         render.emit_json({"fields": [f.to_dict() for f in found]})
+        return
+    if fmt:
+        render.emit_rows(
+            fmt, [f.to_dict() for f in found], ["field", "value", "origin", "since", "sources", "history"]
+        )
         return
     if not found:
         print(
@@ -297,7 +330,11 @@ def profile_show(
 @profile_app.command("set")
 def profile_set(
     field: Annotated[
-        str, typer.Argument(help="A field: name, home, work, family, ... or a word of your own.")
+        str,
+        typer.Argument(
+            help="A field: name, home, work, family, ... or a word of your own.",
+            autocompletion=complete.profile_fields,
+        ),
     ],
     value: Annotated[list[str], typer.Argument(help="Its value.", show_default=False)],
     user: UserOpt = None,
@@ -323,7 +360,7 @@ def profile_set(
 
 @profile_app.command("unset")
 def profile_unset(
-    field: Annotated[str, typer.Argument(help="The field to clear.")],
+    field: Annotated[str, typer.Argument(help="The field to clear.", autocompletion=complete.profile_fields)],
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,

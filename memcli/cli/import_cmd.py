@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import InputError, UsageError
-from . import render
+from . import complete, render
 from .app import app
 from .commands import DbOpt, JsonOpt, NewUserOpt, _open, _progress
 from .inputs import MAX_BULK_BYTES, read_file, read_stdin
@@ -37,6 +37,7 @@ def import_(
             metavar="FORMAT",
             help=f"Import another program's export instead of a backup: {', '.join(FORMATS)}.",
             show_default=False,
+            autocompletion=complete.import_formats,
         ),
     ] = None,
     user: NewUserOpt = None,

