@@ -41,7 +41,7 @@ from .provenance import newest_truth
 from .records import Filters, Hit
 from .search import STOPWORDS, stem, stems
 from .structured import StructuredOutputError, generate_json
-from .timeparse import now_str, resolve_dates
+from .timeparse import now_str, resolve_dates, with_ages
 from .verify import Support, support
 
 if TYPE_CHECKING:
@@ -156,18 +156,33 @@ def spoken_date(stamp: str | None) -> str:
     return f"{moment.day} {moment:%B %Y}"
 
 
-def memory_line(hit: Hit, label: int | None = None) -> str:
-    return f"[{label or hit.record.id}] {shown_text(hit)}"
+def memory_line(hit: Hit, label: int | None = None, ages_on: datetime | None = None) -> str:
+    return f"[{label or hit.record.id}] {shown_text(hit, ages_on)}"
 
 
-def shown_text(hit: Hit) -> str:
+def shown_text(hit: Hit, ages_on: datetime | None = None) -> str:
     """A memory as the prompt shows it, without its number: what an answer is checked
     against. Its relative dates are dates ("last Friday" in a note of Monday 23
-    January is "on 20 January 2023"): the model cannot count back from the note's date."""
+    January is "on 20 January 2023"): the model cannot count back from the note's date.
+    With `ages_on` (the question asks how old), the ages its dates give on that day
+    follow them (timeparse.with_ages): the model cannot count years either."""
     text = resolve_dates(" ".join(hit.record.text.split()), hit.record.occurred_at or "")
+    if ages_on is not None:
+        text = with_ages(text, hit.record.occurred_at or "", ages_on)
     if len(text) > MEMORY_CHARS:
         text = text[: MEMORY_CHARS - 1].rsplit(" ", 1)[0] + "…"
     return f"(noted {spoken_date(hit.record.occurred_at)}) {text}"
+
+
+_ASKS_AGE = re.compile(r"\bhow old\b|\bwhat age\b|\b(?:his|her|their|my|your|its)\s+age\b|\bage of\b", re.I)
+
+
+def ages_day(question: str, as_of: str | None = None) -> datetime | None:
+    """The day ages are counted to when the question asks one ("How old is Ana?"):
+    `as_of`, else today (UTC); None for any other question."""
+    if not _ASKS_AGE.search(question):
+        return None
+    return datetime.strptime((as_of or now_str())[:10], "%Y-%m-%d")
 
 
 def labels(shown: list[Hit]) -> list[int]:
@@ -182,12 +197,19 @@ def prompt_tokens() -> int:
 
 
 def build_messages(
-    generator: Generator, question: str, hits: list[Hit], *, budget: int, system: str = SYSTEM_PROMPT
+    generator: Generator,
+    question: str,
+    hits: list[Hit],
+    *,
+    budget: int,
+    system: str = SYSTEM_PROMPT,
+    as_of: str | None = None,
 ) -> tuple[list[Message], list[Hit]]:
     """The prompt with as many of the best memories as fit in `budget` tokens."""
     shown = list(hits)
+    day = ages_day(question, as_of)
     while True:
-        lines = "\n".join(memory_line(h, label) for h, label in zip(shown, labels(shown)))
+        lines = "\n".join(memory_line(h, label, day) for h, label in zip(shown, labels(shown)))
         messages: list[Message] = [
             {"role": "system", "content": system},
             {"role": "user", "content": f"Memories:\n{lines}\n\nQuestion: {question}"},
@@ -278,8 +300,8 @@ def ask(
             on_text(DONT_KNOW)
         return Answer(question, DONT_KNOW, [], [], known=False, reason="no memory is relevant enough")
     budget = min(prompt_tokens(), generator.n_ctx - ANSWER_TOKENS * 2 - 16)
-    messages, shown = build_messages(generator, question, hits, budget=budget)
-    answer = answer_from(memory, generator, question, messages, shown)
+    messages, shown = build_messages(generator, question, hits, budget=budget, as_of=as_of)
+    answer = answer_from(memory, generator, question, messages, shown, as_of=as_of)
     if answer.known:
         memory.store.touch_recalled(answer.cited, now_str())
     if on_text:
@@ -288,7 +310,13 @@ def ask(
 
 
 def answer_from(
-    memory: Memory, generator: Generator, question: str, messages: list[Message], shown: list[Hit]
+    memory: Memory,
+    generator: Generator,
+    question: str,
+    messages: list[Message],
+    shown: list[Hit],
+    *,
+    as_of: str | None = None,
 ) -> Answer:
     """The model's answer if the memories hold it; else, after a sentence and a
     quote are asked for, "I don't know." (the module's fourth guard). A first
@@ -321,7 +349,15 @@ def answer_from(
             return Answer(
                 question, DONT_KNOW, [], shown, False, "the answer cited no memory", attempts=attempt
             )
-        holders, check = holding(text, cited, shown, question, memory.embedder.embed, turn_before(memory))
+        holders, check = holding(
+            text,
+            cited,
+            shown,
+            question,
+            memory.embedder.embed,
+            turn_before(memory),
+            ages_day(question, as_of),
+        )
         if holders:
             return Answer(question, text, [h.record.id for h in holders], shown, attempts=attempt)
         withdrawn, unsupported = True, check.missing
@@ -337,20 +373,25 @@ def holding(
     question: str,
     embed: Callable[[list[str]], Any],
     context: Callable[[Hit], str] | None = None,
+    ages_on: datetime | None = None,
 ) -> tuple[list[Hit], Support]:
     """The memories that hold `text`: the cited ones, or else one other memory
     shown (the small model often gives the right answer the wrong number); none
     when no memory does, with the check of the cited ones."""
     context = context or (lambda _hit: "")
     check = support(
-        text, [shown_text(h) for h in cited], question, embed=embed, context=[context(h) for h in cited]
+        text,
+        [shown_text(h, ages_on) for h in cited],
+        question,
+        embed=embed,
+        context=[context(h) for h in cited],
     )
     if check.ok:
         return cited, check
     for hit in shown:
         if (
             all(hit is not c for c in cited)
-            and support(text, [shown_text(hit)], question, embed=embed, context=[context(hit)]).ok
+            and support(text, [shown_text(hit, ages_on)], question, embed=embed, context=[context(hit)]).ok
         ):
             return [hit], check
     return [], check

@@ -195,3 +195,81 @@ def _weekday(day: datetime, which: str, name: str) -> datetime:
     if which == "next":
         ahead = ahead or 7
     return day + timedelta(days=ahead)
+
+
+# -- ages ------------------------------------------------------------------------------
+
+_MONTH_NAMES = [
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+]  # fmt: skip
+_MONTH = r"(?P<{}>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_ORD = r"(?:st|nd|rd|th)?"
+_BIRTH_DATE = (
+    rf"(?:(?P<d1>\d{{1,2}}){_ORD}\s+(?:of\s+)?{_MONTH.format('m1')},?\s+(?P<y1>\d{{4}})"
+    rf"|{_MONTH.format('m2')}\s+(?P<d2>\d{{1,2}}){_ORD},?\s+(?P<y2>\d{{4}})"
+    rf"|{_MONTH.format('m3')},?\s+(?P<y3>\d{{4}})"
+    r"|(?P<y4>\d{4})-(?P<m4>\d{2})-(?P<d4>\d{2})"
+    r"|(?P<y5>\d{4}))\b"
+)
+_BORN = re.compile(rf"\bborn(?:\s+(?:on|in))?\s+(?:the\s+)?{_BIRTH_DATE}", re.IGNORECASE)
+# "turned 40", "turned 40 in 2024", "is 40 years old", "a 40-year-old"
+_TURNED = re.compile(r"\bturned\s+(?P<n>\d{1,3})\b(?:\s+(?:in|on\s+\d{1,2}\s+\w+)\s+(?P<y>\d{4})\b)?", re.I)
+# (not the ages put in: "(36 years old on ...)", "35 or 36", "about 42")
+_YEARS_OLD = re.compile(
+    r"(?<!\()(?<!about )(?<!or )\b(?P<n>\d{1,3})(?:\s+years?\s+old|-years?-old)\b", re.IGNORECASE
+)
+
+
+def _month(name: str | None) -> int | None:
+    if not name:
+        return None
+    key = name.lower().rstrip(".")[:3]
+    return next(i for i, full in enumerate(_MONTH_NAMES, 1) if full.startswith(key))
+
+
+def _age_on(on: datetime, year: int, month: int | None, day: int | None) -> str | None:
+    """How old someone born then is on `on`: "36", or "35 or 36" when the birthday is not known."""
+    years = on.year - year
+    if month is not None and (on.month, on.day if day else 32) < (month, day or 0):
+        years -= 1  # not yet had their birthday this year (with only a month: only before it)
+    if years < 0 or years > 130:
+        return None
+    if month is None or (day is None and on.month == month):
+        return f"{years - 1} or {years}" if years > 0 else None
+    return str(years)
+
+
+def with_ages(text: str, occurred_at: str, on: datetime) -> str:
+    """A note with the ages its dates give, on the day `on`: "born on 3 March 1990"
+    -> "born on 3 March 1990 (36 years old on 2 December 2026)", and "turned 40 in
+    2024" or "is 40 years old" (noted in 2024) -> "... (about 42 years old on ...)".
+
+    What "how old" asks is arithmetic the small model gets wrong; it is done here,
+    and the answer is then checked against the note with its ages."""
+    day = f"{on.day} {on.strftime('%B %Y')}"
+    try:
+        noted = datetime.strptime(occurred_at[:10], "%Y-%m-%d").year
+    except ValueError:
+        noted = on.year
+
+    def born(m: re.Match[str]) -> str:
+        g = m.groupdict()
+        year = int(next(g[k] for k in ("y1", "y2", "y3", "y4", "y5") if g[k]))
+        month = _month(g["m1"] or g["m2"] or g["m3"]) or (int(g["m4"]) if g["m4"] else None)
+        when = g["d1"] or g["d2"] or g["d4"]
+        if month is not None and not 1 <= month <= 12:
+            return m.group()
+        age = _age_on(on, year, month, int(when) if when else None)
+        return f"{m.group()} ({age} years old on {day})" if age else m.group()
+
+    def grown(m: re.Match[str]) -> str:
+        then = int(m.groupdict().get("y") or noted)
+        age = int(m.group("n")) + on.year - then
+        if on.year <= then or not 0 < age <= 130:
+            return m.group()
+        return f"{m.group()} (about {age} years old on {day})"
+
+    text = _BORN.sub(born, text)
+    text = _TURNED.sub(grown, text)
+    return _YEARS_OLD.sub(grown, text)
