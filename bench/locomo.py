@@ -82,6 +82,14 @@ def load_data(path: Path) -> list[dict] | None:
         return json.load(f)
 
 
+def conversation_now(conv: dict) -> str:
+    """The conversation's present: the day after its last session (what "recently",
+    "in May" and "last year" are resolved against), as `mem recall --as-of` takes it."""
+    last = max(filter(None, (o for o, _, _, _ in session_turns(conv["conversation"]))))
+    now = datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(days=1)
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def session_turns(conversation: dict) -> list[tuple[str | None, int, int, dict]]:
     """(occurred_at, session number, turn number, turn) for every turn of every session, in order."""
     out = []
@@ -361,11 +369,8 @@ def run(args: argparse.Namespace) -> dict | None:
     for index, conv in picked:
         split = split_of(index)
         questions = [q for q in conv["qa"] if q.get("category") in CATEGORIES and gold_ids(q)]
-        # The conversation's present: the day after its last session (what "recently",
-        # "in May" and "last year" are resolved against), as `mem recall --as-of` would.
-        last = max(filter(None, (o for o, _, _, _ in session_turns(conv["conversation"]))))
-        now = datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(days=1)
-        as_of = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        as_of = conversation_now(conv)
+        now = datetime.strptime(as_of, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         for load in loads:
             items = turn_memories(conv)
             if load == "turns":

@@ -65,10 +65,8 @@ def import_formats(incomplete: str) -> Pairs:
     return _starting(incomplete, {name: "" for name in FORMATS})
 
 
-@contextmanager
-def _memory(ctx: click.Context) -> Iterator[Memory | None]:
+def _open_quietly(ctx: click.Context) -> Memory | None:
     """The memory the command line so far names, or None when it cannot be read quietly."""
-    mem = None
     try:
         from .. import paths
         from ..memory import Memory
@@ -76,21 +74,23 @@ def _memory(ctx: click.Context) -> Iterator[Memory | None]:
 
         params = _all_params(ctx)
         location = paths.db_location(params.get("db"))
-        if not isinstance(location, str):
-            if not location.is_file():
-                yield None
-                return
-            if encryption.is_encrypted(location) and encryption.given_key() is None:
-                yield None
-                return
-        mem = Memory(params.get("db"), create=False, user=params.get("user"))
+        if not isinstance(location, str) and (
+            not location.is_file() or (encryption.is_encrypted(location) and encryption.given_key() is None)
+        ):
+            return None
+        return Memory(params.get("db"), create=False, user=params.get("user"))
     except Exception:  # completion must never print a traceback into the shell
-        yield None
-        return
+        return None
+
+
+@contextmanager
+def _memory(ctx: click.Context) -> Iterator[Memory | None]:
+    mem = _open_quietly(ctx)
     try:
         yield mem
     finally:
-        mem.close()
+        if mem is not None:
+            mem.close()
 
 
 def _all_params(ctx: click.Context | None) -> dict[str, Any]:
