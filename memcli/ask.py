@@ -319,7 +319,9 @@ def answer_from(
     as_of: str | None = None,
 ) -> Answer:
     """The model's answer if the memories hold it; else, after a sentence and a
-    quote are asked for, "I don't know." (the module's fourth guard). A first
+    quote are asked for, "I don't know." (the module's fourth guard). A reply
+    that is no answer at all (cut off at the token limit, the small model
+    repeating itself) goes on to the next step as well. A first
     "I don't know" is retried too: the small model says it beside a memory that
     answers ("Where is the router?" next to "... the router is in the hallway
     cupboard"), and what a retry gives is checked like any answer."""
@@ -328,6 +330,8 @@ def answer_from(
     unsupported: list[str] = []
     closest: Hit | None = None
     withdrawn = False  # an answer failed the check
+    problem = ""  # the last step's reply that was no answer at all
+    declined = False  # the model said it does not know
     attempt = 0
     asked = messages[-1]["content"]
     steps = [("answer", None), ("answer", SENTENCE_PROMPT), ("quote", EXTRACT_PROMPT)]
@@ -337,13 +341,13 @@ def answer_from(
         schema = answer_schema(ids, key, ids_first=key == "answer")
         try:
             reply = generate_json(generator, messages, schema, max_tokens=ANSWER_TOKENS)
-        except StructuredOutputError as exc:
-            if attempt > 1:
-                break
-            return Answer(question, DONT_KNOW, [], shown, False, f"no usable answer: {exc}", attempts=attempt)
+        except StructuredOutputError as exc:  # a reply cut off or unparsable: the next step may do
+            problem = f"no usable answer: {exc}"
+            continue
         text = quoted(" ".join(str(reply[key]).split()))
         cited = [by_label[i] for i in dict.fromkeys(reply["memory_ids"]) if i in by_label]
         if is_dont_know(text):
+            declined = True
             continue
         if not cited:  # the grammar cannot produce it; were it produced, it is not an answer
             return Answer(
@@ -362,7 +366,9 @@ def answer_from(
             return Answer(question, text, [h.record.id for h in holders], shown, attempts=attempt)
         withdrawn, unsupported = True, check.missing
         closest = cited[check.closest] if check.closest is not None else cited[0]
-    reason = NOT_IN_MEMORIES if withdrawn else "the memories do not say"
+    reason = (
+        NOT_IN_MEMORIES if withdrawn else "the memories do not say" if declined or not problem else problem
+    )
     return Answer(question, DONT_KNOW, [], shown, False, reason, unsupported, closest, attempt)
 
 

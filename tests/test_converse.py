@@ -119,6 +119,19 @@ def test_ask_abstains_when_the_model_does_or_cites_nothing(fake_memory: Memory, 
     assert (answer.text, answer.known) == (DONT_KNOW, False) and answer.reason.startswith(reason)
 
 
+def test_a_reply_that_is_no_answer_goes_on_to_the_next_step(fake_memory: Memory, notes) -> None:
+    calls: list[int] = []
+
+    def reply(messages, grammar) -> str:
+        calls.append(1)
+        if len(calls) <= 2:  # the first step and its retry: cut off, as at the token limit
+            return '{"memory_ids": [1], "answer": "Ana Ana Ana Ana'
+        return json.dumps({"memory_ids": [1], "answer": "3 March"})
+
+    answer = ask(fake_memory, Fake(reply), "When is Ana's birthday?", Filters(user="tester"))
+    assert answer.known and answer.text == "3 March" and answer.attempts == 2, answer
+
+
 def test_ask_prompt_stays_within_the_context(fake_memory: Memory) -> None:
     fake_memory.remember([NewMemory(f"garden note {i}: " + "tomatoes need water " * 40) for i in range(8)])
     model = Fake(
