@@ -1,6 +1,8 @@
 """Entities: found by consolidation, linked as notes are stored, dated relations,
 `mem entities` / `mem about` / `mem entity`, and what forgetting and editing do to them."""
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -168,6 +170,9 @@ def test_entity_commands(sqlite_memory: Memory, db_path: Path) -> None:
 
     shown = json.loads(cli(db_path, "about", "Ana", "--json").stdout)
     assert shown["entity"]["name"] == "Ana"
+    timeline = list(csv.DictReader(io.StringIO(cli(db_path, "about", "Ana", "--csv").stdout)))
+    assert [r["id"] for r in timeline] == [m["id"] for m in shown["memories"]]
+    assert any(r["text"] == SISTER for r in timeline)
     assert [r["object_name"] for r in shown["relations"] if r["predicate"] == "lives in"] == ["Porto"]
 
     hits = json.loads(

@@ -184,6 +184,17 @@ def test_edit_changes_tags_kind_and_importance(db: str) -> None:
     assert [h["text"] for h in history] == [shown["text"]]  # no new text in its history
 
 
+def test_history_lists_a_memory_s_texts_in_every_format(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    memory_id = json.loads(mem("remember", "--db", db, "first text", "--json").stdout)["results"][0]["id"]
+    mem("edit", memory_id, "--db", db, input=TRICKY)
+    rows = list(csv.DictReader(io.StringIO(mem("history", memory_id, "--db", db, "--csv").stdout)))
+    assert [(r["text"], r["current"]) for r in rows] == [("first text", "false"), (TRICKY, "true")]
+    lines = [json.loads(line) for line in mem("history", memory_id, "--db", db, "--nl").stdout.splitlines()]
+    assert [line["text"] for line in lines] == ["first text", TRICKY]
+    assert len(mem("history", memory_id, "--db", db, "--tsv").stdout.splitlines()) == 3
+
+
 def test_a_bad_change_changes_nothing(db: str) -> None:
     ids = _stored(db)
     key = ids["The spare house key is under the blue flower pot"]

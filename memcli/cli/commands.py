@@ -622,15 +622,26 @@ def history(
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
+    csv_out: CsvOpt = False,
+    tsv_out: TsvOpt = False,
+    nl_out: NlOpt = False,
 ) -> None:
     """Show the earlier texts of a memory, oldest first, and what it replaced or was replaced by.
 
-    Example:
+    --csv, --tsv and --nl give its texts alone, one row each (text, changed_at, current).
+
+    Examples:
 
       mem history 3k9x2mqa
+
+      mem history 3k9x2mqa --nl
     """
+    fmt = render.output_format(json_out, csv_out, tsv_out, nl_out)
     mem = _open(db, user)
     record, entries = mem.history(memory_id)
+    if fmt and fmt != "json":
+        render.emit_rows(fmt, [e.to_dict() for e in entries], ["text", "changed_at", "current"])
+        return
     from ..provenance import replaced_by
 
     replaced = replaced_by(mem.store, record.id)
@@ -640,7 +651,7 @@ def history(
             successor = mem.store.get(record.superseded_by)
         except NotFound:  # the newer fact was forgotten since
             pass
-    if json_out:
+    if fmt == "json":
         render.emit_json(
             {
                 "id": record.id,

@@ -101,11 +101,15 @@ def about(
     user: UserOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
+    csv_out: CsvOpt = False,
+    tsv_out: TsvOpt = False,
+    nl_out: NlOpt = False,
 ) -> None:
     """Show what the memories say about someone or something.
 
     First its current relations, then the relations that ended, then a dated
     timeline of the memories that mention it, oldest first, with their ids.
+    --csv, --tsv and --nl give the timeline's memories alone, as mem list does.
 
     Examples:
 
@@ -115,11 +119,15 @@ def about(
     """
     from .. import entities
 
+    fmt = render.output_format(json_out, csv_out, tsv_out, nl_out)
     mem = _open(db, user)
     entity = entities.find(mem.store, mem.user, name)
     found = entities.about(mem.store, entity, limit=limit or None)
-    if json_out:
+    if fmt == "json":
         render.emit_json(found.to_dict())
+        return
+    if fmt:
+        render.emit_rows(fmt, [r.to_dict() for r in found.memories], render.MEMORY_COLUMNS)
         return
     kind = entity.kind if entity.kind != "self" else "you"
     names = f" (also: {', '.join(entity.aliases)})" if entity.aliases else ""
