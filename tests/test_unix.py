@@ -364,6 +364,12 @@ def test_completion_offers_the_store_s_tags_ids_entities_and_fields(tmp_path: Pa
     assert not (tmp_path / "none.db").exists()
 
 
+def test_completion_reads_a_postgresql_store_and_skips_an_unreachable_one(pg_url: str) -> None:
+    _stored(pg_url)
+    assert _complete("mem", "list", "--db", pg_url, "--tag", "") == ["x", "home", "two words"]
+    assert _complete("mem", "list", "--db", "postgresql://nobody@127.0.0.1:1/none", "--tag", "") == []
+
+
 def test_completion_never_asks_for_an_encrypted_store_s_key(tmp_path: Path) -> None:
     db = tmp_path / "secret.db"
     key_file = tmp_path / "key"

@@ -4,8 +4,9 @@ config keys, model names, memory ids, entity names, profile fields.
 Each function takes what is typed so far and returns (value, help) pairs. The
 ones that read the store open it as the command line so far names it (--db,
 --user, else the defaults), never create it, never ask for an encryption key
-(an encrypted store completes only with MEMCLI_KEY or MEMCLI_KEY_FILE set), and
-complete nothing rather than fail: completion runs inside the user's shell.
+(an encrypted store completes only with MEMCLI_KEY or MEMCLI_KEY_FILE set), give
+a PostgreSQL server 2 seconds to answer (connect_timeout), and complete nothing
+rather than fail: completion runs inside the user's shell.
 """
 
 from __future__ import annotations
@@ -74,11 +75,13 @@ def _open_quietly(ctx: click.Context) -> Memory | None:
 
         params = _all_params(ctx)
         location = paths.db_location(params.get("db"))
+        if isinstance(location, str):  # a server: an unreachable one must not stall the shell
+            location = _with_timeout(location)
         if not isinstance(location, str) and (
             not location.is_file() or (encryption.is_encrypted(location) and encryption.given_key() is None)
         ):
             return None
-        return Memory(params.get("db"), create=False, user=params.get("user"))
+        return Memory(location, create=False, user=params.get("user"))
     except Exception:  # completion must never print a traceback into the shell
         return None
 
@@ -91,6 +94,15 @@ def _memory(ctx: click.Context) -> Iterator[Memory | None]:
     finally:
         if mem is not None:
             mem.close()
+
+
+def _with_timeout(url: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("connect_timeout", "2")
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _all_params(ctx: click.Context | None) -> dict[str, Any]:
