@@ -37,13 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import corpus  # noqa: E402
+from scale import USER, make_rows  # noqa: E402
 
-from memcli.memory import Memory, content_hash  # noqa: E402
+from memcli.memory import Memory  # noqa: E402
 from memcli.models.embed import FakeEmbedder  # noqa: E402
-from memcli.records import MemoryRecord, NewRow  # noqa: E402
 from memcli.timeparse import now_str  # noqa: E402
 
-USER = "bench"
 DIM = 384
 
 
@@ -53,31 +52,7 @@ def build(path: Path, n: int) -> Memory:
     now = now_str()
     notes = [(f"{text} (ref {marker(i)})", kind) for i, (text, kind) in enumerate(corpus.notes(n))]
     for start in range(0, n, 1000):
-        batch = notes[start : start + 1000]
-        rows = [
-            NewRow(
-                MemoryRecord(
-                    id="",
-                    text=text,
-                    kind=kind,
-                    user=USER,
-                    tags=[],
-                    importance=3,
-                    created_at=now,
-                    occurred_at=now,
-                    updated_at=None,
-                    expires_at=None,
-                    source="bench",
-                    doc_id=None,
-                    chunk=None,
-                    meta={},
-                    content_hash=content_hash(text),
-                    embed_model=None,
-                    embed_dim=None,
-                )
-            )
-            for text, kind in batch
-        ]
+        rows = make_rows(notes[start : start + 1000], now)  # as bench/scale.py stores its notes
         vectors = rng.standard_normal((len(rows), DIM)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         mem.store.insert(rows, vectors, mem.embedder.name)
