@@ -117,6 +117,16 @@ def clean_text(text: str) -> str:
     return text
 
 
+def clean_tags(tags: Iterable[str]) -> list[str]:
+    """Tags as stored: stripped, empty ones dropped, each once, sorted; InputError for
+    one that is not UTF-8 (a control character is kept, and shown escaped)."""
+    cleaned = sorted({t.strip() for t in tags if t and t.strip()})
+    for tag in cleaned:
+        if not _is_utf8(tag):
+            raise InputError("a tag is not valid UTF-8")
+    return cleaned
+
+
 def _as_json(value: Any, what: str) -> str:
     """A field as the JSON it is stored as; InputError for what JSON cannot hold."""
     if _nested_deeper(value, MAX_NESTING):
@@ -172,7 +182,7 @@ def prepare_rows(item: NewMemory, default_user: str) -> list[NewRow]:
         created_at=base["created_at"] or now,
         occurred_at=base["occurred_at"] or now,
         meta=dict(item.meta or {}),
-        tags=sorted({t.strip() for t in item.tags if t and t.strip()}),
+        tags=clean_tags(item.tags),
         sources=list(dict.fromkeys(item.sources or [])),
         recalled=int(item.recalled or 0),
         embed_model=None,  # the store's to set
@@ -354,11 +364,8 @@ class Memory:
     ) -> MemoryRecord:
         """Change a memory's tags, kind or importance (its text: `edit`), all at once or none."""
         record = self.get(memory_id)
-        added = sorted({t.strip() for t in add_tags if t.strip()})
-        removed = sorted({t.strip() for t in remove_tags if t.strip()} - set(added))
-        for tag in (*added, *removed):
-            if not _is_utf8(tag) or any(ch < " " for ch in tag):
-                raise InputError(f"bad tag {tag!r}: tags are one line of UTF-8 text")
+        added = clean_tags(add_tags)  # as remember stores them
+        removed = sorted(set(clean_tags(remove_tags)) - set(added))
         if kind is not None and kind not in KINDS:
             raise InputError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
         if importance is not None and not 1 <= importance <= 5:

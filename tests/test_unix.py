@@ -174,7 +174,7 @@ def test_no_tags_says_so(tmp_path: Path) -> None:
 def test_edit_changes_tags_kind_and_importance(db: str) -> None:
     ids = _stored(db)
     key = ids["The spare house key is under the blue flower pot"]
-    mem("edit", key, "--db", db, "--tag", "keys", "--untag", "home", "--kind", "semantic", "-i", "5")
+    mem("edit", key, "--db", db, "--tag", " keys ", "--untag", "home", "--kind", "semantic", "-i", "5")
     shown = json.loads(mem("show", key, "--db", db, "--json").stdout)
     assert (shown["tags"], shown["kind"], shown["importance"]) == (["keys", "x"], "semantic", 5)
     assert shown["text"] == "The spare house key is under the blue flower pot"  # the text stays
