@@ -253,6 +253,7 @@ def rankings(
     now,
     time_weights: list[float],
     graph_weights: list[float] = (),
+    speaker_weights: list[float] = (),
 ) -> dict[str, list[tuple[str, float]]]:
     """Each mode's top-20 (memory id, score), as Memory.recall ranks them at `now`; the
     modes (and --sweep weights) with the query_time setting's way with a time the
@@ -287,6 +288,7 @@ def rankings(
         lift: bool = True,
         fts_weight: float = search.FTS_WEIGHT,
         graph_weight: float | None = None,
+        speaker_weight: float | None = None,
     ) -> list[tuple[str, float]]:
         saved = search.TIME_WEIGHT
         if time_weight is not None:
@@ -296,6 +298,8 @@ def rankings(
                 scores, found = search.in_context(mem.store, found, scores, fts_weight)
                 weight = settings.value("graph_weight") if graph_weight is None else graph_weight
                 scores = search.graph_blended(found, scores, weight)
+                weight = settings.value("speaker_weight") if speaker_weight is None else speaker_weight
+                scores = search.speaker_weighed(mem.store, found, scores, weight)
             else:
                 scores = search.time_weighed(mem.store, found, scores)
         finally:
@@ -313,6 +317,9 @@ def rankings(
     if "hybrid" in modes:
         out["hybrid neighbours=off"] = top(found, search.scores_of(found, "hybrid"), lift=False)
         out["hybrid graph=off"] = top(found, search.scores_of(found, "hybrid"), graph_weight=0.0)
+        out["hybrid speaker=off"] = top(found, search.scores_of(found, "hybrid"), speaker_weight=0.0)
+    for w in speaker_weights:
+        out[f"hybrid speaker@{w:g}"] = top(found, search.scores_of(found, "hybrid"), speaker_weight=w)
     for w in graph_weights:
         out[f"hybrid graph@{w:g}"] = top(found, search.scores_of(found, "hybrid"), graph_weight=w)
     for w in weights:
@@ -344,6 +351,9 @@ def run(args: argparse.Namespace) -> dict | None:
     weights = [float(w) for w in args.sweep.split(",") if w.strip()] if args.sweep else []
     time_weights = [float(w) for w in args.sweep_time.split(",") if w.strip()] if args.sweep_time else []
     graph_weights = [float(w) for w in args.sweep_graph.split(",") if w.strip()] if args.sweep_graph else []
+    speaker_weights = (
+        [float(w) for w in args.sweep_speaker.split(",") if w.strip()] if args.sweep_speaker else []
+    )
     from memcli.entities import learn_plain
 
     splits = ["dev", "held-out"] if args.split == "all" else [args.split]
@@ -394,7 +404,15 @@ def run(args: argparse.Namespace) -> dict | None:
                         gold = set(gold_ids(q))
                         t0 = time.perf_counter()
                         ranked = rankings(
-                            mem, q["question"], filters, weights, modes, now, time_weights, graph_weights
+                            mem,
+                            q["question"],
+                            filters,
+                            weights,
+                            modes,
+                            now,
+                            time_weights,
+                            graph_weights,
+                            speaker_weights,
                         )
                         recall_times.append(time.perf_counter() - t0)
                         if checked < 20 and "hybrid" in ranked:  # the bench ranks as mem recall does
@@ -454,6 +472,7 @@ def run(args: argparse.Namespace) -> dict | None:
             round(n_turns / store_seconds, 1) if store_seconds and embedder.embedded >= n_turns / 2 else None
         ),
         "graph_weight": __import__("memcli.settings", fromlist=["value"]).value("graph_weight"),
+        "speaker_weight": __import__("memcli.settings", fromlist=["value"]).value("speaker_weight"),
         "entities_per_store": entity_counts,
         "entity_pass_s": round(graph_seconds, 2),
         "ranking_ms_p50": round(1000 * sorted(recall_times)[len(recall_times) // 2], 2)
@@ -562,6 +581,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sweep-graph", default="", help="graph recall weights to rank hybrid at (rows 'hybrid graph@W')"
+    )
+    parser.add_argument(
+        "--sweep-speaker",
+        default="",
+        help="speaker weights to rank hybrid at (rows 'hybrid speaker@W')",
     )
     parser.add_argument("--no-graph", action="store_true", help="no entity pass: graph recall finds nothing")
     parser.add_argument("--out", type=Path, default=HERE / "out")

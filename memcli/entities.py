@@ -167,13 +167,22 @@ def candidates(text: str) -> list[str]:
     return found
 
 
+_SPEAKER = re.compile(r"\s*([A-Z][\w'’-]*(?: [A-Z][\w'’-]*)?):\s")
+
+
+def speaker_of(text: str) -> str | None:
+    """Who says a turn of a transcript ("Ana: see you at six" -> "Ana"), if it names one."""
+    match = _SPEAKER.match(text)
+    return match.group(1) if match and _is_name(match.group(1)) else None
+
+
 def plain_patterns(text: str, *, transcript: bool = False) -> Found:
     """What needs no model: "my sister Ana", "my dog Rex", "I live in Porto", "I work at
     Acme", and in a transcript (a thread of turns) the speaker of a turn ("Ana: ...")."""
     found = Found()
-    speaker = re.match(r"\s*([A-Z][\w'’-]*(?: [A-Z][\w'’-]*)?):\s", text) if transcript else None
-    if speaker and _is_name(speaker.group(1)):
-        found.add(speaker.group(1), "person")
+    speaker = speaker_of(text) if transcript else None
+    if speaker:
+        found.add(speaker, "person")
     for match in re.finditer(_PERSON, text):
         word, name = match.group(1).lower(), _clean(match.group(2))
         if _is_name(name):

@@ -472,6 +472,7 @@ class Memory:
             time_mode=time_mode,
             now=now,
             graph_weight=settings.value("graph_weight"),
+            speaker_weight=settings.value("speaker_weight"),
         )
         if touch and hits:
             self.store.touch_recalled([h.record.id for h in hits], now_str())

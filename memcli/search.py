@@ -48,6 +48,7 @@ from .records import Filters, Hit, Scored
 if TYPE_CHECKING:
     import numpy as np
 
+    from .records import Entity
     from .store.base import Store
     from .timequery import TimeRange
 
@@ -82,6 +83,10 @@ MAX_TERMS = 32
 GRAPH_RELATED = 0.5
 GRAPH_DEPTH = 50
 GRAPH_MAX_RELATED = 5
+# A turn of a transcript said by a person the query names ("Ana: ...", for "What
+# does Ana do to relax?") scores times 1 + the speaker_weight setting (at most 1):
+# what someone is asked about is mostly what they said. Swept on LoCoMo's
+# development half (bench/locomo.py --sweep-speaker).
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(
@@ -139,6 +144,7 @@ class Candidates:
     filters: Filters | None = None  # what every candidate passed
     query_vector: np.ndarray | None = None  # the query's embedding, when it was embedded
     graph: dict[str, float] = field(default_factory=dict)  # graph recall's list, [0, 1]
+    named: list[Entity] = field(default_factory=list)  # the entities the query names
 
 
 def candidates(
@@ -205,6 +211,8 @@ def with_graph(store: Store, found: Candidates, query: str) -> Candidates:
     named = Linker(known).find(query)
     if not named:
         return found
+    by_id = {e.id: e for e in known}
+    found = dataclasses.replace(found, named=[by_id[e] for e in named])
     related: list[str] = []
     for relation in store.relations(filters.user, named):
         if relation.current:
@@ -233,6 +241,28 @@ def graph_blended(found: Candidates, scores: dict[str, float], weight: float) ->
     if not found.graph or weight <= 0:
         return scores
     return {i: (1.0 - weight) * s + weight * found.graph.get(i, 0.0) for i, s in scores.items()}
+
+
+def speaker_weighed(
+    store: Store, found: Candidates, scores: dict[str, float], weight: float
+) -> dict[str, float]:
+    """Scores of the transcript turns said by a person the query names, times 1 + weight
+    (at most 1): the speaker of a turn is its "Name: " (memcli.entities.speaker_of), in
+    a thread."""
+    people = [e for e in found.named if e.kind == "person"]
+    if not people or weight <= 0 or not scores:
+        return scores
+    from .entities import Linker, speaker_of
+
+    linker = Linker(people)
+    places = store.places(list(scores))
+    turns = [i for i in scores if i in places and places[i][0] is not None]
+    said = set()
+    for memory_id, record in store.get_many(turns).items():
+        speaker = speaker_of(record.text)
+        if speaker and linker.find(speaker):
+            said.add(memory_id)
+    return {i: min(1.0, s * (1.0 + weight)) if i in said else s for i, s in scores.items()}
 
 
 def time_weighed(store: Store, found: Candidates, scores: dict[str, float]) -> dict[str, float]:
@@ -400,12 +430,13 @@ def recall(
     time_mode: str = "off",
     now: datetime | None = None,
     graph_weight: float = 0.0,
+    speaker_weight: float = 0.0,
 ) -> list[Hit]:
     """The k best memories for a query, those scoring under `min_score` left out.
     `span` is the time the query named (searched for as `time_mode` says), `now`
     the moment ranking counts ages from."""
     depth = max(50, 3 * k) if mode == "hybrid" else k
-    graph = mode == "hybrid" and fusion == "score" and graph_weight > 0
+    graph = mode == "hybrid" and fusion == "score" and (graph_weight > 0 or speaker_weight > 0)
     found = candidates(
         store,
         embed_query,
@@ -420,6 +451,7 @@ def recall(
     if mode == "hybrid" and fusion == "score":  # rrf stays the published formula
         scores, found = in_context(store, found, scores_of(found, mode, fusion))
         scores = graph_blended(found, scores, graph_weight)
+        scores = speaker_weighed(store, found, scores, speaker_weight)
     else:
         scores = time_weighed(store, found, scores_of(found, mode, fusion))
     if adjust and scores:

@@ -158,6 +158,15 @@ SETTINGS: dict[str, Setting] = {
             maximum=1.0,
         ),
         Setting(
+            "speaker_weight",
+            float,
+            0.5,
+            "Hybrid recall: a turn of a conversation said by a person the query names "
+            '("Ana: ...") scores this much more (times 1 + it); 0 turns it off.',
+            minimum=0.0,
+            maximum=4.0,
+        ),
+        Setting(
             "profile_tokens",
             int,
             120,

@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from test_consolidate import Scripted
 from test_truth import file_bytes
 from typer.testing import CliRunner
@@ -270,6 +271,40 @@ def test_graph_recall_brings_the_memories_about_who_the_query_names(fake_memory:
     assert all(0.0 <= h.score <= 1.0 for h in hits)
     scores = {h.record.id: h.score for h in hits}
     assert scores[about_ana] > scores[near_ana]  # named beats related
+
+
+def test_recall_ranks_what_the_person_asked_about_said_above_what_was_said_to_them(
+    fake_memory: Memory,
+) -> None:
+    from memcli import config
+
+    turns = [
+        "Rui: Ana, I heard the hiking club met by the river again",
+        "Ana: Yes, the hiking club met by the river, and I went along",
+        *(f"Rui: Note {i} about the weather and the tides" for i in range(30)),
+    ]
+    ids = [remember(fake_memory, text, doc_id="call:2024-05-01", chunk=n) for n, text in enumerate(turns, 1)]
+    entities.learn_plain(fake_memory.store, fake_memory.list(limit=None))  # the speakers become people
+    assert named(fake_memory)["Ana"].kind == "person"
+    query = "Did Ana go to the hiking club by the river?"
+    filters = Filters(user="tester")
+
+    def hits() -> dict[str, float]:
+        return {h.record.id: h.score for h in fake_memory.recall(query, filters, k=5, min_score=0)}
+
+    config.set_value("speaker_weight", 0.0)
+    plain = hits()
+    config.set_value("speaker_weight", 0.5)
+    weighed = hits()
+    assert plain[ids[0]] > plain[ids[1]]  # by words and vectors, what Rui said to Ana comes first
+    assert weighed[ids[1]] > weighed[ids[0]]  # Ana's own turn first
+    assert weighed[ids[1]] > plain[ids[1]] and weighed[ids[0]] == pytest.approx(plain[ids[0]])
+    assert all(0.0 <= s <= 1.0 for s in weighed.values())
+    # a note outside a transcript has no speaker: "Ana: ..." there is just text
+    note = remember(fake_memory, "Ana: hiking club by the river, bring boots")
+    with_weight = hits()[note]
+    config.set_value("speaker_weight", 0.0)
+    assert hits()[note] == pytest.approx(with_weight)
 
 
 def test_the_model_is_asked_only_about_names_not_known_yet(fake_memory: Memory) -> None:
