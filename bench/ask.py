@@ -218,12 +218,15 @@ def f1(prediction: str, gold: str) -> float:
 NO_MEMORY_PROMPT = 'Answer the question in a few words. If you cannot know the answer, say "I don\'t know."'
 
 
-def locomo_quality(n_questions: int, data_path: Path, split: str = "heldout") -> dict | None:
+def locomo_quality(
+    n_questions: int, data_path: Path, split: str = "heldout", entity_pass: bool = True
+) -> dict | None:
     data = locomo.load_data(data_path)
     if data is None:
         print(f"SKIP LoCoMo quality: no data at {data_path}", file=sys.stderr)
         return None
     from memcli.ask import ask
+    from memcli.entities import learn_plain
     from memcli.memory import Memory
     from memcli.models.generate import load_generator
     from memcli.records import Filters
@@ -256,6 +259,8 @@ def locomo_quality(n_questions: int, data_path: Path, split: str = "heldout") ->
             mem = Memory(Path(tmp) / "locomo.db", user="locomo")
             try:
                 mem.remember(items)
+                if entity_pass:  # consolidation's entity step without the model: the speakers
+                    learn_plain(mem.store, mem.list(limit=None))
                 for q in questions:
                     a = time.perf_counter()
                     answer = ask(mem, generator, q["question"], Filters(user="locomo", include_expired=True))
@@ -298,6 +303,7 @@ def locomo_quality(n_questions: int, data_path: Path, split: str = "heldout") ->
     return {
         "model": generator.name,
         "split": split,
+        "entity_pass": entity_pass,
         "questions": len(rows),
         "f1_with_memory": with_m,
         "f1_without_memory": without_m,
@@ -335,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         default="heldout",
         help="LoCoMo questions: the reported or the tuning sample",
     )
+    parser.add_argument(
+        "--no-entities",
+        action="store_true",
+        help="store the conversations without the entity pass (no speakers: no graph recall)",
+    )
     parser.add_argument("--skip-speed", action="store_true", help="only the quality parts")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("LOCOMO_PATH", locomo.DEFAULT_DATA)))
     parser.add_argument("--out", type=Path, default=HERE / "out")
@@ -352,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     report["speed"] = {} if args.skip_speed else speed(models, db, args.runs)
     report["guard"] = {} if args.skip_speed else guard_check(models)
     if not args.skip_locomo:
-        report["locomo"] = locomo_quality(args.locomo_questions, args.data, args.split)
+        report["locomo"] = locomo_quality(
+            args.locomo_questions, args.data, args.split, entity_pass=not args.no_entities
+        )
     written = args.out / ("ask.json" if args.split == "heldout" else "ask-dev.json")
     written.write_text(json.dumps(report, indent=2))
 
