@@ -196,23 +196,35 @@ def candidates(
     return with_graph(store, found, query) if graph else found
 
 
+def with_names(store: Store, found: Candidates, query: str) -> Candidates:
+    """The candidates with the entities the query names (`Candidates.named`), by a name
+    or an alias (memcli.entities.Linker); no search."""
+    from .entities import Linker
+
+    if found.filters is None:
+        return found
+    known = store.entities(found.filters.user)
+    named = Linker(known).find(query)
+    if not named:
+        return found
+    by_id = {e.id: e for e in known}
+    return dataclasses.replace(found, named=[by_id[e] for e in named])
+
+
 def with_graph(store: Store, found: Candidates, query: str) -> Candidates:
     """The candidates with graph recall's list: the memories that mention the entities
     the query names (memcli.entities: by a name or an alias, as remembering links
     them) score 1, those that mention an entity related to one of them GRAPH_RELATED.
     Each entity's memories are searched by the query's vector (GRAPH_DEPTH best); new
     candidates come with their similarity."""
-    from .entities import Linker
-
     vector, filters = found.query_vector, found.filters
     if vector is None or filters is None:
         return found
-    known = store.entities(filters.user)
-    named = Linker(known).find(query)
-    if not named:
+    found = with_names(store, found, query)
+    if not found.named:
         return found
-    by_id = {e.id: e for e in known}
-    found = dataclasses.replace(found, named=[by_id[e] for e in named])
+    named = [e.id for e in found.named]
+    known = store.entities(filters.user)
     related: list[str] = []
     for relation in store.relations(filters.user, named):
         if relation.current:
@@ -436,7 +448,7 @@ def recall(
     `span` is the time the query named (searched for as `time_mode` says), `now`
     the moment ranking counts ages from."""
     depth = max(50, 3 * k) if mode == "hybrid" else k
-    graph = mode == "hybrid" and fusion == "score" and (graph_weight > 0 or speaker_weight > 0)
+    scored = mode == "hybrid" and fusion == "score"
     found = candidates(
         store,
         embed_query,
@@ -446,9 +458,11 @@ def recall(
         mode=mode,
         span=span,
         time_mode=time_mode,
-        graph=graph,
+        graph=scored and graph_weight > 0,
     )
-    if mode == "hybrid" and fusion == "score":  # rrf stays the published formula
+    if scored and speaker_weight > 0 and not found.named:  # the speakers need only the names
+        found = with_names(store, found, query)
+    if scored:  # rrf stays the published formula
         scores, found = in_context(store, found, scores_of(found, mode, fusion))
         scores = graph_blended(found, scores, graph_weight)
         scores = speaker_weighed(store, found, scores, speaker_weight)
