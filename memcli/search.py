@@ -196,14 +196,15 @@ def candidates(
     return with_graph(store, found, query) if graph else found
 
 
-def with_names(store: Store, found: Candidates, query: str) -> Candidates:
+def with_names(store: Store, found: Candidates, query: str, known: list[Entity] | None = None) -> Candidates:
     """The candidates with the entities the query names (`Candidates.named`), by a name
-    or an alias (memcli.entities.Linker); no search."""
+    or an alias (memcli.entities.Linker) among `known` (the user's entities); no search."""
     from .entities import Linker
 
     if found.filters is None:
         return found
-    known = store.entities(found.filters.user)
+    if known is None:
+        known = store.entities(found.filters.user)
     named = Linker(known).find(query)
     if not named:
         return found
@@ -220,11 +221,11 @@ def with_graph(store: Store, found: Candidates, query: str) -> Candidates:
     vector, filters = found.query_vector, found.filters
     if vector is None or filters is None:
         return found
-    found = with_names(store, found, query)
+    known = store.entities(filters.user)
+    found = with_names(store, found, query, known)
     if not found.named:
         return found
     named = [e.id for e in found.named]
-    known = store.entities(filters.user)
     related: list[str] = []
     for relation in store.relations(filters.user, named):
         if relation.current:
