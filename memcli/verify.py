@@ -126,9 +126,11 @@ _IRREGULAR = {
     "did": "do", "done": "do", "had": "have", "has": "have", "was": "be", "were": "be", "is": "be",
 }  # fmt: skip
 # What a state's question asks, said by the change that led to it: "Where do I
-# live?" is answered by "The user moved to Porto".
+# live?" is answered by "The user moved to Porto", "How old is Rui?" by "Rui turned
+# 40 in May" or "born in 1990" (the number itself is checked by _HOW_MANY).
 _IMPLIED_BY = {
     "live": ("move", "relocat", "address", "reside"),
+    "old": ("turn", "aged", "born", "birth", "year"),
     "work": ("job", "employ", "hired", "career", "office", "boss", "manager"),
     "job": ("work", "employ", "hired", "career"),
 }

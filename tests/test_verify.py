@@ -106,6 +106,19 @@ def test_a_memory_about_the_subject_must_also_say_what_is_asked() -> None:
     ).ok
 
 
+def test_an_age_is_said_by_a_birthday_to_come_or_past() -> None:
+    mia = ["My cousin Mia turned forty in May and threw a party on the beach."]
+    assert support("Mia is forty.", mia, "How old is Mia?").ok
+    assert support(mia[0], mia, "How old is my cousin?").ok
+    rui = ["Rui turns 12 next week and wants a bike."]
+    assert support("Rui will be 12.", rui, "How old will Rui be?").ok
+    # The note must speak of an age, not only hold a number about the person.
+    bikes = ["Rui has 12 bikes in the garage."]
+    assert not support("Rui has 12 bikes.", bikes, "How old is Rui?").ok
+    party = ["Mia threw a party on the beach in May."]
+    assert not support(party[0], party, "How old is Mia?").ok
+
+
 def test_my_husband_is_not_her_husband() -> None:
     clara = ["My sister Clara lives in Lyon with her husband Tomas."]
     assert support("Tomas.", clara, "Who is Clara's husband?").ok
