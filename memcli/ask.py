@@ -42,7 +42,7 @@ from .records import Filters, Hit
 from .search import STOPWORDS, stem, stems
 from .structured import StructuredOutputError, generate_json
 from .timeparse import now_str, resolve_dates, with_ages
-from .verify import Support, support
+from .verify import ASKS_AGE, Support, support
 
 if TYPE_CHECKING:
     from .memory import Memory
@@ -174,13 +174,10 @@ def shown_text(hit: Hit, ages_on: datetime | None = None) -> str:
     return f"(noted {spoken_date(hit.record.occurred_at)}) {text}"
 
 
-_ASKS_AGE = re.compile(r"\bhow old\b|\bwhat age\b|\b(?:his|her|their|my|your|its)\s+age\b|\bage of\b", re.I)
-
-
 def ages_day(question: str, as_of: str | None = None) -> datetime | None:
     """The day ages are counted to when the question asks one ("How old is Ana?"):
     `as_of`, else today (UTC); None for any other question."""
-    if not _ASKS_AGE.search(question):
+    if not ASKS_AGE.search(question):
         return None
     return datetime.strptime((as_of or now_str())[:10], "%Y-%m-%d")
 

@@ -127,10 +127,10 @@ _IRREGULAR = {
 }  # fmt: skip
 # What a state's question asks, said by the change that led to it: "Where do I
 # live?" is answered by "The user moved to Porto", "How old is Rui?" by "Rui turned
-# 40 in May" or "born in 1990" (the number itself is checked by _HOW_MANY).
+# 40 in May" (which number is the age: _AGE).
 _IMPLIED_BY = {
     "live": ("move", "relocat", "address", "reside"),
-    "old": ("turn", "aged", "born", "birth", "year"),
+    "old": ("turn", "aged"),
     "work": ("job", "employ", "hired", "career", "office", "boss", "manager"),
     "job": ("work", "employ", "hired", "career"),
 }
@@ -165,6 +165,10 @@ _TIMES_OF_DAY = frozenset("noon midnight morning afternoon evening night morning
 _SOMEONE_ELSES = frozenset("his her their its s".split())
 _UNITS = frozenset("minute minutes hour hours day days week weeks month months year years".split())
 _HOW_MANY = re.compile(r"\bhow (many|much|old|long|far)\b|\bnumber\b")
+ASKS_AGE = re.compile(r"\bhow old\b|\bwhat age\b|\b(?:his|her|their|my|your|its)\s+age\b|\bage of\b", re.I)
+# A number said as an age: "turns seven", "turned 40", "aged 3", "36 years old",
+# "a four-year-old beagle" (and the ages memcli.ask puts in: "(36 years old on ...)").
+_AGE = re.compile(r"\b(?:turn(?:s|ed|ing)?|aged)\s+(\w+)|\b(\w+)[\s-]+years?[\s-]+old\b", re.I)
 _CITATION = re.compile(r"\[[^\]\n]{1,40}\]")
 _SENTENCE = re.compile(r"[^.!?;\n]+")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -454,6 +458,10 @@ def support(
     duration = "how long" in question.lower() and any(t.text.lower() in _UNITS for t in new)
     if _HOW_MANY.search(question.lower()) and "number" not in kinds and not duration:
         return Support(False, [], "the answer gives no number", closest)
+    if ASKS_AGE.search(question):  # the day of a birthday is no age
+        ages = {f for i in usable for m in _AGE.finditer(sources[i]) for f in forms(m.group(1) or m.group(2))}
+        if not any(t.kind == "number" and t.forms & ages for t in new):
+            return Support(False, [], "the memories give no such age", closest)
     if kinds == {"name"} and not _asks_a_name(question):
         return Support(False, [], "the answer names who or what is asked about but does not answer", closest)
     return Support(True, _texts(missing), "", closest)

@@ -112,11 +112,18 @@ def test_an_age_is_said_by_a_birthday_to_come_or_past() -> None:
     assert support(mia[0], mia, "How old is my cousin?").ok
     rui = ["Rui turns 12 next week and wants a bike."]
     assert support("Rui will be 12.", rui, "How old will Rui be?").ok
-    # The note must speak of an age, not only hold a number about the person.
+    # The number must be said as an age: not a count, a price or a birthday's day.
     bikes = ["Rui has 12 bikes in the garage."]
     assert not support("Rui has 12 bikes.", bikes, "How old is Rui?").ok
+    gym = ["Rui pays 12 euros a year for the gym."]
+    assert not support("12", gym, "How old is Rui?").ok
+    assert not support("21", ["Leo turns seven on 21 August."], "How old will Leo be?").ok
+    birthday = ["Ana's birthday is on 3 March."]
+    assert not support("Ana is 3.", birthday, "How old is Ana?").ok
     party = ["Mia threw a party on the beach in May."]
     assert not support(party[0], party, "How old is Mia?").ok
+    beagle = ["Biscuit is our dog, a four-year-old beagle."]
+    assert support("Four.", beagle, "How old is Biscuit?").ok
 
 
 def test_my_husband_is_not_her_husband() -> None:
