@@ -299,7 +299,7 @@ def rankings(
                 weight = settings.value("graph_weight") if graph_weight is None else graph_weight
                 scores = search.graph_blended(found, scores, weight)
                 weight = settings.value("speaker_weight") if speaker_weight is None else speaker_weight
-                scores = search.speaker_weighed(mem.store, found, scores, weight)
+                scores = search.speaker_weighed(mem.store, found, scores, weight, question)
             else:
                 scores = search.time_weighed(mem.store, found, scores)
         finally:

@@ -257,19 +257,24 @@ def graph_blended(found: Candidates, scores: dict[str, float], weight: float) ->
 
 
 def speaker_weighed(
-    store: Store, found: Candidates, scores: dict[str, float], weight: float
+    store: Store, found: Candidates, scores: dict[str, float], weight: float, query: str
 ) -> dict[str, float]:
     """Scores of the transcript turns said by a person the query names, times 1 + weight
     (at most 1): the speaker of a turn is its "Name: " (memcli.entities.speaker_of), in
-    a thread."""
-    people = [e for e in found.named if e.kind == "person"]
-    if not people or weight <= 0 or not scores:
+    a thread. The names are looked up only when there are such turns."""
+    if weight <= 0 or not scores:
+        return scores
+    places = store.places(list(scores))
+    turns = [i for i in scores if i in places and places[i][0] is not None]
+    if not turns:
+        return scores
+    named = found.named or with_names(store, found, query).named
+    people = [e for e in named if e.kind == "person"]
+    if not people:
         return scores
     from .entities import Linker, speaker_of
 
     linker = Linker(people)
-    places = store.places(list(scores))
-    turns = [i for i in scores if i in places and places[i][0] is not None]
     said = set()
     for memory_id, record in store.get_many(turns).items():
         speaker = speaker_of(record.text)
@@ -461,12 +466,10 @@ def recall(
         time_mode=time_mode,
         graph=scored and graph_weight > 0,
     )
-    if scored and speaker_weight > 0 and not found.named:  # the speakers need only the names
-        found = with_names(store, found, query)
     if scored:  # rrf stays the published formula
         scores, found = in_context(store, found, scores_of(found, mode, fusion))
         scores = graph_blended(found, scores, graph_weight)
-        scores = speaker_weighed(store, found, scores, speaker_weight)
+        scores = speaker_weighed(store, found, scores, speaker_weight, query)
     else:
         scores = time_weighed(store, found, scores_of(found, mode, fusion))
     if adjust and scores:
